@@ -1,0 +1,29 @@
+# `make demo` and `make test` are the two commands of README.md: each sets up .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench golden clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/alexspec summary specs/alexnet.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Regenerate the golden generated sources under tests/golden/ after a deliberate template change.
+golden: $(STAMP)
+	ALEXSPEC_REGENERATE_GOLDEN=1 $(PY) -m pytest -q tests/backends -k golden
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,69 @@
+"""alexspec: a declarative architecture-spec compiler for convolutional networks.
+
+    spec = alexnet_spec.load("specs/alexnet.yaml")
+    model = alexnet_spec.build(spec, backend="torch")
+
+Importing this package never imports torch or jax; `build` imports the framework of the chosen backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.spec.network import NetworkSpec
+
+__version__ = "0.1.0"
+__all__ = ["Diagnostic", "NetworkSpec", "SpecError", "build", "compile_source", "load", "resolve", "__version__"]
+
+
+def load(path: str | Path, overrides: Sequence[str] | dict[str, Any] | None = None) -> NetworkSpec:
+    """The validated spec of a YAML file, every layer named; errors are SpecError located in the file.
+
+    `overrides` are `--set` edits: ["conv1.groups=1", "input.height=224"], or {"conv1.groups": 1}.
+    """
+    from alexnet_spec.loading import load_network
+
+    network = load_network(path, _override_list(overrides))
+    spec = network.spec
+    spec._source_file = str(path)
+    return spec
+
+
+def resolve(spec: NetworkSpec | str | Path):
+    """The ResolvedNetwork (shapes, parameters, placement) of a spec or a spec file."""
+    from alexnet_spec.loading import load_network
+    from alexnet_spec.passes import resolve as resolve_spec
+
+    if isinstance(spec, (str, Path)):
+        return load_network(spec)
+    return resolve_spec(spec, getattr(spec, "_source_file", None) or "<spec>")
+
+
+def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch") -> str:
+    """The standalone source text a backend generates for `spec` (never imports the framework)."""
+    from alexnet_spec import backends
+
+    return backends.get(backend).render(resolve(spec))
+
+
+def build(spec: NetworkSpec | str | Path, backend: str = "torch", devices: Sequence[str] | None = None, **options: Any):
+    """Build the model by executing the very source that `compile_source` returns.
+
+    torch: an `nn.Module`; `devices` (e.g. ["cuda:0", "cuda:1"]) places each device's share of split layers there.
+    jax: an object with `.init(key)` and `.apply(params, x)`.
+    """
+    from alexnet_spec import backends
+
+    return backends.get(backend).build(resolve(spec), devices=devices, **options)
+
+
+def _override_list(overrides) -> list[str]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        import json
+
+        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    return list(overrides)

@@ -1,0 +1,3 @@
+from alexnet_spec.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""Output-size formulas: each returns the size and the equation a reader can check by hand."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """One spatial size: the integer a framework computes, the exact quotient, and its printed equation."""
+
+    size: int
+    exact: Fraction  # the size before rounding
+    equation: str
+    rounded_up: bool = False
+
+    @property
+    def is_whole(self) -> bool:
+        return self.exact.denominator == 1
+
+
+def format_number(value: Fraction) -> str:
+    """54.25 for 217/4; 54.33 for 163/3; 55 for 55."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    denominator = value.denominator
+    while denominator % 2 == 0:
+        denominator //= 2
+    while denominator % 5 == 0:
+        denominator //= 5
+    if denominator == 1:
+        return f"{float(value):.10g}"
+    return f"{float(value):.2f}"
+
+
+def _numerator_text(size: int, pad_before: int, pad_after: int, kernel: int, dilation: int) -> str:
+    pad = f" + 2*{pad_before}" if pad_before == pad_after else f" + {pad_before} + {pad_after}"
+    kernel_text = f" - {kernel}" if dilation == 1 else f" - {dilation}*({kernel} - 1) - 1"
+    return f"{size}{pad}{kernel_text}"
+
+
+def window_output(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
+                  dilation: int = 1, ceil_mode: bool = False) -> SizeResult:
+    """PyTorch's rule for convolution and pooling: floor (or ceil) of (size + pads - effective kernel)/stride + 1.
+
+    With `ceil_mode`, the last window must start inside the input or its left padding (PyTorch and Caffe).
+    """
+    span = size + pad_before + pad_after - (dilation * (kernel - 1) + 1)
+    exact = Fraction(span, stride) + 1
+    text = _numerator_text(size, pad_before, pad_after, kernel, dilation)
+    if not ceil_mode or exact.denominator == 1:
+        whole = math.floor(exact)
+        if exact.denominator == 1:
+            return SizeResult(whole, exact, f"({text})/{stride} + 1 = {whole}")
+        return SizeResult(whole, exact, f"({text})/{stride} + 1 = {format_number(exact)}, floored to {whole}")
+    whole = math.ceil(Fraction(span, stride)) + 1
+    if (whole - 1) * stride >= size + pad_before:
+        whole -= 1
+    return SizeResult(whole, exact, f"ceil(({text})/{stride}) + 1 = {whole}", rounded_up=True)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's `same`: output ceil(size/stride); the extra padding row goes at the bottom (right)."""
+    output = -(-size // stride)
+    total = max((output - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def nearest_whole_sizes(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
+                        dilation: int = 1) -> tuple[int, int]:
+    """The input sizes just below and above `size` for which the division is exact."""
+    span = size + pad_before + pad_after - (dilation * (kernel - 1) + 1)
+    remainder = span % stride
+    return size - remainder, size + (stride - remainder) % stride
+
+
+def padding_for_whole(size: int, kernel: int, stride: int, dilation: int = 1) -> int | None:
+    """The smallest symmetric padding (below the kernel size) that makes the division exact, if any."""
+    for pad in range(0, kernel):
+        if (size + 2 * pad - (dilation * (kernel - 1) + 1)) % stride == 0:
+            return pad
+    return None

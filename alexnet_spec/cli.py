@@ -1,0 +1,162 @@
+"""The `alexspec` command: parse arguments, call the core, print. Errors exit with status 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from alexnet_spec.errors import SpecError, render
+
+app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+SpecArg = Annotated[Path, typer.Argument(help="a YAML spec file", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override LAYER.FIELD=VALUE (value parsed as "
+                                                     "YAML); repeatable; also input.height=224 or top-level fields")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="show tracebacks, for bug reports")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _source_lines(error: SpecError) -> dict[str, list[str]]:
+    lines = {}
+    for diagnostic in error.diagnostics:
+        if diagnostic.line is not None and diagnostic.file not in lines and os.path.isfile(diagnostic.file):
+            try:
+                lines[diagnostic.file] = Path(diagnostic.file).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                pass
+    return lines
+
+
+def reports_errors(command: Callable) -> Callable:
+    """SpecError -> its diagnostics on stderr and exit status 2; a traceback only with --verbose."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        verbose = kwargs.get("verbose", False)
+        try:
+            return command(*args, **kwargs)
+        except SpecError as error:
+            if verbose:
+                traceback.print_exc()
+            _print_error(render(error.diagnostics, _source_lines(error)))
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            raise typer.Exit(130)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:  # a bug in alexspec, not in the user's spec
+            if verbose:
+                traceback.print_exc()
+            _print_error(f"internal error: {type(error).__name__}: {error}\n"
+                         "  hint: this is a bug in alexspec; rerun with --verbose and report the traceback")
+            raise typer.Exit(1)
+
+    return wrapper
+
+
+def _print_error(text: str) -> None:
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+        for line in text.splitlines():
+            style = "bold red" if ": error:" in line else ("cyan" if line.strip().startswith("hint:") else None)
+            console.print(line, style=style, markup=False)
+    else:
+        print(text, file=sys.stderr)
+
+
+def _load(spec: Path, overrides: Optional[list[str]]):
+    from alexnet_spec.loading import load_network
+
+    return load_network(spec, overrides or [])
+
+
+@app.command()
+@reports_errors
+def validate(specs: Annotated[list[Path], typer.Argument(help="one or more YAML spec files")],
+             set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Check specs: schema, names, placement and exact shape arithmetic. Exit status 2 on any error."""
+    errors = []
+    for path in specs:
+        try:
+            net = _load(path, set)
+        except SpecError as error:
+            errors.extend(error.diagnostics)
+            continue
+        print(f"{path}: ok: {net.name}, {len(net.layers)} layers, {net.total_params:,} parameters, "
+              f"output {'×'.join(map(str, net.output_shape))}")
+    if errors:
+        raise SpecError(errors)
+
+
+@app.command()
+@reports_errors
+def summary(spec: SpecArg, set: SetOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """A table of every layer: output shape, parameters, MACs, placement, and the arithmetic behind each size."""
+    from alexnet_spec import report
+
+    net = _load(spec, set)
+    if json_output:
+        print(json.dumps(report.summary_json(net), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console(width=max(120, Console().width))
+    console.print(report.summary_table(net))
+    if net.devices:
+        console.print(report.device_table(net))
+
+
+@app.command("compile")
+@reports_errors
+def compile_command(spec: SpecArg,
+                    backend: Annotated[str, typer.Option("--backend", "-b", help="code generator: torch or jax")] = "torch",
+                    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here (atomically) "
+                                                                   "instead of stdout")] = None,
+                    set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Generate a standalone, readable module for a backend (never imports the framework)."""
+    from alexnet_spec import backends
+
+    generator = backends.get(backend)
+    net = _load(spec, set)
+    source = generator.render(net)
+    if output is None:
+        sys.stdout.write(source)
+        return
+    write_atomically(output, source)
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The file appears whole or not at all: write a temporary file beside it, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+@app.command()
+def version() -> None:
+    """Print alexspec's version."""
+    from alexnet_spec import __version__
+
+    print(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,27 @@
+"""A spec back to YAML text: loading the text again gives an equal spec."""
+
+from __future__ import annotations
+
+import io
+
+from ruamel.yaml import YAML
+
+from alexnet_spec.spec.network import NetworkSpec
+
+
+def spec_to_data(spec: NetworkSpec) -> dict:
+    """Plain data of the spec, fields left at their defaults omitted (the type of each layer always kept)."""
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    for layer, model in zip(data["layers"], spec.layers):
+        layer["type"] = model.type
+        data["layers"][data["layers"].index(layer)] = {"type": layer.pop("type"), **layer}
+    return data
+
+
+def dump_yaml(spec: NetworkSpec) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = None
+    yaml.sort_base_mapping_type_on_output = False
+    stream = io.StringIO()
+    yaml.dump(spec_to_data(spec), stream)
+    return stream.getvalue()

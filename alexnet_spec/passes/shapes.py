@@ -1,0 +1,261 @@
+"""Shape inference: each layer's input and output shape, parameters, MACs and the arithmetic behind each size."""
+
+from __future__ import annotations
+
+from alexnet_spec.arithmetic import (
+    SizeResult,
+    nearest_whole_sizes,
+    padding_for_whole,
+    same_padding,
+    window_output,
+)
+from alexnet_spec.errors import Diagnostic, DiagnosticSink, SpecError
+from alexnet_spec.resolved import (
+    AdaptivePoolAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DenseAttrs,
+    DropoutAttrs,
+    LRNAttrs,
+    PoolAttrs,
+    Quad,
+    ResolvedLayer,
+    Shape,
+)
+from alexnet_spec.spec import layers as L
+from alexnet_spec.spec.network import NetworkSpec
+from alexnet_spec.spec.types import Constant
+
+AXES = ("height", "width")
+# Placeholder until passes/init.py resolves the declared scheme; never reaches a backend.
+UNRESOLVED_INIT = Constant(dist="constant", value=0.0)
+
+
+def pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def explicit_padding(padding, size: tuple[int, int], kernel, stride, dilation=(1, 1)) -> Quad:
+    """(top, bottom, left, right) for any padding form of the spec."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        top, bottom = same_padding(size[0], kernel[0], stride[0], dilation[0])
+        left, right = same_padding(size[1], kernel[1], stride[1], dilation[1])
+        return (top, bottom, left, right)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)
+
+
+def infer_shapes(spec: NetworkSpec) -> tuple[ResolvedLayer, ...]:
+    """Resolve every layer of a named spec; all independent errors are collected before raising."""
+    sink = DiagnosticSink()
+    shape: Shape = (spec.input.channels, spec.input.height, spec.input.width)
+    resolved = []
+    first_spatial = True
+    state = _ChainState()
+    for index, layer in enumerate(spec.layers):
+        context = _Context(spec, layer, index, sink, first_spatial, state)
+        out = _resolve(context, shape)
+        if out is None:  # the chain cannot continue past this layer
+            break
+        resolved.append(out)
+        if out.is_spatial and out.output_shape[1:] != shape[1:]:
+            first_spatial = False
+        shape = out.output_shape
+    sink.raise_if_any()
+    return tuple(resolved)
+
+
+class _ChainState:
+    inexact = False  # an earlier size was floored without permission
+
+
+class _Context:
+    def __init__(self, spec: NetworkSpec, layer, index: int, sink: DiagnosticSink, first_spatial: bool,
+                 state: _ChainState):
+        self.spec, self.layer, self.index, self.sink, self.first_spatial = spec, layer, index, sink, first_spatial
+        self.state = state
+
+    def error(self, message: str, field: str | None = None, **kwargs) -> None:
+        path = ("layers", self.index) + ((field,) if field else ())
+        self.sink.add(Diagnostic(message, layer=self.layer.name, path=path, **kwargs))
+
+    @property
+    def allow_truncation(self) -> bool:
+        own = getattr(self.layer, "allow_truncation", None)
+        return self.spec.allow_truncation if own is None else own
+
+
+def _resolve(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer = ctx.layer
+    handler = _HANDLERS[layer.type]
+    return handler(ctx, shape)
+
+
+def _needs_image(ctx: _Context, shape: Shape) -> bool:
+    if len(shape) != 3:
+        ctx.error(f"{ctx.layer.type} needs a C×H×W input, but gets {shape[0]} features",
+                  expected="a convolutional feature map", hint="move this layer before `flatten` and the dense layers")
+        return False
+    return True
+
+
+def _spatial(ctx: _Context, shape: Shape, kernel, stride, padding: Quad, dilation=(1, 1),
+             ceil_mode=False) -> tuple[tuple[int, int], tuple[str, ...]] | None:
+    results = []
+    for axis in range(2):
+        size = shape[1 + axis]
+        before, after = padding[2 * axis], padding[2 * axis + 1]
+        result = window_output(size, before, after, kernel[axis], stride[axis], dilation[axis], ceil_mode)
+        if result.size <= 0:
+            ctx.error(f"output {AXES[axis]} is not positive", field="kernel", details=(result.equation,),
+                      expected=f"a window no larger than the padded input ({size + before + after})",
+                      hint="use a smaller kernel or stride, more padding, or a larger input")
+            return None
+        results.append(result)
+    square = results[0].equation == results[1].equation
+    for axis, result in enumerate(results[:1] if square else results):
+        if not result.is_whole and not result.rounded_up and not ctx.allow_truncation and not ctx.state.inexact:
+            _not_whole(ctx, axis, shape[1 + axis], padding[2 * axis], padding[2 * axis + 1], kernel[axis],
+                       stride[axis], dilation[axis], result, both_axes=square)
+    if any(not r.is_whole and not r.rounded_up for r in results):
+        ctx.state.inexact = True  # later sizes follow from a floored one: their errors would only repeat this
+    equations = (results[0].equation,) if square else tuple(
+        f"{AXES[axis]}: {result.equation}" for axis, result in enumerate(results))
+    return (results[0].size, results[1].size), equations
+
+
+def _not_whole(ctx: _Context, axis: int, size: int, before: int, after: int, kernel: int, stride: int,
+               dilation: int, result: SizeResult, both_axes: bool) -> None:
+    below, above = nearest_whole_sizes(size, before, after, kernel, stride, dilation)
+    where = "input" if ctx.first_spatial else "incoming"
+    dimension = "size" if both_axes else AXES[axis]
+    gives = [f"an {where} {dimension} of {candidate} gives "
+             f"{window_output(candidate, before, after, kernel, stride, dilation).size}"
+             for candidate in dict.fromkeys((above, below)) if candidate > 0]
+    pad = padding_for_whole(size, kernel, stride, dilation)
+    if pad is not None and pad != before:
+        gives.append(f"padding {pad} gives {window_output(size, pad, pad, kernel, stride, dilation).size}")
+    what = "output height and width are not whole numbers" if both_axes else f"output {AXES[axis]} is not a whole number"
+    ctx.error(what, field="kernel", details=(result.equation.split(",")[0],),
+              expected=f"({AXES[axis]} + padding - kernel) divisible by the stride, {stride}",
+              hint="; ".join(gives) + "; or set allow_truncation: true to floor as PyTorch does")
+
+
+def _conv(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.Conv = ctx.layer
+    if not _needs_image(ctx, shape):
+        return None
+    channels = shape[0]
+    kernel, stride, dilation = pair(layer.kernel), pair(layer.stride), pair(layer.dilation)
+    padding = explicit_padding(layer.padding, shape[1:], kernel, stride, dilation)
+    for label, width in (("input channels", channels), ("output channels", layer.out_channels)):
+        if width % layer.groups:
+            ctx.error(f"{width} {label} are not divisible by groups={layer.groups}", field="groups",
+                      expected=f"{label} a multiple of {layer.groups}",
+                      hint=f"groups must divide both {channels} input and {layer.out_channels} output channels")
+    spatial = _spatial(ctx, shape, kernel, stride, padding, dilation)
+    if spatial is None:
+        return None
+    (height, width), equations = spatial
+    per_group = channels // layer.groups
+    weights = layer.out_channels * per_group * kernel[0] * kernel[1]
+    attrs = ConvAttrs(channels, layer.out_channels, kernel, stride, padding, dilation, layer.groups, layer.bias,
+                      layer.activation, UNRESOLVED_INIT, UNRESOLVED_INIT if layer.bias else None)
+    return ResolvedLayer(ctx.index, layer.name, "conv", shape, (layer.out_channels, height, width),
+                         params=weights + (layer.out_channels if layer.bias else 0), buffers=0,
+                         macs=weights * height * width, equations=equations, attrs=attrs)
+
+
+def _pool(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer = ctx.layer
+    if not _needs_image(ctx, shape):
+        return None
+    kernel = pair(layer.kernel)
+    stride = pair(layer.stride) if layer.stride is not None else kernel
+    padding = explicit_padding(layer.padding, shape[1:], kernel, stride)
+    for axis in range(2):
+        if max(padding[2 * axis], padding[2 * axis + 1]) > kernel[axis] // 2:
+            ctx.error(f"padding {padding} is more than half the {kernel[0]}×{kernel[1]} window", field="padding",
+                      expected=f"at most {kernel[axis] // 2} on each side of the {AXES[axis]}",
+                      hint="a window made mostly of padding has nothing to pool (PyTorch's rule)")
+            return None
+    spatial = _spatial(ctx, shape, kernel, stride, padding, ceil_mode=layer.ceil_mode)
+    if spatial is None:
+        return None
+    (height, width), equations = spatial
+    return ResolvedLayer(ctx.index, layer.name, layer.type, shape, (shape[0], height, width), 0, 0, 0, equations,
+                         PoolAttrs(kernel, stride, padding, layer.ceil_mode))
+
+
+def _adaptive(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.AdaptiveAvgPool = ctx.layer
+    if not _needs_image(ctx, shape):
+        return None
+    size = pair(layer.output_size)
+    equations = tuple(f"{AXES[axis]}: {shape[1 + axis]} -> {size[axis]} adaptive bins" for axis in range(2))
+    return ResolvedLayer(ctx.index, layer.name, layer.type, shape, (shape[0],) + size, 0, 0, 0, equations,
+                         AdaptivePoolAttrs(size))
+
+
+def _lrn(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.LRN = ctx.layer
+    channels = shape[0]
+    if channels % layer.groups:
+        ctx.error(f"{channels} channels are not divisible by groups={layer.groups}", field="groups",
+                  expected=f"channels a multiple of {layer.groups}", hint="groups usually equals the device count")
+    elif layer.window > channels // layer.groups:
+        ctx.error(f"LRN window {layer.window} is wider than the {channels // layer.groups} channels of each group",
+                  field="size" if layer.size is not None else "depth_radius",
+                  expected=f"an odd window of at most {channels // layer.groups}", hint="the paper uses n = 5")
+    attrs = LRNAttrs(layer.window, layer.alpha, layer.beta, layer.k, layer.convention, layer.groups)
+    return ResolvedLayer(ctx.index, layer.name, "lrn", shape, shape, 0, 0, 0, (), attrs)
+
+
+def _dense(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.Dense = ctx.layer
+    if len(shape) != 1:
+        ctx.error(f"dense layer fed a {'×'.join(map(str, shape))} tensor", expected="features: put a `flatten` "
+                  "layer before the first dense layer", hint=f"flatten gives {shape[0] * shape[1] * shape[2]} features")
+        return None
+    weights = shape[0] * layer.out_features
+    attrs = DenseAttrs(shape[0], layer.out_features, layer.bias, layer.activation, UNRESOLVED_INIT,
+                       UNRESOLVED_INIT if layer.bias else None)
+    return ResolvedLayer(ctx.index, layer.name, "dense", shape, (layer.out_features,),
+                         params=weights + (layer.out_features if layer.bias else 0), buffers=0, macs=weights,
+                         equations=(), attrs=attrs)
+
+
+def _flatten(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    features = 1
+    for size in shape:
+        features *= size
+    equation = (f"{' * '.join(map(str, shape))} = {features}",) if len(shape) > 1 else ()
+    return ResolvedLayer(ctx.index, ctx.layer.name, "flatten", shape, (features,), 0, 0, 0, equation, None)
+
+
+def _batchnorm(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.BatchNorm = ctx.layer
+    attrs = BatchNormAttrs(shape[0], layer.eps, layer.momentum, spatial=len(shape) == 3)
+    return ResolvedLayer(ctx.index, layer.name, "batchnorm", shape, shape, 2 * shape[0], 2 * shape[0], 0, (), attrs)
+
+
+def _dropout(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    return ResolvedLayer(ctx.index, ctx.layer.name, "dropout", shape, shape, 0, 0, 0, (), DropoutAttrs(ctx.layer.p))
+
+
+def _elementwise(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    return ResolvedLayer(ctx.index, ctx.layer.name, ctx.layer.type, shape, shape, 0, 0, 0, (), None)
+
+
+_HANDLERS = {
+    "conv": _conv, "maxpool": _pool, "avgpool": _pool, "adaptive_avgpool": _adaptive, "lrn": _lrn, "dense": _dense,
+    "flatten": _flatten, "batchnorm": _batchnorm, "dropout": _dropout, "relu": _elementwise, "tanh": _elementwise,
+    "sigmoid": _elementwise, "softmax": _elementwise,
+}
+
+__all__ = ["infer_shapes", "explicit_padding", "pair", "SpecError"]

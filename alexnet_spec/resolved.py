@@ -1,0 +1,192 @@
+"""The resolved network: every shape, size, parameter count and placement, frozen. Backends read only this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from alexnet_spec.spec.network import NetworkSpec
+from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
+
+Shape = tuple[int, ...]  # (C, H, W) for images, (F,) for features; the batch axis is never included
+Quad = tuple[int, int, int, int]  # top, bottom, left, right
+Distribution = Union[Normal, Uniform, Kaiming, Xavier, Constant]
+
+
+@dataclass(frozen=True)
+class ConvAttrs:
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: Quad
+    dilation: tuple[int, int]
+    groups: int
+    bias: bool
+    activation: str | None
+    weight_init: Distribution
+    bias_init: Distribution | None
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_channels // self.groups * self.kernel[0] * self.kernel[1]
+
+    @property
+    def fan_out(self) -> int:
+        return self.out_channels // self.groups * self.kernel[0] * self.kernel[1]
+
+    @property
+    def symmetric_padding(self) -> tuple[int, int] | None:
+        """(vertical, horizontal) when top == bottom and left == right, else None."""
+        top, bottom, left, right = self.padding
+        return (top, left) if top == bottom and left == right else None
+
+
+@dataclass(frozen=True)
+class PoolAttrs:
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: Quad
+    ceil_mode: bool
+
+    @property
+    def symmetric_padding(self) -> tuple[int, int] | None:
+        top, bottom, left, right = self.padding
+        return (top, left) if top == bottom and left == right else None
+
+
+@dataclass(frozen=True)
+class AdaptivePoolAttrs:
+    output_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LRNAttrs:
+    size: int  # n, the full window, odd
+    alpha: float  # as written in the spec
+    beta: float
+    k: float
+    convention: str
+    groups: int
+
+    @property
+    def scale(self) -> float:
+        """What multiplies the plain sum of squares: alpha (paper, tf) or alpha/n (caffe, torch)."""
+        return self.alpha if self.convention in ("paper", "tf") else self.alpha / self.size
+
+    @property
+    def radius(self) -> int:
+        return self.size // 2
+
+
+@dataclass(frozen=True)
+class DenseAttrs:
+    in_features: int
+    out_features: int
+    bias: bool
+    activation: str | None
+    weight_init: Distribution
+    bias_init: Distribution | None
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_features
+
+    @property
+    def fan_out(self) -> int:
+        return self.out_features
+
+
+@dataclass(frozen=True)
+class DropoutAttrs:
+    p: float
+
+
+@dataclass(frozen=True)
+class BatchNormAttrs:
+    num_features: int
+    eps: float
+    momentum: float  # PyTorch's convention: weight of the batch statistic
+    spatial: bool  # True after a conv (normalise channels), False after a dense layer (features)
+
+
+LayerAttrs = Union[ConvAttrs, PoolAttrs, AdaptivePoolAttrs, LRNAttrs, DenseAttrs, DropoutAttrs, BatchNormAttrs, None]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a layer runs when the model is split across devices, as in the paper's two GPUs.
+
+    `split`: the output channels (features) are divided evenly, device i holding the i-th share.
+    `reads_across`: the layer needs activations that live on other devices (the paper's conv3 and dense layers).
+    """
+
+    devices: tuple[str, ...]
+    split: bool
+    reads_across: bool
+
+    @property
+    def label(self) -> str:
+        return "split" if self.split else self.devices[0]
+
+
+@dataclass(frozen=True)
+class ResolvedLayer:
+    index: int
+    name: str
+    type: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    buffers: int
+    macs: int
+    equations: tuple[str, ...]  # the arithmetic behind each size that changes, e.g. "(227 + 2*0 - 11)/4 + 1 = 55"
+    attrs: LayerAttrs
+    placement: Placement | None = None
+
+    @property
+    def is_spatial(self) -> bool:
+        return len(self.output_shape) == 3
+
+
+@dataclass(frozen=True)
+class ResolvedNetwork:
+    spec: NetworkSpec  # with every layer named
+    file: str
+    spec_hash: str  # sha256 of the canonical JSON of `spec`, first 16 hex digits
+    input_shape: Shape
+    layers: tuple[ResolvedLayer, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def class_name(self) -> str:
+        return self.spec.name[0].upper() + self.spec.name[1:]
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(self.spec.devices or ())
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def total_buffers(self) -> int:
+        return sum(layer.buffers for layer in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> ResolvedLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)

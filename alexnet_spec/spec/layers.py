@@ -1,0 +1,179 @@
+"""The layer types of the spec language: a discriminated union on `type`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import AliasChoices, Field, model_validator
+
+from alexnet_spec.spec.types import (
+    Activation,
+    Init,
+    LayerName,
+    NonNegativeInt,
+    Padding,
+    Pair,
+    PositiveInt,
+    StrictModel,
+)
+
+NAME = Field(None, description="unique layer name, used as the attribute name in generated code; generated when omitted")
+TRUNCATION = Field(None, description="accept PyTorch's floor when the output size is not a whole number "
+                                     "(overrides the model-wide setting)")
+PLACEMENT = Field(None, description="with model `devices`: `split` (default; output channels divided evenly among "
+                                    "the devices, as in the paper) or the name of one device")
+INIT = Field(None, description="initialisation of this layer: `torch`, `paper`, or {weight: ..., bias: ...}; "
+                               "overrides the model-wide `init`")
+
+
+class LayerBase(StrictModel):
+    name: LayerName | None = NAME
+
+
+class Conv(LayerBase):
+    """2-D convolution, cross-correlation as in every framework: (C, H, W) -> (out_channels, H', W')."""
+
+    type: Literal["conv"] = Field(description="2-D convolution")
+    out_channels: PositiveInt = Field(description="number of kernels (output channels)")
+    kernel: Pair = Field(description="kernel size: an int, or [height, width]")
+    stride: Pair = Field(1, description="stride: an int, or [height, width]")
+    padding: Padding = Field(0, description="int, [vertical, horizontal], [top, bottom, left, right], `valid` "
+                                            "(no padding) or `same` (TensorFlow's rule, asymmetric at stride > 1)")
+    dilation: Pair = Field(1, description="spacing between kernel elements")
+    groups: PositiveInt = Field(1, description="channel groups; input and output channels must divide evenly")
+    bias: bool = Field(True, description="add a learned bias per output channel")
+    activation: Activation | None = Field(None, description="shorthand for an activation applied to the output")
+    placement: str | None = PLACEMENT
+    allow_truncation: bool | None = TRUNCATION
+    init: Init | None = INIT
+
+
+class LRN(LayerBase):
+    """Local response normalisation across channels: b = a / (k + scale * sum of squares in the window)**beta."""
+
+    type: Literal["lrn"] = Field(description="local response normalisation across channels")
+    size: PositiveInt | None = Field(None, description="window size n (odd), counting the channel itself")
+    depth_radius: NonNegativeInt | None = Field(None, description="TensorFlow's half-window r; n = 2r + 1")
+    alpha: float = Field(description="scale of the sum of squares (see `convention`)")
+    beta: float = Field(description="exponent")
+    k: float = Field(validation_alias=AliasChoices("k", "bias"), description="additive constant (alias `bias`)")
+    convention: Literal["paper", "tf", "caffe", "torch"] = Field(
+        description="`paper`/`tf`: alpha multiplies the plain sum of squares; `caffe`/`torch`: alpha is divided by n")
+    groups: PositiveInt = Field(1, description="channel groups; the window never crosses a group boundary "
+                                               "(the paper's towers each normalise their own maps)")
+
+    @model_validator(mode="after")
+    def _one_window(self) -> "LRN":
+        if (self.size is None) == (self.depth_radius is None):
+            raise ValueError("give exactly one of `size` (n) and `depth_radius` (r, n = 2r + 1)")
+        if self.size is not None and self.size % 2 == 0:
+            raise ValueError(f"LRN window size {self.size} is even; the window is centred on each channel, "
+                             f"so it must be odd (for example {self.size - 1} or {self.size + 1})")
+        return self
+
+    @property
+    def window(self) -> int:
+        return self.size if self.size is not None else 2 * self.depth_radius + 1
+
+
+class _Pool(LayerBase):
+    kernel: Pair = Field(description="window size: an int, or [height, width]")
+    stride: Pair | None = Field(None, description="stride; defaults to the kernel size")
+    padding: Padding = Field(0, description="int, [vertical, horizontal], [top, bottom, left, right], `valid` or `same`")
+    ceil_mode: bool = Field(False, description="round the output size up (Caffe's rule) instead of down; "
+                                               "the last window must start inside the input or its left padding")
+    allow_truncation: bool | None = TRUNCATION
+
+
+class MaxPool(_Pool):
+    """Max pooling over each window: (C, H, W) -> (C, H', W')."""
+
+    type: Literal["maxpool"] = Field(description="max pooling")
+
+
+class AvgPool(_Pool):
+    """Average pooling; padded zeros count in the average, as in PyTorch and Caffe."""
+
+    type: Literal["avgpool"] = Field(description="average pooling")
+
+
+class AdaptiveAvgPool(LayerBase):
+    """Average pooling to a fixed output size with PyTorch's bin boundaries (floor start, ceil end)."""
+
+    type: Literal["adaptive_avgpool"] = Field(description="adaptive average pooling")
+    output_size: Pair = Field(description="output size: an int, or [height, width]")
+
+
+class Flatten(LayerBase):
+    """(C, H, W) -> (C*H*W,), in C, H, W order (PyTorch's order)."""
+
+    type: Literal["flatten"] = Field(description="flatten to features")
+
+
+class Dropout(LayerBase):
+    """Zeroes each element with probability p in training and scales the rest by 1/(1-p); identity in eval."""
+
+    type: Literal["dropout"] = Field(description="dropout")
+    p: float = Field(0.5, ge=0.0, lt=1.0, description="probability of zeroing an element")
+
+
+class Dense(LayerBase):
+    """Fully connected layer: (features,) -> (out_features,)."""
+
+    type: Literal["dense"] = Field(description="fully connected layer")
+    out_features: PositiveInt = Field(description="number of output features (neurons)")
+    bias: bool = Field(True, description="add a learned bias per output feature")
+    activation: Activation | None = Field(None, description="shorthand for an activation applied to the output")
+    placement: str | None = PLACEMENT
+    init: Init | None = INIT
+
+
+class BatchNorm(LayerBase):
+    """Batch normalisation: of channels after a conv, of features after a dense layer."""
+
+    type: Literal["batchnorm"] = Field(description="batch normalisation")
+    eps: float = Field(1e-5, gt=0, description="added to the variance")
+    momentum: float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running average "
+                                                        "(PyTorch's convention; Keras' 0.99 is 0.01 here)")
+
+
+class ReLU(LayerBase):
+    """max(0, x)."""
+
+    type: Literal["relu"] = Field(description="rectified linear unit")
+
+
+class Tanh(LayerBase):
+    """tanh(x)."""
+
+    type: Literal["tanh"] = Field(description="hyperbolic tangent")
+
+
+class Sigmoid(LayerBase):
+    """1 / (1 + exp(-x))."""
+
+    type: Literal["sigmoid"] = Field(description="logistic sigmoid")
+
+
+class Softmax(LayerBase):
+    """Softmax over features (or channels, for a C×H×W input)."""
+
+    type: Literal["softmax"] = Field(description="softmax over features")
+
+
+Layer = Annotated[
+    Union[Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid, Softmax],
+    Field(discriminator="type"),
+]
+
+LAYER_TYPES: dict[str, type[LayerBase]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls
+    for cls in (Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid, Softmax)
+}
+
+# Prefixes of generated names, in the paper's vocabulary: conv1, relu1, norm1, pool1, fc6, drop6 ...
+NAME_PREFIX = {
+    "conv": "conv", "lrn": "norm", "maxpool": "pool", "avgpool": "pool", "adaptive_avgpool": "avgpool",
+    "flatten": "flatten", "dropout": "drop", "dense": "fc", "batchnorm": "bn", "relu": "relu", "tanh": "tanh",
+    "sigmoid": "sigmoid", "softmax": "softmax",
+}

@@ -1,0 +1,39 @@
+"""The top-level spec: a network's name, input, devices and layers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, PrivateAttr, StringConstraints
+
+from alexnet_spec.spec.layers import Layer
+from alexnet_spec.spec.types import Init, LayerName, PositiveInt, StrictModel
+
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+
+
+class InputShape(StrictModel):
+    """The shape of one input image, channels first."""
+
+    channels: PositiveInt = Field(description="image channels (3 for RGB)")
+    height: PositiveInt = Field(description="image height in pixels")
+    width: PositiveInt = Field(description="image width in pixels")
+
+
+class NetworkSpec(StrictModel):
+    """A convolutional network, layer by layer."""
+
+    name: ModelName = Field(description="the model's name; generated classes are named after it")
+    description: str = Field("", description="what this network is")
+    source: str = Field("", description="citation: where the numbers come from")
+    input: InputShape = Field(description="shape of one input image")
+    devices: list[LayerName] | None = Field(None, min_length=1, description="device names for model-parallel "
+                                            "placement, as the paper's two GPUs (for example [gpu0, gpu1])")
+    allow_truncation: bool = Field(False, description="accept PyTorch's floor wherever an output size is not a whole "
+                                                      "number (otherwise that is an error)")
+    init: Init = Field("torch", description="initialisation: `torch` (framework defaults), `paper` (N(0, 0.01); "
+                                            "biases 1 in conv2, conv4, conv5 and hidden dense layers), or explicit")
+    layers: list[Layer] = Field(min_length=1, description="the layers, in order")
+
+    # The file the spec was read from, for generated headers; not part of the spec's value.
+    _source_file: str | None = PrivateAttr(default=None)

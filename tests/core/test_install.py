@@ -1,0 +1,44 @@
+"""backends/ installs as alexnet_spec.backends, in an editable and in a regular install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PROBE = ("import sys, json, alexnet_spec, alexnet_spec.backends as b; "
+         "print(json.dumps({'core': alexnet_spec.__file__, 'backends': b.__file__, 'names': b.available()}))")
+
+
+def probe(extra_path: Path | None = None) -> dict:
+    import json
+
+    code = (f"import sys; sys.path.insert(0, {str(extra_path)!r}); " if extra_path else "") + PROBE
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_editable_install_maps_backends_into_the_package():
+    found = probe()
+    assert Path(found["backends"]) == ROOT / "backends" / "__init__.py"
+    assert Path(found["core"]) == ROOT / "alexnet_spec" / "__init__.py"
+
+
+@pytest.mark.slow
+def test_regular_install_has_no_top_level_backends(tmp_path):
+    target = tmp_path / "site"
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                             "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not (target / "backends").exists()
+    assert (target / "alexnet_spec" / "backends" / "__init__.py").is_file()
+    found = probe(target)
+    assert Path(found["backends"]) == target / "alexnet_spec" / "backends" / "__init__.py"
+    assert Path(found["core"]).is_relative_to(target)
+    for name in found["names"]:
+        assert (target / "alexnet_spec" / "backends" / name / "__init__.py").is_file()
