@@ -56,3 +56,14 @@ TINY_SPEC = """
       - {type: flatten}
       - {type: dense, out_features: 5}
 """
+
+
+# Hypothesis: the default profile keeps `make test` within its budget; HYPOTHESIS_PROFILE=thorough runs many more
+# examples for scheduled runs. A failure prints the seed and a reproduction blob.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("default", max_examples=40, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -1,0 +1,223 @@
+"""Hypothesis strategies: valid specs as random layer chains whose shapes stay valid, and invalid specs of every
+error class. Specs are plain dicts (as YAML would give); `to_yaml` turns one into text."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from alexnet_spec.arithmetic import same_padding, window_output
+
+DEVICES = ["d0", "d1"]
+
+
+def to_yaml(data: dict) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = None
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()
+
+
+def _pair_size(size: tuple[int, int], kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    if padding == "same":
+        pads = same_padding(size[0], kernel[0], stride[0], dilation[0]) + same_padding(size[1], kernel[1], stride[1],
+                                                                                       dilation[1])
+    elif padding == "valid":
+        pads = (0, 0, 0, 0)
+    elif isinstance(padding, int):
+        pads = (padding,) * 4
+    elif len(padding) == 2:
+        pads = (padding[0], padding[0], padding[1], padding[1])
+    else:
+        pads = tuple(padding)
+    results = [window_output(size[axis], pads[2 * axis], pads[2 * axis + 1], kernel[axis], stride[axis],
+                             dilation[axis], ceil_mode) for axis in range(2)]
+    whole = all(r.is_whole or r.rounded_up for r in results)
+    return (results[0].size, results[1].size), whole
+
+
+def _as_field(pair: tuple[int, int]):
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+@st.composite
+def conv_layer(draw, channels: int, size: tuple[int, int], placed: bool):
+    groups_options = [g for g in (1, 2, 3) if channels % g == 0]
+    groups = draw(st.sampled_from(groups_options))
+    if placed and groups not in (1, 2):
+        groups = 1
+    multiple = groups * (2 if placed else 1)
+    out_channels = multiple * draw(st.integers(1, max(1, 8 // multiple)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    limit = [max(1, (size[axis] - 1) // dilation[axis] + 1) for axis in range(2)]
+    kernel = (draw(st.integers(1, min(5, limit[0]))), draw(st.integers(1, min(5, limit[1]))))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.one_of(st.just("valid"), st.just("same"), st.integers(0, 2),
+                             st.tuples(st.integers(0, 2), st.integers(0, 2)).map(list),
+                             st.tuples(*[st.integers(0, 2)] * 4).map(list)))
+    new_size, whole = _pair_size(size, kernel, stride, padding, dilation)
+    layer = {"type": "conv", "out_channels": out_channels, "kernel": _as_field(kernel), "stride": _as_field(stride),
+             "padding": padding, "dilation": _as_field(dilation), "groups": groups,
+             "bias": draw(st.booleans())}
+    if draw(st.booleans()):
+        layer["activation"] = draw(st.sampled_from(["relu", "tanh", "sigmoid"]))
+    if not whole:
+        layer["allow_truncation"] = True
+    return layer, out_channels, new_size
+
+
+@st.composite
+def pool_layer(draw, channels: int, size: tuple[int, int]):
+    kernel = (draw(st.integers(1, min(4, size[0]))), draw(st.integers(1, min(4, size[1]))))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = [draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2))]
+    ceil_mode = draw(st.booleans())
+    new_size, whole = _pair_size(size, kernel, stride, padding, ceil_mode=ceil_mode)
+    layer = {"type": draw(st.sampled_from(["maxpool", "avgpool"])), "kernel": _as_field(kernel),
+             "stride": _as_field(stride), "padding": padding, "ceil_mode": ceil_mode}
+    if not whole:
+        layer["allow_truncation"] = True
+    return layer, channels, new_size
+
+
+@st.composite
+def lrn_layer(draw, channels: int, size: tuple[int, int], placed: bool):
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+    per_group = channels // groups
+    window = draw(st.sampled_from([n for n in (1, 3, 5) if n <= per_group]))
+    layer = {"type": "lrn", "alpha": draw(st.floats(1e-4, 1.0)), "beta": draw(st.floats(0.25, 1.0)),
+             "k": draw(st.floats(0.5, 3.0)), "convention": draw(st.sampled_from(["paper", "tf", "caffe", "torch"])),
+             "groups": groups}
+    if draw(st.booleans()):
+        layer["size"] = window
+    else:
+        layer["depth_radius"] = window // 2
+    return layer, channels, size
+
+
+@st.composite
+def spatial_layer(draw, channels: int, size: tuple[int, int], placed: bool):
+    kind = draw(st.sampled_from(["conv", "conv", "pool", "lrn", "relu", "tanh", "sigmoid", "batchnorm", "dropout",
+                                 "adaptive"]))
+    if kind == "conv":
+        return draw(conv_layer(channels, size, placed))
+    if kind == "pool":
+        return draw(pool_layer(channels, size))
+    if kind == "lrn":
+        return draw(lrn_layer(channels, size, placed))
+    if kind == "adaptive":
+        out = (draw(st.integers(1, size[0] + 2)), draw(st.integers(1, size[1] + 2)))
+        return {"type": "adaptive_avgpool", "output_size": _as_field(out)}, channels, out
+    if kind == "batchnorm":
+        return {"type": "batchnorm", "eps": draw(st.sampled_from([1e-5, 1e-3]))}, channels, size
+    if kind == "dropout":
+        return {"type": "dropout", "p": draw(st.sampled_from([0.0, 0.25, 0.5]))}, channels, size
+    return {"type": kind}, channels, size
+
+
+@st.composite
+def valid_specs(draw, max_spatial: int = 5, allow_devices: bool = True) -> dict:
+    """A spec dict whose every shape is valid; every layer type and padding form can appear."""
+    placed = allow_devices and draw(st.booleans())
+    channels = draw(st.integers(1, 4))
+    size = (draw(st.integers(6, 20)), draw(st.integers(6, 20)))
+    spec = {"name": "Generated", "input": {"channels": channels, "height": size[0], "width": size[1]}, "layers": []}
+    if placed:
+        spec["devices"] = list(DEVICES)
+    # The first layer is a conv so a placed model has a split layer before any LRN or pooling.
+    layer, channels, size = draw(conv_layer(channels, size, placed))
+    spec["layers"].append(layer)
+    for _ in range(draw(st.integers(0, max_spatial))):
+        layer, channels, size = draw(spatial_layer(channels, size, placed))
+        spec["layers"].append(layer)
+    spec["layers"].append({"type": "flatten"})
+    for _ in range(draw(st.integers(1, 2))):
+        out = draw(st.integers(1, 6)) * (2 if placed else 1)
+        dense = {"type": "dense", "out_features": out, "bias": draw(st.booleans())}
+        if placed and draw(st.booleans()):
+            dense["placement"] = draw(st.sampled_from(DEVICES))
+        spec["layers"].append(dense)
+        extra = draw(st.sampled_from([None, "relu", "batchnorm", "dropout"]))
+        if extra:
+            spec["layers"].append({"type": extra})
+    if draw(st.booleans()):
+        spec["layers"].append({"type": "softmax"})
+    return spec
+
+
+# Each mutation turns a valid spec into one that must be rejected with a located SpecError.
+def _unknown_key(spec, draw):
+    layer = draw(st.sampled_from(spec["layers"]))
+    layer[draw(st.sampled_from(["kernal", "stides", "out_chanels", "colour"]))] = 3
+
+
+def _wrong_type(spec, draw):
+    conv = spec["layers"][0]
+    conv[draw(st.sampled_from(["kernel", "out_channels", "stride", "groups"]))] = draw(
+        st.sampled_from(["abc", -1, 0, [1, 2, 3], {"a": 1}, 1.5, True]))
+
+
+def _missing_field(spec, draw):
+    del spec["layers"][0][draw(st.sampled_from(["kernel", "out_channels"]))]
+
+
+def _unknown_type(spec, draw):
+    draw(st.sampled_from(spec["layers"]))["type"] = draw(st.sampled_from(["convv", "pool", "Dense", "lstm"]))
+
+
+def _inexact(spec, draw):
+    spec["input"]["height"] = 10
+    spec["layers"][0] = {"type": "conv", "out_channels": 2, "kernel": 3, "stride": 2}  # (10 - 3)/2 + 1 = 4.5
+
+
+def _bad_groups(spec, draw):
+    spec["input"]["channels"] = 3
+    spec["layers"][0].update({"groups": 2, "out_channels": 4})
+    spec["layers"][0].pop("allow_truncation", None)
+
+
+def _even_lrn(spec, draw):
+    spec["layers"].insert(1, {"type": "lrn", "size": draw(st.sampled_from([2, 4])), "alpha": 1, "beta": 1, "k": 1,
+                              "convention": "tf"})
+
+
+def _no_flatten(spec, draw):
+    spec["layers"] = [layer for layer in spec["layers"] if layer["type"] != "flatten"]
+    spec["layers"][0].update({"padding": "same", "stride": 1, "dilation": 1})
+
+
+def _duplicate_names(spec, draw):
+    spec["layers"][0]["name"] = "same_name"
+    spec["layers"][-1]["name"] = "same_name"
+
+
+def _unknown_device(spec, draw):
+    spec["devices"] = list(DEVICES)
+    spec["layers"][0]["placement"] = "gpu9"
+
+
+def _wrong_top_level(spec, draw):
+    spec[draw(st.sampled_from(["layer", "inputs", "Name"]))] = 1
+
+
+MUTATIONS = [_unknown_key, _wrong_type, _missing_field, _unknown_type, _inexact, _bad_groups, _even_lrn, _no_flatten,
+             _duplicate_names, _unknown_device, _wrong_top_level]
+
+
+@st.composite
+def invalid_specs(draw) -> tuple[str, dict]:
+    """(error class, spec dict) for a spec that alexspec must reject."""
+    spec = draw(valid_specs(max_spatial=2, allow_devices=False))
+    mutation = draw(st.sampled_from(MUTATIONS))
+    mutation(spec, draw)
+    return mutation.__name__.strip("_"), spec
+
+
+def inputs(shape: tuple[int, ...], batch: int = 2):
+    """Random input arrays of a network's input shape, float64 in [-1, 1]."""
+    from hypothesis.extra.numpy import arrays
+
+    return arrays("float64", (batch,) + tuple(shape), elements=st.floats(-1, 1, width=64))
