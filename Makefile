@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench golden clean
+.PHONY: demo test bench golden docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 # Regenerate the golden generated sources under tests/golden/ after a deliberate template change.
 golden: $(STAMP)
 	ALEXSPEC_REGENERATE_GOLDEN=1 $(PY) -m pytest -q tests/backends -k golden
+
+# Regenerate docs/spec.md and docs/alexspec.schema.json from the spec models (a test fails when they are stale).
+docs: $(STAMP)
+	$(PY) -m alexnet_spec.reference > docs/spec.md
+	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -151,6 +151,28 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 @app.command()
+@reports_errors
+def show(spec: SpecArg, set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Print the fully resolved spec as YAML: `extends` and `--set` applied, every layer named."""
+    from alexnet_spec.dump import dump_yaml
+
+    sys.stdout.write(dump_yaml(_load(spec, set).spec))
+
+
+@app.command()
+@reports_errors
+def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+           verbose: VerboseOpt = False) -> None:
+    """The JSON Schema of spec files (for editors: completion and live validation)."""
+    from alexnet_spec.schema import json_schema_text
+
+    if output is None:
+        sys.stdout.write(json_schema_text())
+    else:
+        write_atomically(output, json_schema_text())
+
+
+@app.command()
 def version() -> None:
     """Print alexspec's version."""
     from alexnet_spec import __version__

@@ -22,6 +22,7 @@ def dump_yaml(spec: NetworkSpec) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = None
     yaml.sort_base_mapping_type_on_output = False
+    yaml.width = 4096
     stream = io.StringIO()
     yaml.dump(spec_to_data(spec), stream)
     return stream.getvalue()

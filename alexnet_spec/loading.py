@@ -15,6 +15,7 @@ from alexnet_spec.passes.overrides import apply_overrides
 from alexnet_spec.resolved import ResolvedNetwork
 from alexnet_spec.spec.network import NetworkSpec
 from alexnet_spec.validation import diagnostics_from
+from alexnet_spec.variants import expand
 
 
 def locate(diagnostics: list[Diagnostic], document: yaml_source.SourceDocument) -> list[Diagnostic]:
@@ -22,23 +23,26 @@ def locate(diagnostics: list[Diagnostic], document: yaml_source.SourceDocument) 
     located = []
     for d in diagnostics:
         if d.line is None and d.file in ("<spec>", document.file):
-            position = document.position(d.path, at_key=d.at_key) or (1, 1)
-            d = dataclasses.replace(d, file=document.file, line=position[0], column=position[1])
+            file, line, column = document.locate(d.path, at_key=d.at_key)
+            d = dataclasses.replace(d, file=file, line=line, column=column)
         located.append(d)
     return located
 
 
-def validate_document(document: yaml_source.SourceDocument, overrides: Sequence[str] = ()) -> NetworkSpec:
+def validate_document(document: yaml_source.SourceDocument,
+                      overrides: Sequence[str] = ()) -> tuple[NetworkSpec, yaml_source.SourceDocument]:
+    """The validated spec, and the document after `extends` and `--set` (whose positions its errors use)."""
+    document = expand(document)
     tree = apply_overrides(document.tree, list(overrides))
     data = yaml_source.to_plain(tree)
     try:
-        return NetworkSpec.model_validate(data)
+        return NetworkSpec.model_validate(data), document
     except ValidationError as error:
         raise SpecError(locate(diagnostics_from(error, data), document)) from None
 
 
 def resolve_document(document: yaml_source.SourceDocument, overrides: Sequence[str] = ()) -> ResolvedNetwork:
-    spec = validate_document(document, overrides)
+    spec, document = validate_document(document, overrides)
     try:
         return resolve(spec, document.file)
     except SpecError as error:

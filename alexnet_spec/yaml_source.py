@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,24 @@ class SourceDocument:
     file: str
     text: str
     tree: Any
+    # For a tree merged from several files (`extends`): id of a mapping or sequence -> the file it came from.
+    origins: dict[int, str] = field(default_factory=dict)
+
+    def locate(self, path: tuple[Any, ...], *, at_key: bool = False) -> tuple[str, int, int]:
+        """(file, line, column) of `path`; in a merged tree, the file of the deepest node that has a position."""
+        node, file = self.tree, self.origins.get(id(self.tree), self.file)
+        for part in path:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                child = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                child = node[part]
+            else:
+                continue
+            if not isinstance(child, (CommentedMap, CommentedSeq)):
+                break
+            node, file = child, self.origins.get(id(child), file)
+        position = self.position(path, at_key=at_key) or (1, 1)
+        return file, position[0], position[1]
 
     def position(self, path: tuple[Any, ...], *, at_key: bool = False) -> Position | None:
         """Where `path` (keys and indices, as in a pydantic `loc`) points in the file.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from alexnet_spec.spec.types import (
     Activation,
@@ -33,6 +33,8 @@ class LayerBase(StrictModel):
 class Conv(LayerBase):
     """2-D convolution, cross-correlation as in every framework: (C, H, W) -> (out_channels, H', W')."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: conv, name: conv2, out_channels: 256, kernel: 5, padding: 2, groups: 2}"]})
+
     type: Literal["conv"] = Field(description="2-D convolution")
     out_channels: PositiveInt = Field(description="number of kernels (output channels)")
     kernel: Pair = Field(description="kernel size: an int, or [height, width]")
@@ -50,6 +52,8 @@ class Conv(LayerBase):
 
 class LRN(LayerBase):
     """Local response normalisation across channels: b = a / (k + scale * sum of squares in the window)**beta."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: lrn, name: norm1, size: 5, alpha: 1.0e-4, beta: 0.75, k: 2, convention: paper, groups: 2}"]})
 
     type: Literal["lrn"] = Field(description="local response normalisation across channels")
     size: PositiveInt | None = Field(None, description="window size n (odd), counting the channel itself")
@@ -88,17 +92,23 @@ class _Pool(LayerBase):
 class MaxPool(_Pool):
     """Max pooling over each window: (C, H, W) -> (C, H', W')."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: maxpool, name: pool1, kernel: 3, stride: 2}"]})
+
     type: Literal["maxpool"] = Field(description="max pooling")
 
 
 class AvgPool(_Pool):
     """Average pooling; padded zeros count in the average, as in PyTorch and Caffe."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: avgpool, name: s2, kernel: 2, stride: 2}"]})
+
     type: Literal["avgpool"] = Field(description="average pooling")
 
 
 class AdaptiveAvgPool(LayerBase):
     """Average pooling to a fixed output size with PyTorch's bin boundaries (floor start, ceil end)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: adaptive_avgpool, name: avgpool, output_size: 6}"]})
 
     type: Literal["adaptive_avgpool"] = Field(description="adaptive average pooling")
     output_size: Pair = Field(description="output size: an int, or [height, width]")
@@ -107,11 +117,15 @@ class AdaptiveAvgPool(LayerBase):
 class Flatten(LayerBase):
     """(C, H, W) -> (C*H*W,), in C, H, W order (PyTorch's order)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: flatten, name: flatten}"]})
+
     type: Literal["flatten"] = Field(description="flatten to features")
 
 
 class Dropout(LayerBase):
     """Zeroes each element with probability p in training and scales the rest by 1/(1-p); identity in eval."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: dropout, name: drop6, p: 0.5}"]})
 
     type: Literal["dropout"] = Field(description="dropout")
     p: float = Field(0.5, ge=0.0, lt=1.0, description="probability of zeroing an element")
@@ -119,6 +133,8 @@ class Dropout(LayerBase):
 
 class Dense(LayerBase):
     """Fully connected layer: (features,) -> (out_features,)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: dense, name: fc6, out_features: 4096, activation: relu}"]})
 
     type: Literal["dense"] = Field(description="fully connected layer")
     out_features: PositiveInt = Field(description="number of output features (neurons)")
@@ -131,6 +147,8 @@ class Dense(LayerBase):
 class BatchNorm(LayerBase):
     """Batch normalisation: of channels after a conv, of features after a dense layer."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: batchnorm, name: bn1, eps: 0.001, momentum: 0.01}"]})
+
     type: Literal["batchnorm"] = Field(description="batch normalisation")
     eps: float = Field(1e-5, gt=0, description="added to the variance")
     momentum: float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running average "
@@ -140,11 +158,15 @@ class BatchNorm(LayerBase):
 class ReLU(LayerBase):
     """max(0, x)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: relu, name: relu1}"]})
+
     type: Literal["relu"] = Field(description="rectified linear unit")
 
 
 class Tanh(LayerBase):
     """tanh(x)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: tanh}"]})
 
     type: Literal["tanh"] = Field(description="hyperbolic tangent")
 
@@ -152,11 +174,15 @@ class Tanh(LayerBase):
 class Sigmoid(LayerBase):
     """1 / (1 + exp(-x))."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: sigmoid}"]})
+
     type: Literal["sigmoid"] = Field(description="logistic sigmoid")
 
 
 class Softmax(LayerBase):
     """Softmax over features (or channels, for a C×H×W input)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: softmax, name: prob}"]})
 
     type: Literal["softmax"] = Field(description="softmax over features")
 

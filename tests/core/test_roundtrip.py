@@ -12,7 +12,7 @@ from tests.conftest import SPEC_FILES
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
 def test_dump_then_load_is_equal(path):
-    spec = parse_network(path.read_text(), path.name).spec
+    spec = parse_network(path.read_text(), str(path)).spec
     again = parse_network(dump_yaml(spec), "dumped.yaml").spec
     assert again == spec
 

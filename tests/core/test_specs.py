@@ -13,6 +13,8 @@ EXPECTED_PARAMS = {
     "alexnet_torchvision.yaml": 61_100_840,
     "caffenet.yaml": 60_965_224,
     "lenet5.yaml": 61_706,
+    "alexnet_nolrn.yaml": 60_965_224,
+    "alexnet_10class.yaml": 58_322_314,
     "alexnet_keras_nolrn.yaml": 62_378_344,
     # conv/dense weights and biases plus batchnorm scale and shift; Keras' summary adds 21,136 running statistics.
     "alexnet_keras_bn.yaml": 28_075_633,

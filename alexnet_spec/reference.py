@@ -1,0 +1,75 @@
+"""docs/spec.md, the reference of every layer type and field, generated from the models so it cannot drift."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from alexnet_spec.spec.layers import LAYER_TYPES
+from alexnet_spec.spec.network import InputShape, NetworkSpec
+from alexnet_spec.spec.types import Constant, Kaiming, Normal, ParameterInit, Uniform, Xavier
+
+HEADER = """# The spec language
+
+Generated from the pydantic models (do not edit: `make docs` regenerates it, and a test fails when it is stale). The same models give the JSON Schema (`alexspec schema`), which editors use for completion
+and live validation with the first line of every file in `specs/`:
+
+```yaml
+# yaml-language-server: $schema=../docs/alexspec.schema.json
+```
+"""
+
+
+def _simplify(annotation) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _simplify(args[0])
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{arg}`" for arg in args)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " or ".join(_simplify(arg) for arg in args if arg is not type(None))
+    if origin in (list, tuple):
+        inner = ", ".join(_simplify(arg) for arg in args if arg is not Ellipsis)
+        return f"[{inner}]"
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation.__name__
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _field_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
+    rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        default = "required" if info.default is PydanticUndefined and info.default_factory is None else (
+            "" if info.default is None else f"`{info.default}`")
+        rows.append(f"| `{name}` | {_simplify(info.annotation)} | {default} | {info.description or ''} |")
+    return rows
+
+
+def markdown() -> str:
+    lines = [HEADER, "## The network", "", inspect.getdoc(NetworkSpec), ""]
+    lines += _field_table(NetworkSpec) + ["", "### input", ""] + _field_table(InputShape)
+    lines += ["", "## Layer types", ""]
+    for type_name, model in LAYER_TYPES.items():
+        lines += [f"### `{type_name}`", "", inspect.getdoc(model), "", "```yaml",
+                  f"- {model.model_config['json_schema_extra']['examples'][0]}", "```", ""]
+        lines += _field_table(model, skip=("type",)) + [""]
+    lines += ["## Initialisation", "", "`init` is `torch`, `paper`, or a mapping:", ""] + _field_table(ParameterInit)
+    for model in (Normal, Uniform, Kaiming, Xavier, Constant):
+        lines += ["", f"### `dist: {model.model_fields['dist'].annotation.__args__[0]}`", "", inspect.getdoc(model), ""]
+        lines += _field_table(model, skip=("dist",))
+    lines += ["", "## Variants", "", "A spec may start with `extends: base.yaml` and then edit the base by layer name:",
+              "", "| field | meaning |", "|---|---|"]
+    from alexnet_spec.schema import VARIANT_PROPERTIES
+
+    lines += [f"| `{name}` | {value['description']} |" for name, value in VARIANT_PROPERTIES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

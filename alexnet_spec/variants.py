@@ -1,0 +1,215 @@
+"""Variants: `extends: base.yaml` plus edits by layer name, merged into one YAML tree before validation.
+
+    extends: alexnet.yaml          # a path relative to this file; chains of extends work
+    name: AlexNetNoLRN             # top-level fields replace the base's (mappings such as `input` merge)
+    overrides: {conv2: {groups: 1}}
+    remove: [norm1, norm2]
+    insert_after: {relu5: [{type: dropout, p: 0.1}]}
+
+Edits apply in that order: remove, overrides, insert_after. Nodes keep the positions of the file they came from,
+so an error in the base is reported in the base file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from alexnet_spec import yaml_source
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.passes.names import generated_names
+
+DIRECTIVES = ("extends", "overrides", "remove", "insert_after")
+
+
+def expand(document: yaml_source.SourceDocument, _chain: tuple[str, ...] = ()) -> yaml_source.SourceDocument:
+    """The document with its `extends` chain merged in; a document without `extends` is returned as it is."""
+    tree = document.tree
+    if "extends" not in tree:
+        _reject_orphan_directives(document)
+        return document
+    here = str(Path(document.file).resolve())
+    chain = _chain + (here,)
+    base_ref = tree["extends"]
+    if not isinstance(base_ref, str) or not base_ref.strip():
+        raise SpecError(_at(document, ("extends",), "`extends` must be a path to a spec file",
+                            hint="for example extends: alexnet.yaml (relative to this file)"))
+    base_path = Path(document.file).parent / base_ref
+    if str(base_path.resolve()) in chain:
+        cycle = " -> ".join(Path(p).name for p in chain + (str(base_path.resolve()),))
+        raise SpecError(_at(document, ("extends",), f"`extends` makes a cycle: {cycle}",
+                            hint="a spec cannot extend itself, directly or through other files"))
+    try:
+        base = yaml_source.load(base_path)
+    except SpecError as error:
+        if error.diagnostics[0].line is None:  # the file itself is missing or unreadable: point at `extends`
+            raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: "
+                                f"{error.diagnostics[0].message}", hint=f"looked for {base_path}")) from None
+        raise
+    base = expand(base, chain)
+    merged = _merge(base, document)
+    return yaml_source.SourceDocument(file=document.file, text=document.text, tree=merged,
+                                      origins={**base.origins, **_origins(base.tree, base.file, base.origins),
+                                               **_origins(tree, document.file, {})})
+
+
+def _origins(node, file: str, known: dict[int, str]) -> dict[int, str]:
+    found = {}
+
+    def walk(item):
+        if isinstance(item, (CommentedMap, CommentedSeq)):
+            found.setdefault(id(item), known.get(id(item), file))
+            for child in (item.values() if isinstance(item, dict) else item):
+                walk(child)
+
+    walk(node)
+    return found
+
+
+def _merge(base: yaml_source.SourceDocument, child: yaml_source.SourceDocument) -> CommentedMap:
+    tree = child.tree
+    merged = CommentedMap()
+    merged.lc.line, merged.lc.col = 0, 0
+    for key, value in base.tree.items():
+        merged[key] = value
+        _copy_position(base.tree, merged, key)
+    for key, value in tree.items():
+        if key in DIRECTIVES:
+            continue
+        if key == "layers" or not (isinstance(value, dict) and isinstance(merged.get(key), dict)):
+            merged[key] = value
+        else:
+            combined = CommentedMap(merged[key])
+            combined.update(value)
+            _copy_positions_all(merged[key], combined)
+            _copy_positions_all(value, combined)
+            combined.lc.line, combined.lc.col = value.lc.line, value.lc.col
+            merged[key] = combined
+        _copy_position(tree, merged, key)
+    layers = merged.get("layers")
+    if not isinstance(layers, list):
+        raise SpecError(_at(child, ("extends",), "the base spec has no `layers` list to edit"))
+    layers = CommentedSeq(layers)
+    _copy_seq_positions(merged["layers"], layers)
+    layers = _remove(child, layers)
+    _apply_overrides(child, layers)
+    layers = _insert_after(child, layers)
+    merged["layers"] = layers
+    return merged
+
+
+def _names(layers) -> list[str]:
+    return generated_names([(layer.get("type", ""), layer.get("name")) if isinstance(layer, dict) else ("", None)
+                            for layer in layers])
+
+
+def _find(document, layers, name, path) -> int:
+    names = _names(layers)
+    if name in names:
+        return names.index(name)
+    close = difflib.get_close_matches(str(name), names, n=1)
+    raise SpecError(_at(document, path, f"no layer named {name!r} in the base spec", at_key=True,
+                        expected=f"one of: {', '.join(names)}",
+                        hint=f"did you mean {close[0]!r}?" if close else "names are those of the base, after edits above"))
+
+
+def _remove(document, layers: CommentedSeq) -> CommentedSeq:
+    names = document.tree.get("remove") or []
+    if not isinstance(names, list):
+        raise SpecError(_at(document, ("remove",), "`remove` must be a list of layer names",
+                            hint="for example remove: [norm1, norm2]"))
+    doomed = {_find(document, layers, name, ("remove", index)) for index, name in enumerate(names)}
+    kept = CommentedSeq()
+    for index, layer in enumerate(layers):
+        if index not in doomed:
+            kept.append(layer)
+            _positions(kept)[len(kept) - 1] = _positions(layers).get(index, [0, 0])
+    return kept
+
+
+def _apply_overrides(document, layers: CommentedSeq) -> None:
+    overrides = document.tree.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise SpecError(_at(document, ("overrides",), "`overrides` must map layer names to fields",
+                            hint="for example overrides: {conv2: {groups: 1}}"))
+    names = _names(layers)  # before any override renames a layer
+    for name, fields in overrides.items():
+        if name not in names:
+            _find(document, layers, name, ("overrides", name))
+        if not isinstance(fields, dict):
+            raise SpecError(_at(document, ("overrides", name), f"the override of {name!r} must be a mapping of fields",
+                                hint=f"for example {name}: {{groups: 1}}"))
+        index = names.index(name)
+        layer = CommentedMap(layers[index])
+        _copy_positions_all(layers[index], layer)
+        layer.lc.line, layer.lc.col = layers[index].lc.line, layers[index].lc.col
+        for key, value in fields.items():
+            layer[key] = value
+            _copy_position(fields, layer, key)
+        layers[index] = layer
+
+
+def _insert_after(document, layers: CommentedSeq) -> CommentedSeq:
+    inserts = document.tree.get("insert_after") or {}
+    if not isinstance(inserts, dict):
+        raise SpecError(_at(document, ("insert_after",), "`insert_after` must map layer names to lists of layers",
+                            hint="for example insert_after: {relu5: [{type: dropout, p: 0.1}]}"))
+    result = CommentedSeq(layers)
+    _copy_seq_positions(layers, result)
+    for name, new_layers in inserts.items():
+        if not isinstance(new_layers, list):
+            raise SpecError(_at(document, ("insert_after", name), "a list of layers is expected here",
+                                hint="for example relu5: [{type: dropout, p: 0.1}]"))
+        index = _find(document, result, name, ("insert_after", name)) + 1
+        positions = {i: _positions(result).get(i, [0, 0]) for i in range(len(result))}
+        for offset, layer in enumerate(new_layers):
+            result.insert(index + offset, layer)
+        shift = len(new_layers)
+        table = _positions(result)
+        table.clear()
+        for i in range(len(result)):
+            if i < index:
+                table[i] = positions[i]
+            elif i < index + shift:
+                table[i] = _positions(new_layers).get(i - index, [0, 0]) if isinstance(new_layers, CommentedSeq) else [0, 0]
+            else:
+                table[i] = positions[i - shift]
+    return result
+
+
+def _reject_orphan_directives(document: yaml_source.SourceDocument) -> None:
+    for key in ("overrides", "remove", "insert_after"):
+        if key in document.tree:
+            raise SpecError(_at(document, (key,), f"`{key}` needs `extends`", at_key=True,
+                                hint="add `extends: base.yaml` naming the spec this one changes"))
+
+
+def _at(document, path, message, at_key=False, **kwargs) -> Diagnostic:
+    file, line, column = document.locate(path, at_key=at_key)
+    return Diagnostic(message, file=file, line=line, column=column, **kwargs)
+
+
+def _positions(node) -> dict:
+    """ruamel's per-key (or per-index) positions of a container, created empty when absent."""
+    if node.lc.data is None:
+        node.lc.data = {}
+    return node.lc.data
+
+
+def _copy_position(source: CommentedMap, target: CommentedMap, key) -> None:
+    if isinstance(source, CommentedMap) and key in _positions(source):
+        _positions(target)[key] = _positions(source)[key]
+
+
+def _copy_positions_all(source, target: CommentedMap) -> None:
+    if isinstance(source, CommentedMap):
+        for key in source:
+            _copy_position(source, target, key)
+
+
+def _copy_seq_positions(source, target: CommentedSeq) -> None:
+    if isinstance(source, CommentedSeq):
+        _positions(target).update(_positions(source))
+        target.lc.line, target.lc.col = source.lc.line, source.lc.col
