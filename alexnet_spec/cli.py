@@ -173,6 +173,34 @@ def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help
 
 
 @app.command()
+@reports_errors
+def check(spec: SpecArg,
+          backends: Annotated[str, typer.Option("--backends", help="comma-separated backends to compare")] = "torch,jax,numpy",
+          dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64")] = "float64",
+          batch: Annotated[int, typer.Option("--batch", min=1, help="images in the input batch")] = 2,
+          seed: Annotated[int, typer.Option("--seed", help="seed of the weights and the input")] = 0,
+          rtol: Annotated[Optional[float], typer.Option("--rtol", help="relative tolerance (default: by dtype)")] = None,
+          atol: Annotated[Optional[float], typer.Option("--atol", help="absolute tolerance (default: by dtype)")] = None,
+          set: SetOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Run the backends on one set of weights and one input; compare every layer. Exit 1 beyond tolerance."""
+    from alexnet_spec.check import check_table, run_check
+
+    net = _load(spec, set)
+    names = tuple(name.strip() for name in backends.split(",") if name.strip())
+    report = run_check(net, names, dtype=dtype, batch=batch, seed=seed, rtol=rtol, atol=atol)
+    if json_output:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        Console(width=max(120, Console().width)).print(check_table(report))
+        first = report.first_divergence
+        print(f"{spec}: {'ok' if report.passed else f'DIFFERS, first at layer {first.name}'}")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print alexspec's version."""
     from alexnet_spec import __version__

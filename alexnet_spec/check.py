@@ -1,0 +1,142 @@
+"""`alexspec check`: build several backends, give them one set of weights and one input, and compare every layer.
+
+Each backend offers `evaluate(net, weights, x, dtype=...) -> [(layer name, output)]`, outputs in the canonical
+layout (N, C, H, W) or (N, F) as numpy arrays. The NumPy oracle (float64) is the reference when it takes part;
+otherwise the first backend listed is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.resolved import ResolvedNetwork
+
+# Documented defaults: float64 agrees to rounding; float32 accumulates over long sums (9216-wide dense layers,
+# 2304-term convolutions), so its tolerance is that of float32 arithmetic on unit-scale activations.
+DEFAULT_TOLERANCE = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-5)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    backend: str
+    max_abs: float
+    max_rel: float  # max |a - b| / max |reference| over the layer
+    within: bool
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    comparisons: tuple[Comparison, ...]
+
+    @property
+    def within(self) -> bool:
+        return all(comparison.within for comparison in self.comparisons)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    spec: str
+    reference: str
+    backends: tuple[str, ...]
+    dtype: str
+    batch: int
+    seed: int
+    rtol: float
+    atol: float
+    rows: tuple[LayerRow, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return all(row.within for row in self.rows)
+
+    @property
+    def first_divergence(self) -> LayerRow | None:
+        return next((row for row in self.rows if not row.within), None)
+
+    def to_json(self) -> dict:
+        return {
+            "spec": self.spec, "reference": self.reference, "backends": list(self.backends), "dtype": self.dtype,
+            "batch": self.batch, "seed": self.seed, "rtol": self.rtol, "atol": self.atol, "passed": self.passed,
+            "first_divergence": self.first_divergence.name if self.first_divergence else None,
+            "layers": [{"name": row.name, "type": row.type, "output_shape": list(row.shape),
+                        "within": row.within,
+                        "backends": {c.backend: {"max_abs": c.max_abs, "max_rel": c.max_rel, "within": c.within}
+                                     for c in row.comparisons}} for row in self.rows],
+        }
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, rtol: float, atol: float) -> tuple[float, float, bool]:
+    """(max |a - b|, that over max |reference|, whether |a - b| <= atol + rtol * |reference| everywhere)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        return float("inf"), float("inf"), False
+    difference = np.abs(candidate - reference)
+    max_abs = float(difference.max()) if difference.size else 0.0
+    scale = float(np.abs(reference).max()) if reference.size else 0.0
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    finite = bool(np.isfinite(candidate).all() == np.isfinite(reference).all())
+    within = finite and bool((difference <= atol + rtol * np.abs(reference)).all())
+    return max_abs, max_rel, within
+
+
+def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "jax", "numpy"),
+              dtype: str = "float64", batch: int = 2, seed: int = 0, rtol: float | None = None,
+              atol: float | None = None) -> CheckReport:
+    from alexnet_spec import backends
+    from alexnet_spec.backends.numpy.weights import init_weights
+
+    if dtype not in DEFAULT_TOLERANCE:
+        raise SpecError(Diagnostic(f"unknown dtype {dtype!r}", file="--dtype", expected="float32 or float64"))
+    if len(backend_names) < 2:
+        raise SpecError(Diagnostic("check needs at least two backends to compare", file="--backends",
+                                   hint="for example --backends torch,jax,numpy"))
+    default_rtol, default_atol = DEFAULT_TOLERANCE[dtype]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    generators = {name: backends.get(name) for name in backend_names}
+    for name, generator in generators.items():
+        if not hasattr(generator, "evaluate"):
+            raise SpecError(Diagnostic(f"backend {name!r} cannot be checked: it has no `evaluate`", file="--backends"))
+    rng = np.random.default_rng(seed)
+    weights = init_weights(net, rng)
+    x = rng.standard_normal((batch,) + tuple(net.input_shape))
+    outputs = {name: generator.evaluate(net, weights, x, dtype=dtype) for name, generator in generators.items()}
+    reference = "numpy" if "numpy" in outputs else backend_names[0]
+    rows = []
+    for index, layer in enumerate(net.layers):
+        expected = outputs[reference][index][1]
+        comparisons = tuple(Comparison(name, *compare(expected, trace[index][1], rtol, atol))
+                            for name, trace in outputs.items() if name != reference)
+        rows.append(LayerRow(layer.name, layer.type, layer.output_shape, comparisons))
+    return CheckReport(net.file, reference, tuple(backend_names), dtype, batch, seed, rtol, atol, tuple(rows))
+
+
+def check_table(report: CheckReport):
+    from rich.table import Table
+
+    table = Table(title=f"{report.spec}: {', '.join(report.backends)} against {report.reference}, {report.dtype}, "
+                        f"batch {report.batch}, seed {report.seed}, rtol {report.rtol:g}, atol {report.atol:g}",
+                  title_justify="left")
+    table.add_column("layer")
+    table.add_column("type")
+    table.add_column("output", justify="right")
+    others = [comparison.backend for comparison in report.rows[0].comparisons] if report.rows else []
+    for name in others:
+        table.add_column(f"{name} max abs", justify="right")
+        table.add_column(f"{name} max rel", justify="right")
+    table.add_column("")
+    first = report.first_divergence
+    for row in report.rows:
+        cells = [row.name, row.type, "×".join(map(str, row.shape))]
+        for comparison in row.comparisons:
+            cells += [f"{comparison.max_abs:.2e}", f"{comparison.max_rel:.2e}"]
+        mark = "ok" if row.within else ("<- first divergence" if row is first else "differs")
+        table.add_row(*cells, mark, style=None if row.within else "red")
+    return table
