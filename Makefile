@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/alexspec summary specs/alexnet.yaml
+	$(VENV)/bin/alexspec compile specs/alexnet.yaml --backend torch -o build/alexnet_torch.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -28,7 +29,7 @@ docs: $(STAMP)
 	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	OMP_NUM_THREADS=2 $(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) build

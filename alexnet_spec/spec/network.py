@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, PrivateAttr, StringConstraints
+from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
 from alexnet_spec.spec.layers import Layer
 from alexnet_spec.spec.types import Init, LayerName, PositiveInt, StrictModel
 
-ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+# Generated classes are named after the model, so the name must not shadow what the generated file imports.
+RESERVED_MODEL_NAMES = frozenset({"F", "LocalResponseNorm", "Tensor", "Module"})
+
+
+def _check_model_name(name: str) -> str:
+    if name in RESERVED_MODEL_NAMES:
+        raise ValueError(f"model name {name!r} would shadow a name the generated module uses; try {name}Net")
+    return name
+
+
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$"), AfterValidator(_check_model_name)]
 
 
 class InputShape(StrictModel):

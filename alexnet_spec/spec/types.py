@@ -30,7 +30,8 @@ RESERVED_NAMES = frozenset(
     named_buffers children named_children modules named_modules state_dict load_state_dict register_buffer
     register_parameter register_module add_module apply zero_grad requires_grad_ share_memory extra_repr
     get_submodule get_parameter get_buffer dump_patches call_super_init compile ipu xpu mtia init x key params
-    state train_mode layout torch jnp jax lax np nn F math dtype self
+    state train_mode layout torch jnp jax lax np nn F math dtype self reset_parameters devices split_layers
+    load_single_state_dict single_state_dict
     """.split()
 )
 

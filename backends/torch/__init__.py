@@ -1,0 +1,47 @@
+"""The PyTorch backend: a ResolvedNetwork rendered into one standalone, readable module (templates/), and
+`build`, which executes that very source.
+
+    source = backend.render(net)        # what `alexspec compile SPEC --backend torch` prints; never imports torch
+    model = backend.build(net)          # an instance of the class in that source
+    placed = backend.build(net, devices=["cuda:0", "cuda:1"])   # the spec's devices, one torch device each
+
+Weights move between the two with `placed.load_single_state_dict(model.state_dict())` and
+`model.load_state_dict(placed.single_state_dict())`; without a model, with `placed_state_dict(net, state)` and
+`single_state_dict(net, state)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from alexnet_spec.resolved import ResolvedNetwork
+
+from .build import build as _build
+from .build import generated_module
+from .evaluate import evaluate as _evaluate
+from .evaluate import layer_outputs
+from .placement import placed_state_dict, single_state_dict
+from .render import render as _render
+
+
+class TorchBackend:
+    name = "torch"
+    file_suffix = ".py"
+
+    def render(self, net: ResolvedNetwork) -> str:
+        """The module's source text."""
+        return _render(net)
+
+    def build(self, net: ResolvedNetwork, devices: Sequence[str] | None = None, dtype: Any = None, **options: Any):
+        """An nn.Module made by executing `render(net)`; see build.build."""
+        return _build(net, devices=devices, dtype=dtype, **options)
+
+    def evaluate(self, net: ResolvedNetwork, weights: Mapping[str, Any], x: Any,
+                 dtype: str = "float64") -> list[tuple[str, Any]]:
+        """Every layer's output (numpy arrays) of the single-device model in eval mode, for `alexspec check`."""
+        return _evaluate(_build(net), net, weights, x, dtype)
+
+
+backend = TorchBackend()
+
+__all__ = ["backend", "generated_module", "layer_outputs", "placed_state_dict", "single_state_dict"]

@@ -1,0 +1,153 @@
+"""The calls generated code makes, as strings: module constructors and the expressions `forward` applies to `x`."""
+
+from __future__ import annotations
+
+from alexnet_spec.arithmetic import window_output
+from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+
+from .initialisation import number
+from .layout import Statement
+
+ACTIVATIONS = {"tanh": "torch.tanh(x)", "sigmoid": "torch.sigmoid(x)", "softmax": "torch.softmax(x, dim=1)"}
+# Layers that hand on the tensor they receive (or a view of it) instead of computing a new one.
+PASS_THROUGH = {"dropout", "flatten"}
+# Functions whose gradient reads their output: that output must not be overwritten in place.
+KEEP_OUTPUT = {"tanh", "sigmoid", "softmax"}
+CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the padding"
+BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(N, 96, 55, 55) for a (96, 55, 55) layer output; the batch axis is always N."""
+    return "(" + ", ".join(("N",) + tuple(str(size) for size in shape)) + ")"
+
+
+def size_text(pair: tuple[int, int]) -> str:
+    """11 for (11, 11); (11, 5) otherwise."""
+    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
+
+
+# ---------------------------------------------------------------- constructors
+
+
+def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, groups: int, device: str = "") -> str:
+    a = layer.attrs
+    args = [str(in_channels), str(out_channels), f"kernel_size={size_text(a.kernel)}"]
+    if a.stride != (1, 1):
+        args.append(f"stride={size_text(a.stride)}")
+    padding = a.symmetric_padding
+    if padding is not None and padding != (0, 0):
+        args.append(f"padding={size_text(padding)}")
+    if a.dilation != (1, 1):
+        args.append(f"dilation={size_text(a.dilation)}")
+    if groups != 1:
+        args.append(f"groups={groups}")
+    if not a.bias:
+        args.append("bias=False")
+    return f"nn.Conv2d({', '.join(args + _device(device))})"
+
+
+def linear_constructor(layer: ResolvedLayer, in_features: int, out_features: int, device: str = "") -> str:
+    args = [str(in_features), str(out_features)] + ([] if layer.attrs.bias else ["bias=False"])
+    return f"nn.Linear({', '.join(args + _device(device))})"
+
+
+def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "") -> str:
+    a = layer.attrs
+    args = [str(features)]
+    if a.eps != 1e-5:
+        args.append(f"eps={number(a.eps)}")
+    if a.momentum != 0.1:
+        args.append(f"momentum={number(a.momentum)}")
+    return f"nn.BatchNorm{2 if a.spatial else 1}d({', '.join(args + _device(device))})"
+
+
+def lrn_constructor(layer: ResolvedLayer, groups: int, inplace: bool) -> str:
+    a = layer.attrs
+    scale = number(a.alpha) if a.scale == a.alpha else f"{number(a.alpha)} / {a.size}"
+    args = [str(a.size), f"scale={scale}", f"beta={number(a.beta)}", f"k={number(a.k)}"]
+    if groups != 1:
+        args.append(f"groups={groups}")
+    if inplace:
+        args.append("inplace=True")
+    return f"LocalResponseNorm({', '.join(args)})"
+
+
+def simple_constructor(layer: ResolvedLayer) -> str:
+    """The parameter-free modules: pooling and dropout."""
+    a = layer.attrs
+    if layer.type == "adaptive_avgpool":
+        return f"nn.AdaptiveAvgPool2d({size_text(a.output_size)})"
+    if layer.type == "dropout":
+        return f"nn.Dropout(p={number(a.p)})"
+    args = [f"kernel_size={size_text(a.kernel)}"]
+    if a.stride != a.kernel:
+        args.append(f"stride={size_text(a.stride)}")
+    padding = a.symmetric_padding
+    if padding is not None and padding != (0, 0):
+        args.append(f"padding={size_text(padding)}")
+    if a.ceil_mode:
+        args.append("ceil_mode=True")
+    return f"nn.{'MaxPool2d' if layer.type == 'maxpool' else 'AvgPool2d'}({', '.join(args)})"
+
+
+def _device(device: str) -> list[str]:
+    return [f"device={device}"] if device else []
+
+
+# ---------------------------------------------------------------- forward
+
+
+def memory_format_statement(net: ResolvedNetwork) -> Statement | None:
+    if len(net.input_shape) != 3:
+        return None
+    return Statement("x = x.contiguous(memory_format=torch.channels_last)", shape_text(net.input_shape),
+                     "channels last in memory: faster convolution and pooling")
+
+
+def overwritable_after(layer: ResolvedLayer, before: bool) -> bool:
+    """Whether forward may overwrite the activation after `layer` in place (relu, LRN without gradients): it must
+    be a tensor forward made (not the caller's input) and not an output that a gradient reads (tanh's, ...)."""
+    if layer.type in PASS_THROUGH:
+        return before
+    activation = getattr(layer.attrs, "activation", None)
+    return layer.type not in KEEP_OUTPUT and activation not in KEEP_OUTPUT
+
+
+def activation_expression(kind: str, overwritable: bool) -> str:
+    """relu in place when `x` may be overwritten (see overwritable_after)."""
+    if kind == "relu":
+        return "F.relu(x, inplace=True)" if overwritable else "torch.relu(x)"
+    return ACTIVATIONS[kind]
+
+
+def pad_statement(layer: ResolvedLayer) -> Statement | None:
+    """F.pad for padding that nn.Conv2d / nn.*Pool2d cannot express (top != bottom or left != right)."""
+    a = layer.attrs
+    if a.symmetric_padding is not None:
+        return None
+    top, bottom, left, right = a.padding
+    value = ', value=float("-inf")' if layer.type == "maxpool" else ""
+    shape = (layer.input_shape[0], layer.input_shape[1] + top + bottom, layer.input_shape[2] + left + right)
+    return Statement(f"x = F.pad(x, ({left}, {right}, {top}, {bottom}){value})", shape_text(shape),
+                     f"padding top {top}, bottom {bottom}, left {left}, right {right}")
+
+
+def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:
+    """(height, width) that nn.*Pool2d gives. With asymmetric padding and ceil_mode it sees the padding as input and
+    may add a last window starting in the bottom or right padding, which the spec's rule excludes (then a crop
+    follows)."""
+    a = layer.attrs
+    if a.symmetric_padding is not None or not a.ceil_mode:
+        return layer.output_shape[1:]
+    top, bottom, left, right = a.padding
+    return tuple(window_output(layer.input_shape[1 + axis] + before + after, 0, 0, a.kernel[axis], a.stride[axis],
+                               1, True).size
+                 for axis, (before, after) in enumerate(((top, bottom), (left, right))))
+
+
+def lrn_note(layer: ResolvedLayer, groups: int) -> str:
+    a = layer.attrs
+    scale = "alpha" if a.scale == a.alpha else "alpha / n"
+    where = f", within each of {groups} channel groups" if groups > 1 else ""
+    return f"LRN n={a.size}, {a.convention} convention (scale = {scale}){where}"

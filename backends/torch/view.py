@@ -1,0 +1,154 @@
+"""Resolved layers as the strings the torch templates place: constructor calls, forward statements with their shape
+comment and arithmetic, `nn.init` calls. String work only: this module never imports torch.
+
+`file_view(net)` describes the whole generated file: its header, the single-device class (`model_view`) and, when
+the spec names devices, the placed class (placed.py). Both classes are rendered by the same per-kind templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import alexnet_spec
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+
+from .calls import (
+    BATCHNORM_RESET,
+    CROP_NOTE,
+    activation_expression,
+    batchnorm_constructor,
+    conv_constructor,
+    linear_constructor,
+    lrn_constructor,
+    lrn_note,
+    memory_format_statement,
+    overwritable_after,
+    pad_statement,
+    pooled_size,
+    shape_text,
+    simple_constructor,
+)
+from .initialisation import init_calls
+from .layout import ClassView, LayerView, Statement, format_forward
+from .placed import placed_view
+
+# Names the generated classes define besides nn.Module's: a layer named so would shadow them.
+GENERATED_NAMES = frozenset({"reset_parameters", "devices", "split_layers", "load_single_state_dict",
+                             "single_state_dict"})
+# Module-level names of the generated file that a class named after the spec would shadow.
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm"})
+
+
+@dataclass(frozen=True)
+class FileView:
+    header: tuple[str, ...]  # the module docstring's lines
+    imports: tuple[str, ...]
+    needs_lrn: bool  # include the LocalResponseNorm helper
+    model: ClassView
+    placed: ClassView | None  # the class splitting the layers over the spec's devices
+
+
+def file_view(net: ResolvedNetwork) -> FileView:
+    check_names(net)
+    model = model_view(net)
+    placed = placed_view(net) if net.devices else None
+    layers = model.layers + (placed.layers if placed else ())
+    needs_math = any("math." in line for view in layers for line in view.init)
+    imports = (("import math", "") if needs_math else ()) + (
+        "import torch", "import torch.nn.functional as F", "from torch import nn")
+    return FileView(_header(net), imports, any(layer.type == "lrn" for layer in net.layers), model, placed)
+
+
+def check_names(net: ResolvedNetwork) -> None:
+    """A layer named like a method of the generated class, or a class named like a helper of the file, would shadow
+    it: refuse with the name."""
+    if net.class_name in MODULE_NAMES:
+        raise SpecError(Diagnostic(f"model name {net.name!r} is used by the generated torch module", file=net.file,
+                                   path=("name",), expected=f"a name other than {', '.join(sorted(MODULE_NAMES))}",
+                                   hint=f"try {net.name}Net"))
+    for layer in net.layers:
+        if layer.name in GENERATED_NAMES:
+            raise SpecError(Diagnostic(f"layer name {layer.name!r} is used by the generated torch module",
+                                       file=net.file, layer=layer.name, path=("layers", layer.index, "name"),
+                                       expected=f"a name other than {', '.join(sorted(GENERATED_NAMES))}",
+                                       hint=f"try {layer.name}_1 or a more specific name"))
+
+
+def model_view(net: ResolvedNetwork) -> ClassView:
+    """The single-device class: one attribute per layer with parameters or a module, one statement per layer."""
+    overwritable, layers = False, []
+    for layer in net.layers:
+        layers.append(_layer(layer, overwritable))
+        overwritable = overwritable_after(layer, overwritable)
+    layers, definition, first = format_forward(layers, memory_format_statement(net))
+    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x")
+
+
+def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
+    kind, name, shape = layer.type, layer.name, shape_text(layer.output_shape)
+    call = Statement(f"x = self.{name}(x)", shape, "; ".join(layer.equations))
+    a = layer.attrs
+    if kind == "conv":
+        return LayerView(name, "conv.jinja", conv_constructor(layer, a.in_channels, a.out_channels, a.groups),
+                         init=init_calls(a, f"self.{name}"), pad=pad_statement(layer), call=call,
+                         activation=_activation(layer, shape))
+    if kind == "dense":
+        return LayerView(name, "dense.jinja", linear_constructor(layer, a.in_features, a.out_features),
+                         init=init_calls(a, f"self.{name}"), call=call, activation=_activation(layer, shape))
+    if kind in ("maxpool", "avgpool"):
+        pooled, (height, width) = pooled_size(layer), layer.output_shape[1:]
+        crop = None
+        if pooled != (height, width):
+            call = replace(call, shape=shape_text((layer.output_shape[0],) + pooled))
+            crop = Statement(f"x = x[:, :, :{height}, :{width}]", shape, CROP_NOTE)
+        return LayerView(name, "pool.jinja", simple_constructor(layer), pad=pad_statement(layer), call=call,
+                         crop=crop)
+    if kind == "lrn":
+        return LayerView(name, "lrn.jinja", lrn_constructor(layer, a.groups, inplace=overwritable),
+                         call=replace(call, note=lrn_note(layer, a.groups)))
+    if kind == "batchnorm":
+        return LayerView(name, "batchnorm.jinja", batchnorm_constructor(layer, a.num_features),
+                         init=(BATCHNORM_RESET.format(target=f"self.{name}"),), call=call)
+    if kind in ("dropout", "adaptive_avgpool"):
+        return LayerView(name, f"{kind}.jinja", simple_constructor(layer), call=call)
+    if kind == "flatten":
+        return LayerView(name, "flatten.jinja", call=replace(call, code="x = torch.flatten(x, 1)"))
+    return LayerView(name, "activation.jinja", call=Statement(f"x = {activation_expression(kind, overwritable)}",
+                                                              shape))
+
+
+def _activation(layer: ResolvedLayer, shape: str) -> Statement | None:
+    kind = layer.attrs.activation
+    if kind is None:
+        return None
+    return Statement(f"x = {activation_expression(kind, overwritable=True)}", shape, f"activation: {kind}")
+
+
+def docstring_safe(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _header(net: ResolvedNetwork) -> tuple[str, ...]:
+    """The module docstring: what the network is, where it comes from, how to regenerate it."""
+    description = docstring_safe(net.spec.description.strip())
+    lines = [f"{net.name}: {description}" if description else f"{net.name}, generated by alexspec.", ""]
+    lines.append(f"Generated by alexspec {alexnet_spec.__version__} from {docstring_safe(net.file)} "
+                 f"(resolved spec {net.spec_hash}); do not edit.")
+    if not net.file.startswith("<"):
+        lines.append(f"Regenerate with: alexspec compile {docstring_safe(net.file)} --backend torch")
+    if net.spec.source:
+        lines.append(f"Source: {docstring_safe(net.spec.source)}")
+    lines.append(f"Input {shape_text(net.input_shape)}, output {shape_text(net.output_shape)}; "
+                 f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.")
+    lines.append("Needs only PyTorch.")
+    return tuple(lines)
+
+
+def _class_doc(net: ResolvedNetwork) -> tuple[str, ...]:
+    lines = [f"{net.name}: {shape_text(net.input_shape)} -> {shape_text(net.output_shape)}.", ""]
+    if net.devices:
+        lines.append(f"All layers on one device; {net.class_name}Placed splits them over the spec's devices "
+                     f"({', '.join(net.devices)}).")
+    lines.append("Initialised as the spec declares (see reset_parameters).")
+    return tuple(lines)

@@ -1,0 +1,82 @@
+"""build(): it executes the rendered source; every spec runs and every layer has the predicted shape."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import traceback
+
+import pytest
+import torch
+
+from alexnet_spec import build
+from alexnet_spec.backends.torch import backend
+from alexnet_spec.errors import SpecError
+from alexnet_spec.loading import load_network
+from tests.backends.torch.torch_helpers import build_text, layer_outputs
+from tests.conftest import ROOT, SPEC_FILES, TINY_SPEC, resolve_text
+
+
+def test_inspect_shows_the_rendered_source():
+    net = resolve_text(TINY_SPEC)
+    model = backend.build(net)
+    source = backend.render(net)
+    class_source = inspect.getsource(type(model))
+    assert class_source.startswith(f"class {net.class_name}(nn.Module):")
+    assert class_source in source
+    assert inspect.getsource(type(model).forward) in source
+
+
+def test_tracebacks_show_the_generated_line():
+    net, model = build_text(TINY_SPEC)
+    with pytest.raises(RuntimeError) as error:
+        model(torch.zeros(1, 4, 12, 10))  # 4 channels where the spec says 3
+    frames = traceback.extract_tb(error.value.__traceback__)
+    generated = [frame for frame in frames if frame.filename.startswith("<alexspec torch:")]
+    assert generated and generated[-1].line.startswith("x = self.conv1(x)")
+    assert "height: (12 + 2*1 - 3)/1 + 1 = 12" in generated[-1].line
+
+
+def test_build_through_the_api_and_options():
+    model = build(ROOT / "specs" / "lenet5.yaml", backend="torch")
+    assert type(model).__name__ == "LeNet5"
+    assert [name for name, _ in model.named_children()] == ["c1", "s2", "c3", "s4", "c5", "f6", "output"]
+    with pytest.raises(TypeError, match="unknown option"):
+        backend.build(resolve_text(TINY_SPEC), precision="float64")
+
+
+def test_devices_must_match_the_spec():
+    with pytest.raises(SpecError, match="no devices"):
+        backend.build(resolve_text(TINY_SPEC), devices=["cpu", "cpu"])
+    with contextlib.chdir(ROOT):
+        net = load_network("specs/alexnet.yaml")
+    with pytest.raises(SpecError, match="2 devices"):
+        backend.build(net, devices=["cpu"])
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda path: path.name)
+def test_every_spec_runs_with_the_predicted_shapes(path):
+    net = load_network(path)
+    model = backend.build(net).eval()
+    torch.manual_seed(0)
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad():
+        outputs = layer_outputs(model, net, x)
+    assert list(outputs) == [layer.name for layer in net.layers]
+    for layer in net.layers:
+        assert tuple(outputs[layer.name].shape) == (2, *layer.output_shape), layer.name
+    assert torch.isfinite(outputs[net.layers[-1].name]).all()
+
+
+def test_identical_statements_of_consecutive_layers_are_told_apart():
+    net, model = build_text("""
+        name: Twice
+        input: {channels: 1, height: 3, width: 3}
+        layers:
+          - {type: conv, name: conv, out_channels: 2, kernel: 1}
+          - {type: relu, name: relu1}
+          - {type: relu, name: relu2}
+    """)
+    with torch.no_grad():
+        outputs = layer_outputs(model, net, torch.randn(2, 1, 3, 3))
+    assert list(outputs) == ["conv", "relu1", "relu2"]

@@ -1,0 +1,142 @@
+"""The placed build: each device's share of every split layer, activations crossing devices only where the spec
+says, outputs equal to the single-device build, weights moved between the two layouts (tested with cpu, cpu)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from alexnet_spec.backends.torch import backend, placed_state_dict, single_state_dict
+from alexnet_spec.backends.torch.view import file_view
+from alexnet_spec.loading import load_network
+from tests.backends.torch.torch_helpers import build_text
+from tests.conftest import ROOT, resolve_text
+
+TOWERS = """
+    name: Towers
+    input: {channels: 4, height: 12, width: 12}
+    devices: [left, right]
+    layers:
+      - {type: conv, name: conv1, out_channels: 8, kernel: 3, groups: 2, activation: relu}
+      - {type: batchnorm, name: bn1}
+      - {type: lrn, name: norm_local, size: 3, alpha: 0.5, beta: 0.75, k: 1, convention: tf, groups: 2}
+      - {type: maxpool, name: pool, kernel: 2, stride: 2, padding: [0, 1, 0, 1], ceil_mode: true}
+      - {type: conv, name: conv2, out_channels: 6, kernel: 3, padding: [1, 0, 1, 0]}
+      - {type: lrn, name: norm_across, size: 3, alpha: 0.5, beta: 0.75, k: 1, convention: tf}
+      - {type: conv, name: conv3, out_channels: 4, kernel: 1, placement: right}
+      - {type: conv, name: conv4, out_channels: 4, kernel: 1, groups: 2}
+      - {type: flatten, name: flatten}
+      - {type: dense, name: fc1, out_features: 6, placement: left, activation: relu}
+      - {type: dense, name: fc2, out_features: 4}
+"""
+
+
+def _randomised(model, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            values = torch.rand(tensor.shape, generator=generator, dtype=tensor.dtype)
+            tensor = values + 0.5 if name.endswith("running_var") else values * 2 - 1
+        state[name] = tensor
+    model.load_state_dict(state)
+    return state
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    with contextlib.chdir(ROOT):
+        net = load_network("specs/alexnet.yaml")
+    single = backend.build(net).eval()
+    placed = backend.build(net, devices=["cpu", "cpu"]).eval()
+    return net, single, placed
+
+
+def test_paper_model_equals_the_single_device_build(alexnet):
+    net, single, placed = alexnet
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in single.parameters():  # larger weights than the paper's, so that the output varies
+            parameter.normal_(0, 0.05)
+    placed.load_single_state_dict(single.state_dict())
+    x = torch.randn(2, 3, 227, 227)
+    with torch.no_grad():
+        expected, actual = single(x), placed(x)
+    assert expected.std() > 1e-3
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_paper_model_shares_live_where_the_spec_says(alexnet):
+    net, single, placed = alexnet
+    assert placed.split_layers == ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+    assert tuple(placed.conv1[0].weight.shape) == (48, 3, 11, 11)
+    assert tuple(placed.conv2[1].weight.shape) == (128, 48, 5, 5)  # reads only its own tower
+    assert tuple(placed.conv3[0].weight.shape) == (192, 256, 3, 3)  # reads both towers
+    assert tuple(placed.fc6[1].weight.shape) == (2048, 9216)
+    assert sum(p.numel() for p in placed.parameters()) == net.total_params == 60_965_224
+
+
+def test_gather_only_where_a_layer_reads_across_devices(alexnet):
+    for net in (alexnet[0], resolve_text(TOWERS)):
+        source = backend.render(net)
+        for layer, view in zip(net.layers, file_view(net).placed.layers):
+            assert view.call in source
+            if layer.placement.reads_across:
+                assert "gather(" in view.call or ".to(" in view.call, layer.name
+            else:
+                assert "gather(" not in view.call, layer.name
+
+
+def _towers():
+    net = resolve_text(TOWERS)
+    return net, backend.build(net, devices=["cpu", "cpu"])
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_every_placement_form_equals_the_single_device_build(train):
+    net, single = build_text(TOWERS, dtype=torch.float64)
+    placed = backend.build(net, devices=["cpu", "cpu"]).double()
+    state = _randomised(single)
+    placed.load_single_state_dict(state)
+    single.train(train)
+    placed.train(train)
+    x = torch.randn(3, 4, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(placed(x), single(x), rtol=1e-12, atol=1e-12)
+    joined = placed.single_state_dict()
+    assert list(joined) == list(single.state_dict())
+    for name, tensor in single.state_dict().items():  # running statistics updated alike in train mode
+        torch.testing.assert_close(joined[name], tensor, rtol=1e-12, atol=0, msg=name)
+
+
+def test_gradients_flow_through_every_share():
+    net = resolve_text(TOWERS)
+    placed = backend.build(net, devices=["cpu", "cpu"]).train()
+    placed(torch.randn(2, 4, 12, 12)).square().sum().backward()
+    assert all(parameter.grad is not None for parameter in placed.parameters())
+
+
+def test_state_dict_layouts():
+    net, single = build_text(TOWERS)
+    placed = backend.build(net, devices=["cpu", "cpu"])
+    placed_keys = set(placed.state_dict())
+    assert {"conv1.0.weight", "conv1.1.bias", "bn1.0.running_mean", "bn1.1.num_batches_tracked",
+            "conv3.weight", "fc1.weight", "fc2.1.weight"} <= placed_keys
+    assert "conv1.weight" not in placed_keys
+    state = _randomised(single)
+    placed.load_single_state_dict(state)
+    torch.testing.assert_close(placed.conv1[1].weight, state["conv1.weight"][4:])
+    torch.testing.assert_close(placed.fc2[0].bias, state["fc2.bias"][:2])
+    converted = placed_state_dict(net, state)  # the same conversion without a model
+    assert converted.keys() == placed.state_dict().keys()
+    assert all(torch.equal(converted[key], value) for key, value in placed.state_dict().items())
+    back = single_state_dict(net, converted)
+    assert back.keys() == state.keys() and all(torch.equal(back[key], value) for key, value in state.items())
+
+
+def test_the_generated_class_checks_its_devices():
+    net = resolve_text(TOWERS)
+    module = backend.build(net, devices=["cpu", "cpu"])
+    with pytest.raises(ValueError, match=r"needs 2 devices \(left, right\)"):
+        type(module)(["cpu"])

@@ -1,0 +1,43 @@
+"""`alexspec check`: per-layer comparison between backends, exit 1 beyond tolerance, naming the first divergence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alexnet_spec.check import compare
+from tests.conftest import run_cli
+
+pytest.importorskip("torch", reason="check compares the torch build with the oracle")
+
+
+def test_check_passes_and_prints_every_layer():
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch,numpy")
+    assert result.returncode == 0, result.stderr
+    for name in ("c1", "s2", "c3", "s4", "c5", "flatten", "f6", "output"):
+        assert name in result.stdout
+    assert "specs/lenet5.yaml: ok" in result.stdout
+
+
+def test_zero_tolerance_in_float32_fails_and_locates_the_first_divergence():
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch,numpy", "--dtype", "float32", "--rtol", "0",
+                     "--atol", "0", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["passed"] is False
+    assert report["first_divergence"] == "c1"  # float32 rounding shows up in the first convolution
+    assert report["layers"][0]["backends"]["torch"]["max_abs"] > 0
+
+
+def test_bad_options_are_errors_with_status_2():
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--dtype", "float16")
+    assert result.returncode == 2 and "float32 or float64" in result.stderr
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch")
+    assert result.returncode == 2 and "at least two backends" in result.stderr
+
+
+def test_compare_uses_a_mixed_tolerance():
+    assert compare([1.0, 0.0], [1.0 + 1e-10, 1e-13], rtol=1e-9, atol=1e-12)[2]
+    assert not compare([1.0, 0.0], [1.0, 1e-11], rtol=1e-9, atol=1e-12)[2]
+    assert not compare([1.0], [1.0, 2.0], rtol=1, atol=1)[2]

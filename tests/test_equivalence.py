@@ -1,0 +1,100 @@
+"""Properties over generated specs: every backend produces the inferred shapes and computes the oracle's function.
+
+Backends are taken from the registry (all that can `evaluate`), so a new backend is checked without new tests.
+The NumPy oracle in float64 is the reference.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alexnet_spec import backends
+from alexnet_spec.check import compare
+from alexnet_spec.loading import parse_network
+from tests.strategies import to_yaml, valid_specs
+
+
+def _checkable() -> list[str]:
+    names = []
+    for name in backends.available():
+        try:
+            backend = backends.get(name)
+        except Exception:  # a backend whose framework is not installed
+            continue
+        if hasattr(backend, "evaluate") and name != "numpy":
+            names.append(name)
+    return names
+
+
+CANDIDATES = _checkable()
+# jit compilation per generated spec is what costs: fewer examples than the profile's default, scaled with it.
+EXAMPLES = max(8, settings().max_examples // 4)
+
+
+def oracle(net, weights, x):
+    return backends.get("numpy").evaluate(net, weights, x, dtype="float64")
+
+
+def random_case(data, seed):
+    from alexnet_spec.backends.numpy.weights import init_weights
+
+    net = parse_network(to_yaml(data), "generated.yaml")
+    rng = np.random.default_rng(seed)
+    weights = init_weights(net, rng)
+    for name in list(weights):  # batchnorm statistics away from their defaults, so eval mode really uses them
+        if name.endswith("running_var"):
+            weights[name] = rng.uniform(0.5, 2.0, weights[name].shape)
+        elif name.endswith("running_mean"):
+            weights[name] = rng.normal(0, 0.5, weights[name].shape)
+    x = rng.standard_normal((2,) + tuple(net.input_shape))
+    return net, weights, x
+
+
+@given(valid_specs(), st.integers(0, 2**32 - 1))
+def test_oracle_produces_the_inferred_shapes(data, seed):
+    net, weights, x = random_case(data, seed)
+    trace = oracle(net, weights, x)
+    assert [output.shape[1:] for _, output in trace] == [layer.output_shape for layer in net.layers]
+
+
+@given(valid_specs(), st.integers(0, 2**32 - 1))
+def test_placed_build_equals_the_single_device_build(data, seed):
+    net, weights, x = random_case(data, seed)
+    if not net.devices:
+        return
+    single = parse_network(to_yaml({**data, "devices": None, "layers": [
+        {key: value for key, value in layer.items() if key != "placement"} for layer in data["layers"]]}), "single.yaml")
+    placed_out = oracle(net, weights, x)[-1][1]
+    single_out = oracle(single, weights, x)[-1][1]
+    np.testing.assert_allclose(placed_out, single_out, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend_name", CANDIDATES)
+@settings(max_examples=EXAMPLES)
+@given(data=valid_specs(max_spatial=4), seed=st.integers(0, 2**32 - 1))
+def test_backend_matches_the_oracle_in_float64(backend_name, data, seed):
+    net, weights, x = random_case(data, seed)
+    expected = oracle(net, weights, x)
+    actual = backends.get(backend_name).evaluate(net, weights, x, dtype="float64")
+    assert [name for name, _ in actual] == [layer.name for layer in net.layers]
+    for layer, (_, want), (_, got) in zip(net.layers, expected, actual):
+        assert got.shape[1:] == layer.output_shape, layer.name
+        max_abs, max_rel, within = compare(want, got, rtol=1e-9, atol=1e-12)
+        assert within, f"{backend_name} differs from the oracle at {layer.name} ({layer.type}): max abs {max_abs:.3e}"
+
+
+@pytest.mark.parametrize("backend_name", CANDIDATES)
+@settings(max_examples=EXAMPLES)
+@given(data=valid_specs(max_spatial=4), seed=st.integers(0, 2**32 - 1))
+def test_backend_matches_the_oracle_in_float32(backend_name, data, seed):
+    net, weights, x = random_case(data, seed)
+    expected = oracle(net, weights, x)[-1][1]
+    actual = backends.get(backend_name).evaluate(net, weights, x, dtype="float32")[-1][1]
+    max_abs, max_rel, within = compare(expected, actual, rtol=1e-3, atol=1e-4)
+    assert within, f"{backend_name} float32 output differs from the oracle: max abs {max_abs:.3e}"
+
+
