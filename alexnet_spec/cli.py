@@ -139,11 +139,16 @@ def compile_command(spec: SpecArg,
 
 def write_atomically(path: Path, text: str) -> None:
     """The file appears whole or not at all: write a temporary file beside it, then rename."""
+    write_atomically_bytes(path, text.encode("utf-8"))
+
+
+def write_atomically_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -198,6 +203,19 @@ def check(spec: SpecArg,
         print(f"{spec}: {'ok' if report.passed else f'DIFFERS, first at layer {first.name}'}")
     if not report.passed:
         raise typer.Exit(1)
+
+
+@app.command("convert-weights")
+@reports_errors
+def convert_weights(spec: SpecArg,
+                    source: Annotated[Path, typer.Argument(help="a torch .pt state dict or a .npz of jax params")],
+                    target: Annotated[Path, typer.Argument(help="the output: .npz (from .pt) or .pt (from .npz)")],
+                    verbose: VerboseOpt = False) -> None:
+    """Move trained weights between frameworks: torch .pt <-> jax .npz, with layouts and flatten order converted."""
+    from alexnet_spec.weights import convert_file
+
+    convert_file(spec, source, target)
+    print(f"wrote {target}", file=sys.stderr)
 
 
 @app.command()

@@ -3,25 +3,15 @@
 
 from __future__ import annotations
 
-import linecache
-import sys
 import types
 from typing import Sequence
 
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
 
+from alexnet_spec.backends.source import load_source
+
 from .render import render
-
-
-def load_source(source: str, module_name: str, filename: str) -> types.ModuleType:
-    """Execute `source` as a module named `module_name`, its lines registered under `filename`."""
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    module = types.ModuleType(module_name)
-    module.__file__ = filename
-    sys.modules[module_name] = module  # inspect finds a class's source through its module
-    exec(compile(source, filename, "exec"), module.__dict__)
-    return module
 
 
 def generated_module(net: ResolvedNetwork) -> types.ModuleType:

@@ -1,0 +1,187 @@
+"""Weights between PyTorch's layout (the canonical one) and the JAX backend's params.
+
+    params, state = torch_to_jax(model.state_dict(), spec)
+    state_dict = jax_to_torch(params, spec, state)
+
+conv: (O, I/groups, kh, kw) <-> (kh, kw, I/groups, O). dense: (out, in) <-> (in, out). The dense layer fed by a
+`flatten` of a C×H×W map also has its rows reordered: PyTorch flattens NCHW in (C, H, W) order, the JAX module
+flattens NHWC in (H, W, C) order (the usual source of silent mismatches). Features between that flatten and the
+dense layer (a batchnorm, say) are in the JAX order too. A round trip is the identity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, ResolvedNetwork
+
+
+def _resolved(spec_or_net) -> ResolvedNetwork:
+    if isinstance(spec_or_net, ResolvedNetwork):
+        return spec_or_net
+    import alexnet_spec
+
+    return alexnet_spec.resolve(spec_or_net)
+
+
+def _array(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def flatten_orders(net: ResolvedNetwork) -> dict[str, tuple[int, int, int]]:
+    """{layer name: (C, H, W)} for layers whose features are a flattened map, up to and including the dense layer
+    that consumes them."""
+    orders, current = {}, None
+    for layer in net.layers:
+        if layer.type == "flatten" and len(layer.input_shape) == 3:
+            current = layer.input_shape
+            continue
+        if current is not None:
+            orders[layer.name] = current
+            if isinstance(layer.attrs, DenseAttrs):
+                current = None
+    return orders
+
+
+def nchw_to_nhwc_index(chw: tuple[int, int, int]) -> np.ndarray:
+    """For each position of the (H, W, C) flattening, the position of the same element in the (C, H, W) one."""
+    channels, height, width = chw
+    return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
+
+
+def _expect(name: str, array: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
+    if tuple(array.shape) != tuple(shape):
+        raise SpecError(Diagnostic(f"weight {name!r} has shape {tuple(array.shape)}", file=source,
+                                   expected=f"shape {tuple(shape)} for this spec",
+                                   hint="were these weights saved from another spec or variant?"))
+    return array
+
+
+def _get(mapping: Mapping[str, Any], name: str, source: str) -> np.ndarray:
+    if name not in mapping:
+        raise SpecError(Diagnostic(f"missing weight {name!r}", file=source, expected="every parameter of the spec",
+                                   hint=f"present: {', '.join(sorted(mapping)[:8])}{' ...' if len(mapping) > 8 else ''}"))
+    return _array(mapping[name])
+
+
+def torch_to_jax(state_dict: Mapping[str, Any], spec_or_net, source: str = "state dict") -> tuple[dict, dict]:
+    """(params, state) for the JAX module from canonical weights (numpy arrays or torch tensors)."""
+    net = _resolved(spec_or_net)
+    orders = flatten_orders(net)
+    params, state = {}, {}
+    for layer in net.layers:
+        attrs, name = layer.attrs, layer.name
+        if isinstance(attrs, ConvAttrs):
+            weight = _expect(f"{name}.weight", _get(state_dict, f"{name}.weight", source),
+                             (attrs.out_channels, attrs.in_channels // attrs.groups) + attrs.kernel, source)
+            params[name] = {"kernel": weight.transpose(2, 3, 1, 0)}
+        elif isinstance(attrs, DenseAttrs):
+            weight = _expect(f"{name}.weight", _get(state_dict, f"{name}.weight", source),
+                             (attrs.out_features, attrs.in_features), source)
+            kernel = weight.T
+            if name in orders:
+                kernel = kernel[nchw_to_nhwc_index(orders[name])]
+            params[name] = {"kernel": kernel}
+        elif isinstance(attrs, BatchNormAttrs):
+            order = nchw_to_nhwc_index(orders[name]) if name in orders else slice(None)
+            params[name] = {"scale": _get(state_dict, f"{name}.weight", source)[order],
+                            "bias": _get(state_dict, f"{name}.bias", source)[order]}
+            state[name] = {"mean": _get(state_dict, f"{name}.running_mean", source)[order],
+                           "var": _get(state_dict, f"{name}.running_var", source)[order]}
+            continue
+        else:
+            continue
+        if attrs.bias:
+            params[name]["bias"] = _get(state_dict, f"{name}.bias", source)
+    return params, state
+
+
+def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any] | None = None,
+                 source: str = "params") -> dict[str, np.ndarray]:
+    """Canonical weights (numpy arrays, torch state_dict names and layouts) from JAX params and state."""
+    net = _resolved(spec_or_net)
+    orders = flatten_orders(net)
+    result = {}
+    for layer in net.layers:
+        attrs, name = layer.attrs, layer.name
+        entry = params.get(name)
+        if isinstance(attrs, (ConvAttrs, DenseAttrs, BatchNormAttrs)) and entry is None:
+            raise SpecError(Diagnostic(f"missing params of layer {name!r}", file=source, layer=name))
+        if isinstance(attrs, ConvAttrs):
+            result[f"{name}.weight"] = _array(entry["kernel"]).transpose(3, 2, 0, 1)
+        elif isinstance(attrs, DenseAttrs):
+            kernel = _array(entry["kernel"])
+            if name in orders:
+                inverse = np.empty_like(nchw_to_nhwc_index(orders[name]))
+                inverse[nchw_to_nhwc_index(orders[name])] = np.arange(inverse.size)
+                kernel = kernel[inverse]
+            result[f"{name}.weight"] = kernel.T
+        elif isinstance(attrs, BatchNormAttrs):
+            order = slice(None)
+            if name in orders:
+                order = np.empty_like(nchw_to_nhwc_index(orders[name]))
+                order[nchw_to_nhwc_index(orders[name])] = np.arange(order.size)
+            running = (state or {}).get(name, {"mean": np.zeros(attrs.num_features), "var": np.ones(attrs.num_features)})
+            result.update({f"{name}.weight": _array(entry["scale"])[order], f"{name}.bias": _array(entry["bias"])[order],
+                           f"{name}.running_mean": _array(running["mean"])[order],
+                           f"{name}.running_var": _array(running["var"])[order]})
+            continue
+        else:
+            continue
+        if attrs.bias:
+            result[f"{name}.bias"] = _array(entry["bias"])
+    return result
+
+
+def convert_file(spec_path: str | Path, in_path: str | Path, out_path: str | Path) -> None:
+    """A torch `.pt` state dict to a `.npz` of JAX params (keys "conv1/kernel", "bn1/mean" ...), or back; the
+    direction follows the suffixes. The output file appears whole or not at all."""
+    from alexnet_spec.cli import write_atomically_bytes
+    from alexnet_spec.loading import load_network
+
+    net = load_network(spec_path)
+    source, target = Path(in_path), Path(out_path)
+    if (source.suffix, target.suffix) == (".pt", ".npz"):
+        import io
+
+        import torch
+
+        try:
+            state_dict = torch.load(source, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise SpecError(Diagnostic(f"cannot read a torch state dict ({error})", file=str(source)))
+        params, state = torch_to_jax(state_dict, net, str(source))
+        flat = {f"{layer}/{key}": value for layer, entries in params.items() for key, value in entries.items()}
+        flat.update({f"{layer}/{key}": value for layer, entries in state.items() for key, value in entries.items()})
+        buffer = io.BytesIO()
+        np.savez(buffer, **flat)
+        write_atomically_bytes(target, buffer.getvalue())
+    elif (source.suffix, target.suffix) == (".npz", ".pt"):
+        import io
+
+        import torch
+
+        try:
+            with np.load(source) as archive:
+                flat = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError) as error:
+            raise SpecError(Diagnostic(f"cannot read a .npz of jax params ({error})", file=str(source)))
+        params, state = {}, {}
+        for key, value in flat.items():
+            layer, _, field = key.partition("/")
+            (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = value
+        state_dict = {name: torch.from_numpy(np.ascontiguousarray(value))
+                      for name, value in jax_to_torch(params, net, state, str(source)).items()}
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        write_atomically_bytes(target, buffer.getvalue())
+    else:
+        raise SpecError(Diagnostic(f"cannot convert {source.suffix or 'no suffix'} to {target.suffix or 'no suffix'}",
+                                   file=str(source), expected="IN.pt OUT.npz (torch to jax) or IN.npz OUT.pt (jax to "
+                                   "torch)", hint="the direction follows the file suffixes"))

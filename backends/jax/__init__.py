@@ -1,0 +1,42 @@
+"""The JAX backend: a ResolvedNetwork rendered into one standalone module of pure functions (templates/), and
+`build`, which executes that very source.
+
+    source = backend.render(net)      # what `alexspec compile SPEC --backend jax` prints; never imports jax
+    model = backend.build(net)        # the executed module: model.init(key), model.init_state(), model.apply(...)
+
+Weights move from and to PyTorch with alexnet_spec.weights.torch_to_jax and jax_to_torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from alexnet_spec.resolved import ResolvedNetwork
+
+from .build import build as _build
+from .build import generated_module
+from .render import render as _render
+
+
+class JaxBackend:
+    name = "jax"
+    file_suffix = ".py"
+
+    def render(self, net: ResolvedNetwork) -> str:
+        """The module's source text."""
+        return _render(net)
+
+    def build(self, net: ResolvedNetwork, devices: Sequence[str] | None = None, **options: Any):
+        """The executed module (init, init_state, apply); see build.build."""
+        return _build(net, devices=devices, **options)
+
+    def evaluate(self, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str = "float64"):
+        """Every layer's output, canonical layout, for `alexspec check`."""
+        from .evaluate import evaluate
+
+        return evaluate(generated_module(net), net, weights, x, dtype)
+
+
+backend = JaxBackend()
+
+__all__ = ["backend", "generated_module"]

@@ -1,0 +1,78 @@
+"""Every layer's output of a generated JAX module, for `alexspec check` and the equivalence tests.
+
+`apply` has one statement per layer; `layer_outputs` runs it once, not jitted, under a line tracer and reads `x` after
+each layer's statement, so what is compared is the code users read. Outputs go back to the canonical layout."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any, Mapping
+
+import numpy as np
+
+from alexnet_spec.resolved import ResolvedNetwork
+from alexnet_spec.weights import flatten_orders, nchw_to_nhwc_index, torch_to_jax
+
+from .view import statement
+
+
+def layer_outputs(module, net: ResolvedNetwork, params, x, state) -> dict[str, Any]:
+    apply = module.apply
+    lines, first = inspect.getsourcelines(apply)
+    ends, position = {}, 0
+    for layer in net.layers:
+        code = statement(layer)
+        while not lines[position].strip().startswith(code):
+            position += 1
+        ends[first + position] = layer.name
+        position += 1
+    events = []
+
+    def in_apply(frame, event, arg):
+        if event in ("line", "return"):
+            events.append((frame.f_lineno, frame.f_locals.get("x")))
+        return in_apply
+
+    def tracer(frame, event, arg):
+        return in_apply if frame.f_code is apply.__code__ else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        apply(params, x, state=state)
+    finally:
+        sys.settrace(previous)
+    return {ends[line]: after for (line, _), (_, after) in zip(events, events[1:]) if line in ends}
+
+
+def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, np.ndarray]]:
+    """[(layer name, output in the canonical layout (N, C, H, W) or (N, F))] in eval mode with canonical weights."""
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(dtype == "float64"):
+        cast = jnp.float64 if dtype == "float64" else jnp.float32
+        if not weights:  # layers without parameters (a lone LRN): nothing to transfer
+            params, state = {}, {}
+        else:
+            params, state = torch_to_jax(weights, net)
+        params = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), params)
+        state = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), state) or None
+        nhwc = jnp.asarray(np.transpose(np.asarray(x), (0, 2, 3, 1)), cast)
+        outputs = layer_outputs(module, net, params, nhwc, state)
+        orders = flatten_orders(net)
+        result = []
+        for layer in net.layers:
+            value = np.asarray(outputs[layer.name], dtype=np.float64)
+            if value.ndim == 4:
+                value = value.transpose(0, 3, 1, 2)
+            else:
+                chw = layer.input_shape if layer.type == "flatten" and len(layer.input_shape) == 3 else (
+                    orders.get(layer.name) if layer.type != "dense" else None)
+                if chw is not None:  # features still in the (H, W, C) order of the JAX flatten
+                    inverse = np.empty(value.shape[1], dtype=int)
+                    inverse[nchw_to_nhwc_index(chw)] = np.arange(value.shape[1])
+                    value = value[:, inverse]
+            result.append((layer.name, value))
+    return result

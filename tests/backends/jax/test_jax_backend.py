@@ -1,0 +1,187 @@
+"""The JAX backend: generated source, every spec's shapes, the TF LRN example, agreement with torch and the oracle."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from alexnet_spec import backends
+from alexnet_spec.loading import load_network
+from alexnet_spec.weights import jax_to_torch, torch_to_jax
+from tests.conftest import ROOT, SPEC_FILES, resolve_text
+
+jax = pytest.importorskip("jax", reason="the jax backend needs the [jax] extra")
+jnp = jax.numpy
+BACKEND = backends.get("jax")
+GOLDEN = ROOT / "tests" / "golden" / "jax" / "alexnet.py"
+
+SMALL = """
+    name: Small
+    input: {channels: 3, height: 11, width: 9}
+    layers:
+      - {type: conv, out_channels: 6, kernel: 3, stride: 2, padding: same, groups: 1}
+      - {type: lrn, size: 3, alpha: 0.5, beta: 0.75, k: 1, convention: caffe, groups: 2}
+      - {type: maxpool, kernel: 2, stride: 2, ceil_mode: true}
+      - {type: batchnorm}
+      - {type: conv, out_channels: 4, kernel: 1, groups: 2, activation: tanh}
+      - {type: flatten}
+      - {type: dropout, p: 0.5}
+      - {type: dense, out_features: 6, activation: relu}
+      - {type: dense, out_features: 3}
+"""
+
+
+def test_golden_source_of_the_paper_model():
+    source = BACKEND.render(load_network("specs/alexnet.yaml"))
+    compile(source, str(GOLDEN), "exec")
+    if os.environ.get("ALEXSPEC_REGENERATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(source)
+    expected = GOLDEN.read_text()
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), source.splitlines(True), "golden", "rendered"))
+    assert not diff, f"generated source changed; if intended, run `make golden`\n{diff}"
+
+
+def test_rendering_never_imports_jax():
+    code = ("import sys; from alexnet_spec import compile_source; compile_source('specs/alexnet.yaml', 'jax'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'torch')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
+def test_every_spec_runs_jitted_with_the_predicted_shapes(path):
+    net = load_network(path)
+    module = BACKEND.build(net)
+    params = module.init(jax.random.PRNGKey(0))
+    x = jnp.ones((1,) + (net.input_shape[1], net.input_shape[2], net.input_shape[0]))
+    y = jax.jit(module.apply)(params, x)
+    assert y.shape == (1,) + net.output_shape
+    trace = BACKEND.evaluate(net, _canonical(net), np.ones((1,) + net.input_shape), dtype="float32")
+    assert [output.shape[1:] for _, output in trace] == [layer.output_shape for layer in net.layers]
+
+
+def _canonical(net):
+    from alexnet_spec.backends.numpy.weights import init_weights
+
+    return init_weights(net, np.random.default_rng(0))
+
+
+def test_tensorflow_lrn_worked_example():
+    # tf.nn.lrn(a, 2, 0, 1, 1) on the 1×2×2×8 tensor of source document 000, and its printed output.
+    a = np.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1],
+                  [4, 3, 2, 1, 8, 7, 6, 5], [1, 2, 3, 4, 5, 6, 7, 8]], dtype=np.float32).reshape(1, 2, 2, 8)
+    printed = np.array([[0.07142857, 0.06666667, 0.05454545, 0.04444445, 0.03703704, 0.03157895, 0.04022989,
+                         0.05369128], [0.05369128, 0.04022989, 0.03157895, 0.03703704, 0.04444445, 0.05454545,
+                                       0.06666667, 0.07142857],
+                        [0.13793103, 0.10000001, 0.0212766, 0.00787402, 0.05194805, 0.04, 0.03448276, 0.04545454],
+                        [0.07142857, 0.06666667, 0.05454545, 0.04444445, 0.03703704, 0.03157895, 0.04022989,
+                         0.05369128]]).reshape(1, 2, 2, 8)
+    net = resolve_text("""
+        name: TFExample
+        input: {channels: 8, height: 2, width: 2}
+        layers:
+          - {type: lrn, depth_radius: 2, bias: 0, alpha: 1, beta: 1, convention: tf}
+    """)
+    y = BACKEND.build(net).apply({}, jnp.asarray(a))
+    np.testing.assert_allclose(np.asarray(y), printed, atol=1e-7)
+
+
+@pytest.mark.parametrize("path", [ROOT / "specs" / "alexnet.yaml", ROOT / "specs" / "alexnet_keras_bn.yaml",
+                                  ROOT / "specs" / "caffenet.yaml"], ids=lambda p: p.name)
+def test_float64_agrees_with_the_oracle(path):
+    net = load_network(path)
+    weights = _canonical(net)
+    x = np.random.default_rng(1).standard_normal((1,) + net.input_shape)
+    expected = backends.get("numpy").evaluate(net, weights, x)[-1][1]
+    actual = BACKEND.evaluate(net, weights, x, dtype="float64")[-1][1]
+    np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_weight_exchange_round_trip_is_the_identity():
+    net = resolve_text(SMALL)
+    weights = _canonical(net)
+    params, state = torch_to_jax(weights, net)
+    back = jax_to_torch(params, net, state)
+    assert set(back) == set(weights)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(back[name], value)
+
+
+def test_torch_and_jax_agree_in_outputs_and_gradients():
+    torch = pytest.importorskip("torch")
+    net = resolve_text(SMALL)
+    weights = _canonical(net)
+    model = backends.get("torch").build(net, dtype="float64").eval()
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
+    x = np.random.default_rng(2).standard_normal((2,) + net.input_shape)
+    x_torch = torch.from_numpy(x).requires_grad_(True)
+    loss_torch = (model(x_torch) ** 2).sum()
+    loss_torch.backward()
+    module = BACKEND.build(net)
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        params = jax.tree_util.tree_map(jnp.asarray, params)
+
+        def loss(params, x):
+            return (module.apply(params, x, state=state, layout="NCHW") ** 2).sum()
+
+        value, (grad_params, grad_x) = jax.value_and_grad(loss, argnums=(0, 1))(params, jnp.asarray(x))
+        np.testing.assert_allclose(float(value), loss_torch.item(), rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(grad_x), x_torch.grad.numpy(), rtol=1e-9, atol=1e-12)
+        as_torch = jax_to_torch(grad_params, net, state)
+        for name, parameter in model.named_parameters():
+            np.testing.assert_allclose(as_torch[name], parameter.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_train_mode_needs_a_key_and_returns_batchnorm_state():
+    net = resolve_text(SMALL)
+    module = BACKEND.build(net)
+    params = module.init(jax.random.PRNGKey(0))
+    x = jnp.ones((2, 11, 9, 3))
+    with pytest.raises(ValueError, match="needs `key`"):
+        module.apply(params, x, train=True)
+    y, state = module.apply(params, x, train=True, key=jax.random.PRNGKey(1))
+    assert y.shape == (2, 3) and set(state) == {"bn1"}
+
+
+def test_init_statistics_follow_the_declared_distributions():
+    net = load_network("specs/alexnet.yaml")
+    params = BACKEND.build(net).init(jax.random.PRNGKey(0))
+    assert abs(float(params["fc6"]["kernel"].std()) - 0.01) < 2e-4
+    assert float(params["conv2"]["bias"].min()) == float(params["conv2"]["bias"].max()) == 1.0
+    torch_default = BACKEND.build(resolve_text(SMALL)).init(jax.random.PRNGKey(0))
+    bound = 1 / np.sqrt(3 * 9)  # fan_in of conv1: 3 channels × 3×3
+    kernel = np.asarray(torch_default["conv1"]["kernel"])
+    assert kernel.max() <= bound and kernel.min() >= -bound and kernel.max() > 0.8 * bound
+
+
+def test_generated_file_runs_without_alexspec(tmp_path):
+    (tmp_path / "lenet_jax.py").write_text(BACKEND.render(load_network("specs/lenet5.yaml")))
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["alexnet_spec"] = None
+        sys.path.insert(0, sys.argv[1])
+        import jax, jax.numpy as jnp, lenet_jax
+        params = lenet_jax.init(jax.random.PRNGKey(0))
+        y = jax.jit(lenet_jax.apply)(params, jnp.ones((2, 32, 32, 1)))
+        print(y.shape)
+    """)
+    result = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 10)"
+
+
+def test_placement_is_refused_clearly():
+    from alexnet_spec.errors import SpecError
+
+    with pytest.raises(SpecError, match="does not place layers"):
+        BACKEND.build(load_network("specs/alexnet.yaml"), devices=["cpu:0", "cpu:1"])
