@@ -1,6 +1,6 @@
 """LRN speed: the generated LocalResponseNorm against torch.nn.LocalResponseNorm at AlexNet's norm1 and norm2 shapes.
 
-    .venv/bin/python -m benchmarks.torch_lrn [--repeats 7] [--threads 2]
+    .venv/bin/python -m benchmarks.torch_lrn      (2 threads; part of `make bench`)
 
 float32, eager, CPU. Medians of interleaved repetitions after a warm-up. "grouped" is the paper's two towers
 (groups=2): the generated module normalises within each group; the torch baseline is what users write today, one
@@ -10,14 +10,12 @@ of torch.add(x, 1, out=y) on the same tensor (twice that for forward+backward: x
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
 
 from alexnet_spec.backends.torch import generated_module
 from alexnet_spec.loading import parse_network
+from benchmarks.harness import interleaved, ratio
+from benchmarks.record import Row
 
 SHAPES = ((32, 96, 55, 55), (32, 256, 27, 27))  # AlexNet's norm1 and norm2 inputs at batch 32
 SIZE, ALPHA, BETA, K = 5, 1e-4, 0.75, 2.0  # the paper's values; torch divides alpha by n, so it gets ALPHA * SIZE
@@ -38,21 +36,20 @@ def torch_baseline(groups: int):
     return lambda x: torch.cat([norm(part) for part in x.chunk(groups, dim=1)], dim=1)
 
 
-def median_times(functions: dict, repeats: int) -> dict[str, float]:
-    """Milliseconds, median over `repeats` rounds; each round runs every function once, in turn."""
-    for function in functions.values():
-        function()
-        function()
-    samples = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
+def run(quick: bool = False) -> list[Row]:
+    """Generated LRN against torch.nn.LocalResponseNorm (target 5x) and the memory-bandwidth bound, float32 eager."""
+    torch.set_num_threads(2)
+    lrn_class = generated_lrn_class()
+    shapes = ((2, 16, 9, 9), (2, 32, 5, 5)) if quick else SHAPES
+    repetitions = 2 if quick else 7
+    rows = []
+    for shape in shapes:
+        for groups in (1, 2):
+            rows += measure(shape, groups, repetitions, lrn_class)
+    return rows
 
 
-def measure(shape, groups: int, repeats: int, lrn_class) -> list[dict]:
+def measure(shape, groups: int, repetitions: int, lrn_class) -> list[Row]:
     torch.manual_seed(0)
     x = torch.randn(shape).abs() * 3  # after a ReLU, as in AlexNet
     grad = torch.randn(shape)
@@ -63,39 +60,37 @@ def measure(shape, groups: int, repeats: int, lrn_class) -> list[dict]:
         torch.testing.assert_close(ours(x), baseline(x), rtol=1e-5, atol=1e-6)  # the same function
 
     def backward(module):
-        def run():
+        def step():
             module(x_grad).backward(grad)
             x_grad.grad = None
-        return run
+        return step
+
+    def bound():
+        torch.add(x, 1, out=out)
 
     with torch.no_grad():
-        forward = median_times({"torch": lambda: baseline(x), "ours": lambda: ours(x),
-                                "bound": lambda: torch.add(x, 1, out=out)}, repeats)
-    both = median_times({"torch": backward(baseline), "ours": backward(ours),
-                         "bound": lambda: torch.add(x, 1, out=out)}, repeats)
-    both["bound"] *= 2
-    return [dict(shape=shape, groups=groups, mode=mode, **times) for mode, times in
-            (("forward", forward), ("forward+backward", both))]
+        forward = interleaved({"torch": lambda: baseline(x), "ours": lambda: ours(x), "bound": bound},
+                              repetitions=repetitions)
+    both = interleaved({"torch": backward(baseline), "ours": backward(ours), "bound": bound}, repetitions=repetitions)
+    label = f"{'×'.join(map(str, shape))}, groups {groups}"
+    rows = []
+    for mode, timings, passes in (("forward", forward, 1), ("forward+backward", both, 2)):
+        speedup = ratio(timings["torch"], timings["ours"])
+        to_bound = timings["ours"].median / (passes * timings["bound"].median)
+        rows.append(Row("LRN (torch)", f"LRN {label}, {mode} vs torch.nn.LocalResponseNorm", timings["ours"],
+                        target=">= 5×", met=speedup >= 5, value=f"{speedup:.2f}× ({timings['ours'].describe()})",
+                        ratio=speedup, target_ratio=5.0, note=f"torch {timings['torch'].describe()}"))
+        rows.append(Row("LRN (torch)", f"LRN {label}, {mode} vs the bandwidth bound", timings["ours"],
+                        target="within 3×", met=to_bound <= 3, value=f"{to_bound:.2f}× the bound",
+                        note=f"bound: torch.add(x, 1, out=y){' × 2' if passes == 2 else ''}, "
+                             f"{timings['bound'].describe()}"))
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    lrn_class = generated_lrn_class()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, medians of {args.repeats}")
-    header = f"{'input':>18} {'groups':>6} {'pass':>16} {'torch ms':>9} {'ours ms':>8} {'speed-up':>8} " \
-             f"{'bound ms':>8} {'ours/bound':>10}"
-    print(header)
-    print("-" * len(header))
-    for shape in SHAPES:
-        for groups in (1, 2):
-            for row in measure(shape, groups, args.repeats, lrn_class):
-                print(f"{'x'.join(map(str, row['shape'])):>18} {row['groups']:>6} {row['mode']:>16} "
-                      f"{row['torch']:>9.2f} {row['ours']:>8.2f} {row['torch'] / row['ours']:>7.1f}x "
-                      f"{row['bound']:>8.2f} {row['ours'] / row['bound']:>9.1f}x")
+    from benchmarks import record
+
+    print(record.markdown(run(), "python -m benchmarks.torch_lrn", record.machine(), None))
 
 
 if __name__ == "__main__":

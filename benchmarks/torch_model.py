@@ -1,6 +1,6 @@
 """Whole-model speed: generated modules against the hand-written modules users write today, side by side.
 
-    .venv/bin/python -m benchmarks.torch_model [--batch 32] [--repeats 7] [--threads 2] [--no-train]
+    .venv/bin/python -m benchmarks.torch_model     (2 threads; part of `make bench`)
 
 - torchvision layout (specs/alexnet_torchvision.yaml) against a hand-written nn.Sequential of it;
 - the paper's two-tower model (specs/alexnet.yaml, LRN within each tower) against hand-written modules that use
@@ -12,10 +12,7 @@ Eval mode under torch.no_grad (inference), then train mode forward+backward. Med
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -23,6 +20,8 @@ from torch import nn
 
 from alexnet_spec.backends.torch import backend
 from alexnet_spec.loading import load_network
+from benchmarks.harness import Timing, interleaved, ratio
+from benchmarks.record import Row
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_LRN = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)  # torch divides alpha by n: 5e-4 / 5 = the paper's 1e-4
@@ -135,74 +134,110 @@ def copy_in_order(source: nn.Module, target: nn.Module) -> None:
             ours.copy_(theirs)
 
 
-def median_times(functions: dict, repeats: int) -> dict[str, float]:
-    for function in functions.values():
-        function()
-    samples = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
+def matmul_gflops(size: int, repetitions: int) -> Timing:
+    """This machine's practical float32 limit: torch.mm at size³, measured in the same run."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return interleaved({"mm": lambda: torch.mm(a, b)}, repetitions=repetitions)["mm"]
 
 
-def compare(title: str, models: dict[str, nn.Module], x: torch.Tensor, repeats: int, train: bool) -> None:
-    with torch.no_grad():
-        outputs = {name: model.eval()(x) for name, model in models.items()}
-    first = next(iter(outputs.values()))
-    for name, output in outputs.items():
-        torch.testing.assert_close(output, first, rtol=1e-4, atol=1e-5, msg=f"{name} differs")
-
-    def infer(model):
-        def run():
-            with torch.no_grad():
-                model(x)
-        return run
-
-    def step(model):
-        def run():
-            model(x).sum().backward()
-            model.zero_grad(set_to_none=True)
-        return run
-
-    rows = [("eval, no_grad", median_times({name: infer(m.eval()) for name, m in models.items()}, repeats))]
-    if train:
-        rows.append(("train fwd+bwd", median_times({name: step(m.train()) for name, m in models.items()}, repeats)))
-    names = list(models)
-    print(f"\n{title} (batch {x.shape[0]})")
-    print(f"{'pass':>14} " + " ".join(f"{name:>22}" for name in names) + "   generated speed-up")
-    for label, times in rows:
-        ours = times[names[0]]
-        speedups = ", ".join(f"{times[name] / ours:.2f}x vs {name}" for name in names[1:])
-        print(f"{label:>14} " + " ".join(f"{times[name]:>19.1f} ms" for name in names) + f"   {speedups}")
+def _infer(model, x):
+    def call():
+        with torch.no_grad():
+            model(x)
+    return call
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-train", dest="train", action="store_false", help="skip forward+backward")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, medians of {args.repeats}")
+def _train_step(model, x, labels):
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
 
-    sequential, ours = torchvision_sequential(), generated("alexnet_torchvision.yaml")
-    copy_in_order(sequential, ours)
-    compare("torchvision layout", {"generated": ours, "nn.Sequential": sequential},
-            torch.randn(args.batch, 3, 224, 224), args.repeats, args.train)
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), labels).backward()
+        optimizer.step()
+    return step
 
-    towers, grouped, paper = TwoTowerAlexNet(), GroupedAlexNet(), generated("alexnet.yaml")
+
+def paper_models():
+    towers, paper = TwoTowerAlexNet(), generated("alexnet.yaml")
     with torch.no_grad():
         for parameter in towers.parameters():  # larger than the paper's N(0, 0.01), so the outputs vary
             parameter.normal_(0, 0.05)
     paper.load_state_dict(towers.canonical_state_dict())
-    grouped_state = dict(zip(grouped.canonical_state_dict(), towers.canonical_state_dict().values()))
-    copy_in_order_from_state(grouped, grouped_state)
-    compare("paper model, LRN within each tower", {"generated": paper, "two towers": towers, "grouped": grouped},
-            torch.randn(args.batch, 3, 227, 227), args.repeats, args.train)
+    return paper, towers
+
+
+def torchvision_models():
+    sequential, ours = torchvision_sequential(), generated("alexnet_torchvision.yaml")
+    copy_in_order(sequential, ours)
+    return ours, sequential
+
+
+def run(quick: bool = False) -> list[Row]:
+    """Forward (batch 1 and 16; eager and torch.compile), GFLOP/s against torch.mm, and the training step."""
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    repetitions = 1 if quick else 7
+    peak_size = 256 if quick else 4096
+    peak = matmul_gflops(peak_size, repetitions)
+    peak_gflops = 2 * peak_size ** 3 / peak.median / 1e9
+    rows = [Row("Forward (torch)", f"torch.mm {peak_size}³ float32 (the practical limit)", peak, None, None,
+                value=f"{peak_gflops:.1f} GFLOP/s ({peak.describe()})")]
+    pairs = {"torchvision layout": (torchvision_models(), 224, 1.0), "paper model": (paper_models(), 227, 1.3)}
+    macs = {"torchvision layout": load_network(ROOT / "specs" / "alexnet_torchvision.yaml").total_macs,
+            "paper model": load_network(ROOT / "specs" / "alexnet.yaml").total_macs}
+    for label, ((ours, theirs), size, target) in pairs.items():
+        ours.eval(), theirs.eval()
+        for batch in ((1,) if quick else (1, 16)):
+            x = torch.randn(batch, 3, size, size)
+            with torch.no_grad():
+                torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-5)
+            timings = interleaved({"ours": _infer(ours, x), "theirs": _infer(theirs, x)}, repetitions=repetitions)
+            speedup = ratio(timings["theirs"], timings["ours"])
+            gflops = 2 * macs[label] * batch / timings["ours"].median / 1e9
+            rows.append(Row("Forward (torch)", f"{label}, batch {batch}, eager: generated vs hand-written",
+                            timings["ours"], f">= {target}×", speedup >= target, ratio=speedup, target_ratio=target,
+                            value=f"{speedup:.2f}× ({timings['ours'].describe()})",
+                            note=f"hand-written {timings['theirs'].describe()}; generated {gflops:.1f} GFLOP/s = "
+                                 f"{100 * gflops / peak_gflops:.0f}% of torch.mm"))
+            if label == "paper model" and batch == 16:
+                rows.append(Row("Forward (torch)", "paper model, batch 16, eager: share of the matmul limit", None,
+                                ">= 60%", gflops / peak_gflops >= 0.6, value=f"{100 * gflops / peak_gflops:.0f}%"))
+            if not quick:
+                rows += _compiled(label, ours, theirs, x, repetitions, target, 2 * macs[label] * batch, peak_gflops)
+    for label, ((ours, theirs), size, _) in pairs.items():
+        x, labels = torch.randn(2 if quick else 16, 3, size, size), torch.randint(0, 1000, (2 if quick else 16,))
+        ours.train(), theirs.train()
+        timings = interleaved({"ours": _train_step(ours, x, labels), "theirs": _train_step(theirs, x, labels)},
+                              repetitions=repetitions)
+        speedup = ratio(timings["theirs"], timings["ours"])
+        rows.append(Row("Training step (torch)", f"{label}, batch {x.shape[0]}: forward + backward + SGD step",
+                        timings["ours"], ">= 1.1×", speedup >= 1.1, ratio=speedup, target_ratio=1.1,
+                        value=f"{speedup:.2f}× ({timings['ours'].describe()})",
+                        note=f"hand-written {timings['theirs'].describe()}"))
+    return rows
+
+
+def _compiled(label, ours, theirs, x, repetitions, target, flops, peak_gflops) -> list[Row]:
+    """The same pair under torch.compile (compilation excluded: the warm-up runs it)."""
+    compiled_ours, compiled_theirs = torch.compile(ours), torch.compile(theirs)
+    timings = interleaved({"ours": _infer(compiled_ours, x), "theirs": _infer(compiled_theirs, x)},
+                          repetitions=repetitions, warmup=2)
+    speedup = ratio(timings["theirs"], timings["ours"])
+    gflops = flops / timings["ours"].median / 1e9
+    rows = [Row("Forward (torch)", f"{label}, batch {x.shape[0]}, torch.compile: generated vs hand-written",
+                timings["ours"], f">= {target}×", speedup >= target, ratio=speedup, target_ratio=target,
+                value=f"{speedup:.2f}× ({timings['ours'].describe()})",
+                note=f"hand-written {timings['theirs'].describe()}; {100 * gflops / peak_gflops:.0f}% of torch.mm")]
+    if label == "paper model" and x.shape[0] == 16:
+        rows.append(Row("Forward (torch)", "paper model, batch 16, compiled: share of the matmul limit", None,
+                        ">= 70%", gflops / peak_gflops >= 0.7, value=f"{100 * gflops / peak_gflops:.0f}%"))
+    return rows
+
+
+def main() -> None:
+    from benchmarks import record
+
+    print(record.markdown(run(), "python -m benchmarks.torch_model", record.machine(), None))
 
 
 def copy_in_order_from_state(model: "GroupedAlexNet", state: dict[str, torch.Tensor]) -> None:

@@ -1,0 +1,106 @@
+"""JAX: the jitted forward of the generated paper model against the same network written the obvious way in JAX
+(feature_group_count convolutions, a reduce_window LRN with `** -0.75`), and its ratio to the torch build.
+
+    .venv/bin/python -m benchmarks.jax_model      (part of `make bench`)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from alexnet_spec.backends.jax import generated_module
+from alexnet_spec.loading import load_network
+from benchmarks.harness import interleaved, ratio
+from benchmarks.record import Row
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBERS = ("NHWC", "HWIO", "NHWC")
+
+
+def obvious_lrn(x, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=2):
+    """What people write: a reduce_window sum of squares over channels, per tower, and a pow."""
+    towers = jnp.split(x, groups, axis=-1)
+    out = []
+    for tower in towers:
+        window = lax.reduce_window(tower * tower, 0.0, lax.add, (1, 1, 1, size), (1, 1, 1, 1),
+                                   ((0, 0), (0, 0), (0, 0), (size // 2, size // 2)))
+        out.append(tower * (k + alpha * window) ** -beta)
+    return jnp.concatenate(out, axis=-1)
+
+
+def obvious_apply(params, x):
+    """The paper model, written directly: grouped convolutions through feature_group_count."""
+    def conv(x, name, stride, pad, groups):
+        y = lax.conv_general_dilated(x, params[name]["kernel"], stride, ((pad, pad), (pad, pad)),
+                                     dimension_numbers=NUMBERS, feature_group_count=groups)
+        return jax.nn.relu(y + params[name]["bias"])
+
+    def pool(x):
+        return lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "VALID")
+
+    x = pool(obvious_lrn(conv(x, "conv1", (4, 4), 0, 1)))
+    x = pool(obvious_lrn(conv(x, "conv2", (1, 1), 2, 2)))
+    x = conv(conv(x, "conv3", (1, 1), 1, 1), "conv4", (1, 1), 1, 2)
+    x = pool(conv(x, "conv5", (1, 1), 1, 2)).reshape(x.shape[0], -1)
+    for name in ("fc6", "fc7"):
+        x = jax.nn.relu(x @ params[name]["kernel"] + params[name]["bias"])
+    return jax.nn.softmax(x @ params["fc8"]["kernel"] + params["fc8"]["bias"], axis=-1)
+
+
+def run(quick: bool = False) -> list[Row]:
+    net = load_network(ROOT / "specs" / "alexnet.yaml")
+    module = generated_module(net)
+    params = module.init(jax.random.PRNGKey(0))
+    generated, obvious = jax.jit(module.apply), jax.jit(obvious_apply)
+    rows = []
+    for batch in ((1,) if quick else (1, 16)):
+        x = jax.random.normal(jax.random.PRNGKey(1), (batch, 227, 227, 3))
+        np.testing.assert_allclose(np.asarray(generated(params, x)), np.asarray(obvious(params, x)), rtol=1e-4,
+                                   atol=1e-6)
+        candidates = {"generated": lambda: generated(params, x).block_until_ready(),
+                      "obvious": lambda: obvious(params, x).block_until_ready()}
+        torch_model = None if quick else _torch_build(net)
+        if torch_model is not None:
+            import torch
+
+            x_torch = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
+
+            def torch_forward():
+                with torch.no_grad():
+                    torch_model(x_torch)
+
+            candidates["torch"] = torch_forward
+        timings = interleaved(candidates, repetitions=1 if quick else 7)
+        speedup = ratio(timings["obvious"], timings["generated"])
+        rows.append(Row("Forward (jax)", f"paper model, batch {batch}, jit: generated vs obvious jax",
+                        timings["generated"], ">= 2×", speedup >= 2, ratio=speedup, target_ratio=2.0,
+                        value=f"{speedup:.2f}× ({timings['generated'].describe()})",
+                        note=f"obvious {timings['obvious'].describe()}"))
+        if "torch" in timings:
+            rows.append(Row("Forward (jax)", f"paper model, batch {batch}: jax build vs torch build (eager)",
+                            timings["generated"], None, None,
+                            value=f"{ratio(timings['torch'], timings['generated']):.2f}× the torch build's speed",
+                            note=f"torch {timings['torch'].describe()}"))
+    return rows
+
+
+def _torch_build(net):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    from alexnet_spec.backends.torch import backend
+
+    return backend.build(net).eval()
+
+
+if __name__ == "__main__":
+    from benchmarks import record
+
+    print(record.markdown(run(), "python -m benchmarks.jax_model", record.machine(), None))
