@@ -27,6 +27,7 @@ golden: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m alexnet_spec.reference > docs/spec.md
 	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
+	$(VENV)/bin/alexspec draw specs/alexnet.yaml -o docs/alexnet.svg
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m benchmarks.run

@@ -205,6 +205,42 @@ def check(spec: SpecArg,
         raise typer.Exit(1)
 
 
+@app.command()
+@reports_errors
+def diff(a: SpecArg, b: SpecArg, set: SetOpt = None, json_output: JsonOpt = False,
+         exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 1 when the specs differ")] = False,
+         verbose: VerboseOpt = False) -> None:
+    """What changed from spec A to spec B, layer by layer, then the totals. `--set` applies to B."""
+    from alexnet_spec.diff import diff_networks, diff_table
+
+    report = diff_networks(_load(a, None), _load(b, set))
+    if json_output:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        Console(width=max(120, Console().width)).print(diff_table(report))
+    if exit_code and report.differs:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def draw(spec: SpecArg,
+         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg to write (atomically); "
+                                                        "stdout without it")] = None,
+         set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """The architecture as an SVG picture: boxes to scale, device towers side by side, cross-device connections."""
+    from alexnet_spec.draw import draw as draw_svg
+
+    svg = draw_svg(_load(spec, set))
+    if output is None:
+        sys.stdout.write(svg)
+    else:
+        write_atomically(output, svg)
+        print(f"wrote {output}", file=sys.stderr)
+
+
 @app.command("convert-weights")
 @reports_errors
 def convert_weights(spec: SpecArg,
