@@ -42,3 +42,6 @@ def test_regular_install_has_no_top_level_backends(tmp_path):
     assert Path(found["core"]).is_relative_to(target)
     for name in found["names"]:
         assert (target / "alexnet_spec" / "backends" / name / "__init__.py").is_file()
+    for templates in ("backends/torch/templates/module.jinja", "backends/jax/templates/module.jinja",
+                      "templates/architecture.svg.jinja"):
+        assert (target / "alexnet_spec" / templates).is_file(), f"{templates} is missing from the wheel"
