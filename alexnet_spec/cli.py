@@ -254,6 +254,27 @@ def convert_weights(spec: SpecArg,
     print(f"wrote {target}", file=sys.stderr)
 
 
+import_app = typer.Typer(help="Bring networks in from other formats.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("caffe")
+@reports_errors
+def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt")],
+                 output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
+                                                                "(atomically); stdout without it")] = None,
+                 verbose: VerboseOpt = False) -> None:
+    """A Caffe deploy prototxt as a spec, with Caffe's implicit conventions written down."""
+    from alexnet_spec.interop.caffe import import_prototxt
+
+    text = import_prototxt(prototxt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
 @app.command()
 def version() -> None:
     """Print alexspec's version."""

@@ -18,11 +18,16 @@ def spec_to_data(spec: NetworkSpec) -> dict:
     return data
 
 
-def dump_yaml(spec: NetworkSpec) -> str:
+def to_yaml_text(data: dict) -> str:
+    """Plain data as block YAML with flow-style leaves, one layer per line."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = None
     yaml.sort_base_mapping_type_on_output = False
     yaml.width = 4096
     stream = io.StringIO()
-    yaml.dump(spec_to_data(spec), stream)
+    yaml.dump(data, stream)
     return stream.getvalue()
+
+
+def dump_yaml(spec: NetworkSpec) -> str:
+    return to_yaml_text(spec_to_data(spec))

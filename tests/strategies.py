@@ -3,22 +3,12 @@ error class. Specs are plain dicts (as YAML would give); `to_yaml` turns one int
 
 from __future__ import annotations
 
-import io
-
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
 
 from alexnet_spec.arithmetic import same_padding, window_output
+from alexnet_spec.dump import to_yaml_text as to_yaml
 
 DEVICES = ["d0", "d1"]
-
-
-def to_yaml(data: dict) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = None
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
 
 
 def _pair_size(size: tuple[int, int], kernel, stride, padding, dilation=(1, 1), ceil_mode=False):

@@ -1,0 +1,1 @@
+"""Other formats: Caffe deploy prototxts in (caffe.py, over a text-format parser in prototxt.py)."""
