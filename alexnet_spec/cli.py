@@ -13,7 +13,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from alexnet_spec.errors import SpecError, render
+from alexnet_spec.errors import Diagnostic, SpecError, render
 
 app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -273,6 +273,25 @@ def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .
     else:
         write_atomically(output, text)
         print(f"wrote {output}", file=sys.stderr)
+
+
+@app.command()
+@reports_errors
+def export(spec: SpecArg,
+           output: Annotated[Path, typer.Option("--output", "-o", help="the file to write (atomically)")],
+           format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+           weights: Annotated[Optional[Path], typer.Option("--weights", help="a .pt state dict or canonical .npz; "
+                                                           "without it, weights drawn from the spec's init")] = None,
+           set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Export a spec and its weights to ONNX (opset 17) that runtimes such as onnxruntime run."""
+    if format != "onnx":
+        raise SpecError([Diagnostic(f"unknown format {format!r}", file="--format", expected="onnx")])
+    from alexnet_spec.interop.onnx_export import export_model, load_weights
+
+    net = _load(spec, set)
+    model = export_model(net, load_weights(weights, net))
+    write_atomically_bytes(output, model.SerializeToString())
+    print(f"wrote {output}", file=sys.stderr)
 
 
 @app.command()
