@@ -6,7 +6,6 @@ import types
 from typing import Sequence
 
 from alexnet_spec.backends.source import load_source
-from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
 
 from .render import render
@@ -20,13 +19,14 @@ def generated_module(net: ResolvedNetwork) -> types.ModuleType:
     return module
 
 
-def build(net: ResolvedNetwork, devices: Sequence[str] | None = None, **options) -> types.ModuleType:
-    """The generated module. `devices` is not supported by the JAX backend yet: a clear error, not a silent
-    single-device build."""
+def build(net: ResolvedNetwork, devices: Sequence | None = None, **options):
+    """The generated module (`init`, `init_state`, `apply`); with `devices` (jax devices, or names like "cpu:1",
+    one per spec device) a PlacedModel whose split layers are sharded over a Mesh of them."""
     if options:
         raise TypeError(f"unknown option(s) {', '.join(sorted(options))} for the jax backend; it takes devices")
-    if devices is not None:
-        raise SpecError(Diagnostic("the jax backend does not place layers on devices yet", file=net.file,
-                                   path=("devices",), hint="build without `devices`; the single-device build computes "
-                                   "the same function"))
-    return generated_module(net)
+    module = generated_module(net)
+    if devices is None:
+        return module
+    from .placement import PlacedModel
+
+    return PlacedModel(module, net, devices)

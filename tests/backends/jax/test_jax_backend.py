@@ -180,8 +180,30 @@ def test_generated_file_runs_without_alexspec(tmp_path):
     assert result.stdout.strip() == "(2, 10)"
 
 
-def test_placement_is_refused_clearly():
+def test_sharded_build_on_two_devices_equals_the_single_device_build():
+    script = textwrap.dedent("""
+        import jax, numpy as np, alexnet_spec.backends
+        from alexnet_spec.loading import load_network
+        net = load_network("specs/alexnet.yaml", ["input.height=67", "input.width=67"])
+        single = alexnet_spec.backends.get("jax").build(net)
+        placed = alexnet_spec.backends.get("jax").build(net, devices=["cpu:0", "cpu:1"])
+        params = single.init(jax.random.PRNGKey(0))
+        sharded = placed.shard(params)
+        assert len(sharded["conv1"]["kernel"].sharding.device_set) == 2
+        x = jax.random.normal(jax.random.PRNGKey(1), (2, 67, 67, 3))
+        a, b = np.asarray(single.apply(params, x)), np.asarray(placed.apply(sharded, x))
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+        print("ok", a.shape)
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok (2, 1000)"
+
+
+def test_placement_needs_one_device_per_spec_device():
     from alexnet_spec.errors import SpecError
 
-    with pytest.raises(SpecError, match="does not place layers"):
-        BACKEND.build(load_network("specs/alexnet.yaml"), devices=["cpu:0", "cpu:1"])
+    with pytest.raises(SpecError, match="places its layers on 2 devices, but build got 3"):
+        BACKEND.build(load_network("specs/alexnet.yaml"), devices=["cpu:0", "cpu:1", "cpu:2"])
