@@ -294,6 +294,33 @@ def export(spec: SpecArg,
     print(f"wrote {output}", file=sys.stderr)
 
 
+@import_app.command("onnx")
+@reports_errors
+def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX model file")],
+                        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
+                                                                       "(atomically); stdout without it")] = None,
+                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", help="write the weights "
+                                                                            "here (.npz, canonical names)")] = None,
+                        verbose: VerboseOpt = False) -> None:
+    """An ONNX model (a chain of the spec's layer types) as a spec, and optionally its weights."""
+    import io
+
+    import numpy as np
+
+    from alexnet_spec.interop.onnx_import import import_onnx_text
+
+    text, weights = import_onnx_text(model)
+    if weights_out is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **weights)
+        write_atomically_bytes(weights_out, buffer.getvalue())
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
 @app.command()
 def version() -> None:
     """Print alexspec's version."""

@@ -83,3 +83,40 @@ def test_cli_export(tmp_path):
     onnx.checker.check_model(onnx.load(str(tmp_path / "lenet.onnx")), full_check=True)
     bad = run_cli("export", "specs/lenet5.yaml", "--format", "tflite", "-o", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown format 'tflite'" in bad.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "alexnet.yaml", "alexnet_keras_bn.yaml"])
+def test_spec_to_onnx_to_spec_round_trip(tmp_path, spec):
+    from alexnet_spec.backends.numpy.weights import init_weights
+    from alexnet_spec.interop.onnx_import import import_onnx_text
+    from alexnet_spec.loading import parse_network
+
+    net = load_network(SPECS_DIR / spec)
+    weights = init_weights(net, np.random.default_rng(3))
+    path = tmp_path / "model.onnx"
+    path.write_bytes(export_model(net, weights).SerializeToString())
+    text, imported_weights = import_onnx_text(path)
+    back = parse_network(text, str(tmp_path / "back.yaml"))
+    kept = [layer for layer in net.layers if layer.type != "dropout"]  # dropout is not exported
+    assert [(l.name, l.type, l.output_shape, l.params, l.macs) for l in back.layers] == \
+        [(l.name, l.type, l.output_shape, l.params, l.macs) for l in kept]
+    x = np.random.default_rng(4).standard_normal((1,) + net.input_shape)
+    oracle = backends.get("numpy")
+    np.testing.assert_allclose(oracle.evaluate(back, imported_weights, x)[-1][1], oracle.evaluate(net, weights, x)[-1][1],
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_unsupported_op_names_the_node(tmp_path):
+    from onnx import TensorProto, helper
+
+    from alexnet_spec.interop.onnx_import import import_onnx
+
+    graph = helper.make_graph([helper.make_node("Sin", ["input"], ["y"], name="wobble")], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
+    path = tmp_path / "sin.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(SpecError, match=r"node wobble \(Sin\): op type Sin is not supported"):
+        import_onnx(path)
+    result = run_cli("import", "onnx", str(path))
+    assert result.returncode == 2 and "wobble" in result.stderr
