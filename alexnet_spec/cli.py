@@ -130,10 +130,15 @@ def compile_command(spec: SpecArg,
     generator = backends.get(backend)
     net = _load(spec, set)
     source = generator.render(net)
+    _emit(source, output)
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    """To stdout, or to `output` written whole or not at all."""
     if output is None:
-        sys.stdout.write(source)
+        sys.stdout.write(text)
         return
-    write_atomically(output, source)
+    write_atomically(output, text)
     print(f"wrote {output}", file=sys.stderr)
 
 
@@ -234,11 +239,7 @@ def draw(spec: SpecArg,
     from alexnet_spec.draw import draw as draw_svg
 
     svg = draw_svg(_load(spec, set))
-    if output is None:
-        sys.stdout.write(svg)
-    else:
-        write_atomically(output, svg)
-        print(f"wrote {output}", file=sys.stderr)
+    _emit(svg, output)
 
 
 @app.command("convert-weights")
@@ -268,11 +269,7 @@ def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .
     from alexnet_spec.interop.caffe import import_prototxt
 
     text = import_prototxt(prototxt)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+    _emit(text, output)
 
 
 @app.command()
@@ -314,11 +311,7 @@ def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX mode
         buffer = io.BytesIO()
         np.savez(buffer, **weights)
         write_atomically_bytes(weights_out, buffer.getvalue())
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+    _emit(text, output)
 
 
 @app.command()

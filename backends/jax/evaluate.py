@@ -5,8 +5,6 @@ each layer's statement, so what is compared is the code users read. Outputs go b
 
 from __future__ import annotations
 
-import inspect
-import sys
 from typing import Any, Mapping
 
 import numpy as np
@@ -14,36 +12,14 @@ import numpy as np
 from alexnet_spec.resolved import ResolvedNetwork
 from alexnet_spec.weights import flatten_orders, nchw_to_nhwc_index, torch_to_jax
 
+from alexnet_spec.backends.source import values_after_statements
+
 from .view import statement
 
 
 def layer_outputs(module, net: ResolvedNetwork, params, x, state) -> dict[str, Any]:
-    apply = module.apply
-    lines, first = inspect.getsourcelines(apply)
-    ends, position = {}, 0
-    for layer in net.layers:
-        code = statement(layer)
-        while not lines[position].strip().startswith(code):
-            position += 1
-        ends[first + position] = layer.name
-        position += 1
-    events = []
-
-    def in_apply(frame, event, arg):
-        if event in ("line", "return"):
-            events.append((frame.f_lineno, frame.f_locals.get("x")))
-        return in_apply
-
-    def tracer(frame, event, arg):
-        return in_apply if frame.f_code is apply.__code__ else None
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        apply(params, x, state=state)
-    finally:
-        sys.settrace(previous)
-    return {ends[line]: after for (line, _), (_, after) in zip(events, events[1:]) if line in ends}
+    statements = [(layer.name, statement(layer)) for layer in net.layers]
+    return values_after_statements(module.apply, statements, lambda: module.apply(params, x, state=state))
 
 
 def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, np.ndarray]]:

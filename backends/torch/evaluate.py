@@ -7,11 +7,11 @@ the code users read and run.
 
 from __future__ import annotations
 
-import inspect
-import sys
 from typing import Any, Mapping
 
 from alexnet_spec.resolved import ResolvedNetwork
+
+from alexnet_spec.backends.source import values_after_statements
 
 from .view import model_view
 
@@ -23,36 +23,10 @@ def layer_outputs(model, net: ResolvedNetwork, x) -> dict[str, Any]:
     """
     import torch
 
-    forward = type(model).forward
-    lines, first = inspect.getsourcelines(forward)
-    ends, position = {}, 0
-    for view in model_view(net).layers:
-        for statement in (view.pad, view.call, view.crop, view.activation):
-            if statement is None:
-                continue
-            while lines[position].strip() != statement:
-                position += 1
-            ends[first + position] = view.name
-            position += 1
-    events = []
-
-    def in_forward(frame, event, arg):
-        if event in ("line", "return"):
-            value = frame.f_locals.get("x")
-            events.append((frame.f_lineno, value.clone() if isinstance(value, torch.Tensor) else value))
-        return in_forward
-
-    def tracer(frame, event, arg):
-        return in_forward if frame.f_code is forward.__code__ else None
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        model(x)
-    finally:
-        sys.settrace(previous)
-    # The value of x at the event after a line is what that line computed.
-    return {ends[line]: after for (line, _), (_, after) in zip(events, events[1:]) if line in ends}
+    statements = [(view.name, statement) for view in model_view(net).layers
+                  for statement in (view.pad, view.call, view.crop, view.activation) if statement is not None]
+    return values_after_statements(type(model).forward, statements, lambda: model(x),
+                                   copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
 
 
 def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, Any]]:
