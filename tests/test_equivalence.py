@@ -98,3 +98,38 @@ def test_backend_matches_the_oracle_in_float32(backend_name, data, seed):
     assert within, f"{backend_name} float32 output differs from the oracle: max abs {max_abs:.3e}"
 
 
+
+
+def _without_training_only_layers(data: dict) -> dict:
+    """Eval-mode gradients: dropout is the identity and batchnorm uses running statistics in both frameworks."""
+    return {**data, "layers": [layer for layer in data["layers"] if layer["type"] != "dropout"]}
+
+
+@pytest.mark.skipif(not {"torch", "jax"} <= set(CANDIDATES), reason="compares the torch and jax backends")
+@settings(max_examples=EXAMPLES)
+@given(data=valid_specs(max_spatial=3, allow_devices=False), seed=st.integers(0, 2**32 - 1))
+def test_torch_and_jax_gradients_agree(data, seed):
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    from alexnet_spec.weights import jax_to_torch, torch_to_jax
+
+    net, weights, x = random_case(_without_training_only_layers(data), seed)
+    model = backends.get("torch").build(net, dtype="float64").eval()
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
+    x_torch = torch.from_numpy(x).requires_grad_(True)
+    (model(x_torch) ** 2).sum().backward()
+    module = backends.get("jax").build(net)
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        params = jax.tree_util.tree_map(jnp.asarray, params)
+
+        def loss(params, x):
+            return (module.apply(params, x, state=state or None, layout="NCHW") ** 2).sum()
+
+        grad_params, grad_x = jax.grad(loss, argnums=(0, 1))(params, jnp.asarray(x))
+        np.testing.assert_allclose(np.asarray(grad_x), x_torch.grad.numpy(), rtol=1e-7, atol=1e-10)
+        as_torch = jax_to_torch(grad_params, net, state)
+        for name, parameter in model.named_parameters():
+            np.testing.assert_allclose(as_torch[name], parameter.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)

@@ -114,6 +114,14 @@ def overwritable_after(layer: ResolvedLayer, before: bool) -> bool:
     return layer.type not in KEEP_OUTPUT and activation not in KEEP_OUTPUT
 
 
+def ends_in_relu(layer: ResolvedLayer, before: bool) -> bool:
+    """Whether the activation after `layer` is a relu's output: relu's gradient reads that output, so a second relu
+    right after it must not overwrite it in place (found by the torch/jax gradient property)."""
+    if layer.type in PASS_THROUGH:
+        return before
+    return layer.type == "relu" or getattr(layer.attrs, "activation", None) == "relu"
+
+
 def activation_expression(kind: str, overwritable: bool) -> str:
     """relu in place when `x` may be overwritten (see overwritable_after)."""
     if kind == "relu":

@@ -22,6 +22,7 @@ from .calls import (
     lrn_constructor,
     lrn_note,
     memory_format_statement,
+    ends_in_relu,
     overwritable_after,
     pad_statement,
     pooled_size,
@@ -38,11 +39,12 @@ LOOP_NAMES = {"conv": "conv", "dense": "linear", "batchnorm": "bn"}
 
 def placed_view(net: ResolvedNetwork) -> ClassView:
     devices = net.devices
-    state, overwritable, layers = INPUT, False, []
+    state, overwritable, after_relu, layers = INPUT, False, False, []
     for layer in net.layers:
-        view, state = _layer(layer, state, overwritable, devices)
+        view, state = _layer(layer, state, overwritable and not (layer.type == "relu" and after_relu), devices)
         layers.append(view)
         overwritable = overwritable_after(layer, overwritable)
+        after_relu = ends_in_relu(layer, after_relu)
     output = "return gather(xs, self.devices[0])" if state == SPLIT else "return x"
     names = ", ".join(f"devices[{index}] for {name}" for index, name in enumerate(devices))
     doc = (f"{net.name} split over {len(devices)} devices as the spec places it: {names}.", "",

@@ -23,6 +23,7 @@ from .calls import (
     lrn_constructor,
     lrn_note,
     memory_format_statement,
+    ends_in_relu,
     overwritable_after,
     pad_statement,
     pooled_size,
@@ -77,10 +78,11 @@ def check_names(net: ResolvedNetwork) -> None:
 
 def model_view(net: ResolvedNetwork) -> ClassView:
     """The single-device class: one attribute per layer with parameters or a module, one statement per layer."""
-    overwritable, layers = False, []
+    overwritable, after_relu, layers = False, False, []
     for layer in net.layers:
-        layers.append(_layer(layer, overwritable))
+        layers.append(_layer(layer, overwritable and not (layer.type == "relu" and after_relu)))
         overwritable = overwritable_after(layer, overwritable)
+        after_relu = ends_in_relu(layer, after_relu)
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x")
 

@@ -80,3 +80,24 @@ def test_identical_statements_of_consecutive_layers_are_told_apart():
     with torch.no_grad():
         outputs = layer_outputs(model, net, torch.randn(2, 1, 3, 3))
     assert list(outputs) == ["conv", "relu1", "relu2"]
+
+
+def test_relu_after_relu_keeps_gradients():
+    # Found by the torch/jax gradient property: an in-place relu on a relu's output broke autograd.
+    import torch
+
+    from tests.conftest import resolve_text
+
+    net = resolve_text("""
+        name: DoubleRelu
+        input: {channels: 1, height: 6, width: 6}
+        layers:
+          - {type: conv, out_channels: 1, kernel: 1, activation: relu}
+          - {type: relu}
+          - {type: flatten}
+          - {type: dense, out_features: 1, bias: false}
+    """)
+    model = backend.build(net, dtype="float64")
+    x = torch.randn(2, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    (model(x) ** 2).sum().backward()
+    assert x.grad is not None and "torch.relu(x)" in backend.render(net)
