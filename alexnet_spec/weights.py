@@ -63,8 +63,9 @@ def _expect(name: str, array: np.ndarray, shape: tuple[int, ...], source: str) -
     return array
 
 
-def _get(mapping: Mapping[str, Any], name: str, source: str) -> np.ndarray:
+def _get(mapping: Mapping[str, Any], name: str, source: str, layer: str | None = None) -> np.ndarray:
     if name not in mapping:
+        name = f"{layer}/{name}" if layer else name
         raise SpecError(Diagnostic(f"missing weight {name!r}", file=source, expected="every parameter of the spec",
                                    hint=f"present: {', '.join(sorted(mapping)[:8])}{' ...' if len(mapping) > 8 else ''}"))
     return _array(mapping[name])
@@ -114,9 +115,12 @@ def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any
         if isinstance(attrs, (ConvAttrs, DenseAttrs, BatchNormAttrs)) and entry is None:
             raise SpecError(Diagnostic(f"missing params of layer {name!r}", file=source, layer=name))
         if isinstance(attrs, ConvAttrs):
-            result[f"{name}.weight"] = _array(entry["kernel"]).transpose(3, 2, 0, 1)
+            kernel = _expect(f"{name}/kernel", _get(entry, "kernel", source, name),
+                             attrs.kernel + (attrs.in_channels // attrs.groups, attrs.out_channels), source)
+            result[f"{name}.weight"] = kernel.transpose(3, 2, 0, 1)
         elif isinstance(attrs, DenseAttrs):
-            kernel = _array(entry["kernel"])
+            kernel = _expect(f"{name}/kernel", _get(entry, "kernel", source, name),
+                             (attrs.in_features, attrs.out_features), source)
             if name in orders:
                 inverse = np.empty_like(nchw_to_nhwc_index(orders[name]))
                 inverse[nchw_to_nhwc_index(orders[name])] = np.arange(inverse.size)
@@ -128,14 +132,18 @@ def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any
                 order = np.empty_like(nchw_to_nhwc_index(orders[name]))
                 order[nchw_to_nhwc_index(orders[name])] = np.arange(order.size)
             running = (state or {}).get(name, {"mean": np.zeros(attrs.num_features), "var": np.ones(attrs.num_features)})
-            result.update({f"{name}.weight": _array(entry["scale"])[order], f"{name}.bias": _array(entry["bias"])[order],
-                           f"{name}.running_mean": _array(running["mean"])[order],
-                           f"{name}.running_var": _array(running["var"])[order]})
+            width = (attrs.num_features,)
+            for key, field, values in (("weight", "scale", entry), ("bias", "bias", entry),
+                                       ("running_mean", "mean", running), ("running_var", "var", running)):
+                result[f"{name}.{key}"] = _expect(f"{name}/{field}", _get(values, field, source, name), width,
+                                                  source)[order]
             continue
         else:
             continue
         if attrs.bias:
-            result[f"{name}.bias"] = _array(entry["bias"])
+            result[f"{name}.bias"] = _expect(f"{name}/bias", _get(entry, "bias", source, name),
+                                             (attrs.out_channels if isinstance(attrs, ConvAttrs)
+                                              else attrs.out_features,), source)
     return result
 
 

@@ -1,34 +1,469 @@
-"""ONNX -> spec and canonical weights, for graphs made of the spec's layer types in a chain.
+"""ONNX -> spec and canonical weights, for graphs that are a chain of the spec's layer types.
 
-LRN comes back in the `torch` convention with ONNX's alpha (ONNX, like PyTorch, divides alpha by size), and the
-Split, LRN, Concat pattern as one grouped LRN. A node named `<layer>_<activation>` right after its layer (as
-`alexspec export` writes them) folds back into the layer's `activation` shorthand.
+    imported = import_onnx("model.onnx")        # .data (the spec as plain data), .weights, .explicit
+
+Read: Conv, Relu, Tanh, Sigmoid, Softmax, LRN, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Flatten or
+a Reshape to (N, features), Gemm or MatMul (+ Add), Dropout, BatchNormalization, Identity, constants (initializers
+or Constant nodes), and these patterns as one layer: Split, LRN per part, Concat (a grouped LRN); two MatMuls with
+PyTorch's adaptive-pooling bin matrices (how `alexspec export` writes adaptive pooling with unequal bins).
+
+Made explicit in the spec's header: LRN in the `torch` convention (ONNX's LRN divides alpha by size, as PyTorch
+does), sizes ONNX floors as `allow_truncation: true` on that layer, `auto_pad` as explicit padding, ONNX's
+BatchNormalization momentum m as the spec's 1 - m. A node named `<layer>_<activation>` right after a conv or dense
+layer (as the export writes them) becomes that layer's `activation`. Anything else is a SpecError naming the node
+and its op type.
 """
 
 from __future__ import annotations
 
-import re
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from alexnet_spec.arithmetic import window_output
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, short_float, spec_header, spec_yaml
+from alexnet_spec.interop.onnx_export import ADAPTIVE_DOC, adaptive_bins
+from alexnet_spec.spec.layers import NAME_PREFIX
 
 SUPPORTED = ("Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
-             "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization", "Identity", "Split",
-             "Concat")
+             "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization",
+             "Identity", "Split", "Concat", "Constant")
 ACTIVATIONS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax"}
 
 
-def _identifier(name: str, index: int) -> str:
-    cleaned = re.sub(r"\W", "_", name or f"node{index}")
-    return cleaned if not cleaned[0].isdigit() else f"layer_{cleaned}"
+@dataclass
+class OnnxImport:
+    """An imported model: the spec as plain data, its canonical float32 weights, and what was made explicit."""
+
+    file: str
+    data: dict
+    weights: dict[str, np.ndarray]
+    explicit: list[str]
+    nodes: dict[str, str] = field(default_factory=dict)  # spec layer name -> "node (OpType)", for errors
 
 
-def _padding(pads) -> object:
-    if not pads:
-        return 0
-    top, left, bottom, right = pads
+class _Reader:
+    def __init__(self, model, file: str):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.file, self.graph = helper, file, model.graph
+        self.opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
+        self.constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in self.graph.initializer}
+        self.all_nodes = list(self.graph.node)  # these very objects: `visited` holds their ids
+        self.visited: set[int] = set()  # nodes read (as layers, or as constants)
+        for node in self.all_nodes:  # topological order: a constant's producer comes first
+            if node.op_type == "Constant":
+                self.constants[node.output[0]] = self._constant_value(node, numpy_helper)
+            elif node.op_type == "Identity" and node.input[0] in self.constants:  # torch.onnx shares equal tensors
+                self.constants[node.output[0]] = self.constants[node.input[0]]
+            else:
+                continue
+            self.visited.add(id(node))
+        self.consumers: dict[str, list] = {}
+        for node in self.all_nodes:
+            for value in node.input:
+                if value and value not in self.constants:
+                    self.consumers.setdefault(value, []).append(node)
+        self.namer = Namer()
+        self.notes: dict[str, list[str]] = {}
+        self.layers: list[dict] = []
+        self.weights: dict[str, np.ndarray] = {}
+        self.nodes: dict[str, str] = {}
+        self.original: dict[str, str] = {}  # spec layer name -> its node's name
+
+    # Errors and notes.
+    def error(self, node, message: str, **kwargs) -> SpecError:
+        return SpecError(Diagnostic(f"node {node.name or '(unnamed)'} ({node.op_type}): {message}", file=self.file,
+                                    **kwargs))
+
+    def note(self, text: str, layer: str | None = None) -> None:
+        self.notes.setdefault(text, [])
+        if layer is not None:
+            self.notes[text].append(layer)
+
+    # Reading nodes.
+    def _constant_value(self, node, numpy_helper) -> np.ndarray:
+        attribute = node.attribute[0]
+        if attribute.name == "value":
+            return numpy_helper.to_array(attribute.t)
+        value = self.helper.get_attribute_value(attribute)
+        return np.asarray(value)
+
+    def attrs(self, node) -> dict:
+        values = {attribute.name: self.helper.get_attribute_value(attribute) for attribute in node.attribute}
+        return {key: value.decode() if isinstance(value, bytes) else value for key, value in values.items()}
+
+    def const(self, node, index: int, what: str) -> np.ndarray:
+        if index >= len(node.input) or not node.input[index]:
+            raise self.error(node, f"has no {what}")
+        name = node.input[index]
+        if name not in self.constants:
+            raise self.error(node, f"its {what} ({name!r}) is computed, not a constant",
+                             expected="an initializer or a Constant node", hint="fold constants first (onnxsim)")
+        return self.constants[name]
+
+    def optional_const(self, node, index: int, what: str) -> np.ndarray | None:
+        return self.const(node, index, what) if index < len(node.input) and node.input[index] else None
+
+    def only_user(self, value: str, reader) -> object:
+        """The one node that reads `value`; a branch (several readers) or a dead end is an error."""
+        users = self.consumers.get(value, [])
+        if len(users) != 1:
+            found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+            raise self.error(reader, f"its output {value!r} is read by {found}",
+                             expected="exactly one reader: the spec language is a chain of layers")
+        return users[0]
+
+    def unused_outputs(self, node, keep: int = 1) -> None:
+        for value in node.output[keep:]:
+            if value and (value in self.consumers or value in {output.name for output in self.graph.output}):
+                raise self.error(node, f"its extra output {value!r} is used", expected="only the first output used")
+
+    # The walk from the input to the output.
+    def read(self) -> dict:
+        inputs = [value for value in self.graph.input if value.name not in self.constants]
+        if len(inputs) != 1:
+            raise SpecError(Diagnostic(f"the graph has {len(inputs)} inputs", file=self.file,
+                                       expected="one input (N, C, H, W)"))
+        dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in inputs[0].type.tensor_type.shape.dim]
+        if len(dims) != 4 or not all(dims[1:]):
+            raise SpecError(Diagnostic(f"the input {inputs[0].name!r} has shape {dims}", file=self.file,
+                                       expected="(N, C, H, W) with known C, H and W"))
+        self.batch = dims[0]
+        outputs = [value.name for value in self.graph.output]
+        if len(outputs) != 1:
+            raise SpecError(Diagnostic(f"the graph has {len(outputs)} outputs", file=self.file, expected="one output"))
+        value, shape = inputs[0].name, tuple(dims[1:])
+        while value != outputs[0]:
+            users = self.consumers.get(value, [])
+            if len(users) != 1:
+                found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+                raise SpecError(Diagnostic(f"the value {value!r} is read by {found}", file=self.file,
+                                           expected="exactly one reader on the way to the output: the spec language "
+                                                    "is a chain of layers"))
+            node = users[0]
+            self.visited.add(id(node))
+            if node.op_type not in SUPPORTED or node.op_type in ("Add", "Concat", "Constant"):
+                raise self.error(node, f"op type {node.op_type} is not supported" if node.op_type not in SUPPORTED
+                                 else "not part of a supported pattern",
+                                 expected=f"one of {', '.join(op for op in SUPPORTED if op != 'Constant')}")
+            if node.input[0] != value and node.op_type != "MatMul":
+                raise self.error(node, f"reads {value!r} as an input other than its first", hint="only chains of "
+                                 "layers are in the spec language")
+            value, shape = getattr(self, f"_{node.op_type.lower()}")(node, shape)
+        if value in self.consumers:
+            raise SpecError(Diagnostic(f"the output {value!r} is also read by other nodes", file=self.file,
+                                       expected="a chain that ends at the graph's output"))
+        stray = [node for node in self.all_nodes if id(node) not in self.visited]
+        if stray:
+            raise self.error(stray[0], "is not on the chain from the input to the output",
+                             hint="side branches are not in the spec language")
+        if not self.layers:
+            raise SpecError(Diagnostic("the graph has no layers", file=self.file))
+        return {"input": {"channels": dims[1], "height": dims[2], "width": dims[3]}, "layers": self.layers}
+
+    def add(self, node, layer: dict, name_from=None) -> str:
+        """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given)."""
+        original = (name_from or node).name
+        name = self.namer.name(original, NAME_PREFIX[layer["type"]])
+        self.layers.append({"type": layer.pop("type"), "name": name, **layer})
+        self.nodes[name] = f"{original or '(unnamed)'} ({(name_from or node).op_type})"
+        self.original[name] = original
+        return name
+
+    def _weights(self, name: str, **arrays) -> None:
+        for key, value in arrays.items():
+            if value is not None:
+                self.weights[f"{name}.{key}"] = np.asarray(value, dtype=np.float32)
+
+    def _spatial(self, node, shape, kernel, attrs, ceil: bool = False, dilation=(1, 1)):
+        """(stride, (top, bottom, left, right), output (H, W), floored) for a window op, auto_pad made explicit."""
+        stride = tuple(attrs.get("strides", (1, 1)))
+        auto_pad = attrs.get("auto_pad", "NOTSET")
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            pads = []
+            for axis in range(2):
+                size = shape[1 + axis]
+                total = max((-(-size // stride[axis]) - 1) * stride[axis] + dilation[axis] * (kernel[axis] - 1) + 1
+                            - size, 0)
+                small, large = total // 2, total - total // 2
+                pads.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+            padding = (*pads[0], *pads[1])
+        elif auto_pad == "VALID":
+            padding = (0, 0, 0, 0)
+        elif auto_pad == "NOTSET":
+            begin_h, begin_w, end_h, end_w = attrs.get("pads", (0, 0, 0, 0))
+            padding = (begin_h, end_h, begin_w, end_w)
+        else:
+            raise self.error(node, f"auto_pad {auto_pad!r} is unknown")
+        results = [window_output(shape[1 + axis], padding[2 * axis], padding[2 * axis + 1], kernel[axis],
+                                 stride[axis], dilation[axis], ceil) for axis in range(2)]
+        if any(result.size <= 0 for result in results):
+            raise self.error(node, f"the window is larger than the padded input {shape}")
+        floored = any(not result.is_whole and not result.rounded_up for result in results)
+        return stride, padding, (results[0].size, results[1].size), floored
+
+    def _explicit_padding(self, name: str, attrs: dict, floored: bool, layer: dict) -> None:
+        if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            self.note(f"auto_pad {attrs['auto_pad']} written as explicit padding", name)
+        if floored:
+            layer["allow_truncation"] = True
+            self.note("ONNX floors an inexact size: allow_truncation: true", name)
+
+    # One method per op type: (node, input shape) -> (output value, output shape).
+    def _conv(self, node, shape):
+        attrs = self.attrs(node)
+        weight = self.const(node, 1, "weight")
+        groups = int(attrs.get("group", 1))
+        if weight.ndim != 4:
+            raise self.error(node, f"a {weight.ndim - 2}-D convolution", expected="a 2-D convolution (4-D weight)")
+        if weight.shape[1] * groups != shape[0]:
+            raise self.error(node, f"weight {weight.shape} with group {groups} does not read {shape[0]} channels")
+        kernel = tuple(weight.shape[2:])
+        if tuple(attrs.get("kernel_shape", kernel)) != kernel:
+            raise self.error(node, f"kernel_shape {attrs['kernel_shape']} differs from the weight's {kernel}")
+        dilation = tuple(attrs.get("dilations", (1, 1)))
+        stride, padding, size, floored = self._spatial(node, shape, kernel, attrs, dilation=dilation)
+        bias = self.optional_const(node, 2, "bias")
+        layer = {"type": "conv", "out_channels": int(weight.shape[0]), "kernel": _compact(kernel),
+                 "stride": _compact(stride), "padding": _padding(padding), "dilation": _compact(dilation),
+                 "groups": groups, "bias": bias is not None}
+        name = self.add(node, layer)
+        self._explicit_padding(name, attrs, floored, self.layers[-1])
+        self._weights(name, weight=weight, bias=bias)
+        return node.output[0], (int(weight.shape[0]), *size)
+
+    def _pool(self, node, shape, kind: str):
+        attrs = self.attrs(node)
+        self.unused_outputs(node)
+        kernel = tuple(attrs.get("kernel_shape", ()))
+        if len(kernel) != 2:
+            raise self.error(node, f"kernel_shape {list(kernel)}", expected="a 2-D window")
+        if any(value != 1 for value in attrs.get("dilations", (1, 1))):
+            raise self.error(node, "dilated pooling is not in the spec language", expected="dilations 1")
+        ceil = bool(attrs.get("ceil_mode", 0))
+        stride, padding, size, floored = self._spatial(node, shape, kernel, attrs, ceil=ceil)
+        if kind == "avgpool" and any(padding) and not attrs.get("count_include_pad", 0):
+            raise self.error(node, "average pooling that leaves padded zeros out of the average is not in the spec "
+                             "language", expected="count_include_pad = 1 (PyTorch's and Caffe's rule)")
+        layer = {"type": kind, "kernel": _compact(kernel), "stride": _compact(stride), "padding": _padding(padding)}
+        if ceil:
+            layer["ceil_mode"] = True
+        name = self.add(node, layer)
+        self._explicit_padding(name, attrs, floored, self.layers[-1])
+        return node.output[0], (shape[0], *size)
+
+    def _maxpool(self, node, shape):
+        return self._pool(node, shape, "maxpool")
+
+    def _averagepool(self, node, shape):
+        if node.doc_string.startswith(ADAPTIVE_DOC):  # `alexspec export`'s adaptive_avgpool with equal bins
+            out = tuple(int(value) for value in node.doc_string.split()[-2:])
+            attrs = self.attrs(node)
+            kernel = [shape[1] // out[0], shape[2] // out[1]]
+            if shape[1] % out[0] == 0 and shape[2] % out[1] == 0 and list(attrs.get("kernel_shape", ())) == kernel \
+                    and list(attrs.get("strides", ())) == kernel and not any(attrs.get("pads", ())) \
+                    and not attrs.get("ceil_mode", 0) and attrs.get("auto_pad", "NOTSET") == "NOTSET":
+                self.add(node, {"type": "adaptive_avgpool", "output_size": _compact(out)})
+                return node.output[0], (shape[0], *out)
+        return self._pool(node, shape, "avgpool")
+
+    def _globalaveragepool(self, node, shape):
+        self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
+        return node.output[0], (shape[0], 1, 1)
+
+    def _globalmaxpool(self, node, shape):
+        name = self.add(node, {"type": "maxpool", "kernel": _compact(shape[1:]), "stride": 1})
+        self.note("GlobalMaxPool: a maxpool whose kernel is the whole input map", name)
+        return node.output[0], (shape[0], 1, 1)
+
+    def _lrn_layer(self, node, attrs: dict) -> dict:
+        size = int(attrs.get("size", 0))
+        if size % 2 == 0:
+            raise self.error(node, f"LRN size {size} is even", expected="an odd size (a window centred on each "
+                             "channel, as the spec's lrn has)")
+        return {"type": "lrn", "size": size, "alpha": short_float(attrs.get("alpha", 1e-4)),
+                "beta": short_float(attrs.get("beta", 0.75)), "k": short_float(attrs.get("bias", 1.0)),
+                "convention": "torch"}
+
+    def _lrn(self, node, shape):
+        name = self.add(node, self._lrn_layer(node, self.attrs(node)))
+        self.note("convention: torch (ONNX's LRN divides alpha by size, as PyTorch does)", name)
+        return node.output[0], shape
+
+    def _split(self, node, shape):
+        """Split on channels, one LRN per part with the same attributes, Concat in order: a grouped LRN."""
+        attrs = self.attrs(node)
+        groups = len(node.output)
+        sizes = self.optional_const(node, 1, "split") if self.opset >= 13 else attrs.get("split")
+        if attrs.get("axis", 0) != 1 or len(shape) != 3 or shape[0] % groups or (
+                sizes is not None and any(int(size) != shape[0] // groups for size in np.ravel(sizes))):
+            raise self.error(node, "only an equal Split of the channels, as in a grouped LRN, is supported")
+        lrns = [self.only_user(part, node) for part in node.output]
+        for index, lrn in enumerate(lrns):
+            self.visited.add(id(lrn))
+            if lrn.op_type != "LRN" or self.attrs(lrn) != self.attrs(lrns[0]):
+                raise self.error(lrn, f"part {index} of Split {node.name!r} is not an LRN like the others",
+                                 expected="Split, then one LRN per part (same attributes), then Concat")
+        concat = self.only_user(lrns[0].output[0], lrns[0])
+        self.visited.add(id(concat))
+        if concat.op_type != "Concat" or list(concat.input) != [lrn.output[0] for lrn in lrns] or \
+                self.attrs(concat).get("axis") != 1:
+            raise self.error(concat, "does not concatenate the Split's LRNs in order on the channels",
+                             expected="Split, then one LRN per part (same attributes), then Concat(axis=1)")
+        layer = self._lrn_layer(lrns[0], self.attrs(lrns[0]))
+        layer["groups"] = groups
+        name = self.add(node, layer, name_from=concat)
+        self.note("convention: torch (ONNX's LRN divides alpha by size, as PyTorch does)", name)
+        self.note("Split, LRN per part, Concat: one lrn with groups", name)
+        return concat.output[0], shape
+
+    def _flatten(self, node, shape):
+        axis = self.attrs(node).get("axis", 1)
+        if axis != 1:
+            raise self.error(node, f"Flatten with axis {axis}", expected="axis 1: (N, C, H, W) -> (N, C*H*W)")
+        return self._to_features(node, shape)
+
+    def _reshape(self, node, shape):
+        target = [int(value) for value in np.ravel(self.const(node, 1, "shape"))]
+        features = math.prod(shape)
+        fits = len(target) == 2 and (target[1] == -1 and target[0] in (0, self.batch) or
+                                     target[1] == features and target[0] in (0, -1, self.batch))
+        if not fits or (self.attrs(node).get("allowzero", 0) and 0 in target):
+            raise self.error(node, f"a Reshape to {target} is not a flatten",
+                             expected=f"(N, -1), (0, -1) or (-1, {features})")
+        return self._to_features(node, shape)
+
+    def _to_features(self, node, shape):
+        if len(shape) == 1:
+            self.note(f"{node.op_type} node {node.name!r} of features already flat: left out")
+            return node.output[0], shape
+        self.add(node, {"type": "flatten"})
+        return node.output[0], (math.prod(shape),)
+
+    def _dense(self, node, shape, weight: np.ndarray, bias: np.ndarray | None, output: str, name_from=None):
+        if len(shape) != 1:
+            raise self.error(node, f"a dense layer on a {shape} map", expected="its input flattened first",
+                             hint="the spec's flatten is ONNX's Flatten(axis=1)")
+        if weight.ndim != 2 or weight.shape[1] != shape[0]:
+            raise self.error(node, f"weight {weight.shape} does not read {shape[0]} features")
+        out = weight.shape[0]
+        if bias is not None:
+            if bias.size not in (1, out) or bias.ndim > 2:
+                raise self.error(node, f"bias of shape {bias.shape} for {out} outputs")
+            bias = np.broadcast_to(np.ravel(bias), (out,))
+        name = self.add(node, {"type": "dense", "out_features": int(out), "bias": bias is not None},
+                        name_from=name_from)
+        self._weights(name, weight=weight, bias=bias)
+        return output, (int(out),)
+
+    def _gemm(self, node, shape):
+        attrs = self.attrs(node)
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            raise self.error(node, "only Gemm with alpha = beta = 1 and transA = 0 is a dense layer")
+        weight = self.const(node, 1, "weight")
+        weight = weight if attrs.get("transB", 0) else weight.T
+        return self._dense(node, shape, weight, self.optional_const(node, 2, "bias"), node.output[0])
+
+    def _matmul(self, node, shape):
+        if len(shape) == 3:
+            return self._adaptive(node, shape)
+        if node.input[0] not in self.consumers or self.consumers[node.input[0]] != [node] or \
+                node.input[1] not in self.constants:
+            raise self.error(node, "only MatMul(features, constant weight) is a dense layer")
+        weight = self.const(node, 1, "weight").T
+        users = self.consumers.get(node.output[0], [])
+        if len(users) == 1 and users[0].op_type == "Add":
+            add = users[0]
+            other = [value for value in add.input if value != node.output[0]]
+            if len(other) == 1 and other[0] in self.constants:
+                self.visited.add(id(add))
+                return self._dense(node, shape, weight, self.constants[other[0]], add.output[0])
+        return self._dense(node, shape, weight, None, node.output[0])
+
+    def _adaptive(self, node, shape):
+        """MatMul(x, cols (W, out_w)), then MatMul(rows (out_h, H), that): adaptive average pooling's bins."""
+        columns = self.const(node, 1, "bin matrix")
+        second = self.only_user(node.output[0], node)
+        self.visited.add(id(second))
+        if second.op_type != "MatMul" or second.input[1] != node.output[0]:
+            raise self.error(node, "a MatMul on a C×H×W map is only read as adaptive pooling (MatMul(x, cols), "
+                             "then MatMul(rows, that))")
+        rows = self.const(second, 0, "row bin matrix")
+        height, width = shape[1:]
+        if columns.ndim != 2 or rows.ndim != 2 or columns.shape[0] != width or rows.shape[1] != height or \
+                not np.allclose(columns, adaptive_bins(width, columns.shape[1]).T, atol=1e-6) or \
+                not np.allclose(rows, adaptive_bins(height, rows.shape[0]), atol=1e-6):
+            raise self.error(node, "the matrices are not adaptive pooling's bins",
+                             expected="PyTorch's adaptive average pooling bins")
+        out = (int(rows.shape[0]), int(columns.shape[1]))
+        self.add(node, {"type": "adaptive_avgpool", "output_size": _compact(out)}, name_from=second)
+        return second.output[0], (shape[0], *out)
+
+    def _batchnormalization(self, node, shape):
+        attrs = self.attrs(node)
+        self.unused_outputs(node)
+        if attrs.get("training_mode", 0) or attrs.get("spatial", 1) != 1:
+            raise self.error(node, "only inference-mode, per-channel batch normalisation is supported")
+        arrays = {key: self.const(node, index, key) for index, key in
+                  enumerate(("weight", "bias", "running_mean", "running_var"), start=1)}
+        momentum = attrs.get("momentum", 0.9)
+        layer = {"type": "batchnorm", "eps": short_float(attrs.get("epsilon", 1e-5)), "momentum": one_minus(momentum)}
+        name = self.add(node, layer)
+        self.note("ONNX's BatchNormalization momentum m is the spec's momentum 1 - m (PyTorch's convention)", name)
+        self._weights(name, **arrays)
+        return node.output[0], shape
+
+    def _dropout(self, node, shape):
+        self.unused_outputs(node)
+        if self.opset >= 12:
+            ratio = self.optional_const(node, 1, "ratio")
+            ratio = 0.5 if ratio is None else float(ratio)
+            training = self.optional_const(node, 2, "training_mode")
+            if training is not None and bool(training):
+                raise self.error(node, "Dropout in training mode", expected="training_mode absent or false")
+        else:
+            ratio = self.attrs(node).get("ratio", 0.5)
+        self.add(node, {"type": "dropout", "p": short_float(ratio)})
+        return node.output[0], shape
+
+    def _identity(self, node, shape):
+        return node.output[0], shape
+
+    def _activation(self, node, shape):
+        kind = ACTIVATIONS[node.op_type]
+        if kind == "softmax":
+            self._softmax_axis(node, shape)
+        previous = self.layers[-1] if self.layers else None
+        if previous is not None and previous["type"] in ("conv", "dense") and "activation" not in previous and \
+                node.name == f"{self.original[previous['name']]}_{kind}":
+            previous["activation"] = kind
+            return node.output[0], shape
+        self.add(node, {"type": kind})
+        return node.output[0], shape
+
+    _relu = _tanh = _sigmoid = _softmax = _activation
+
+    def _softmax_axis(self, node, shape):
+        rank = len(shape) + 1
+        axis = self.attrs(node).get("axis", -1 if self.opset >= 13 else 1)
+        axis = axis + rank if axis < 0 else axis
+        if axis != 1 or (self.opset < 13 and rank == 4 and shape[1:] != (1, 1)):
+            raise self.error(node, f"softmax over axis {axis} of a rank-{rank} input (opset {self.opset})",
+                             expected="softmax over the features, or the channels of a C×H×W map (axis 1; opset "
+                                      "13 or later for a map)")
+
+
+def _compact(pair) -> int | list[int]:
+    pair = tuple(int(value) for value in pair)
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def _padding(padding: tuple[int, int, int, int]) -> int | list[int]:
+    top, bottom, left, right = (int(value) for value in padding)
     if top == bottom == left == right:
         return top
     if top == bottom and left == right:
@@ -36,145 +471,57 @@ def _padding(pads) -> object:
     return [top, bottom, left, right]
 
 
-def _pair(values):
-    return values[0] if values[0] == values[1] else list(values)
-
-
-def import_onnx(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(spec data, canonical weights) of an ONNX model file."""
+def load_model(path: str | Path):
     import onnx
-    from onnx import helper, numpy_helper
 
     file = str(path)
+    if not Path(path).is_file():
+        raise SpecError(Diagnostic("no such file" if not Path(path).exists() else "not a file", file=file,
+                                   expected="an ONNX model (.onnx)"))
     try:
-        model = onnx.load(file)
-    except Exception as error:  # onnx raises DecodeError, OSError ... for what is not a model
-        raise SpecError(Diagnostic(f"cannot read an ONNX model ({type(error).__name__})", file=file))
-    graph = model.graph
-    initial = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
-    inputs = [value for value in graph.input if value.name not in initial]
-    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
-    if len(dims) != 4 or not all(dims[1:]):
-        raise SpecError(Diagnostic("the model's input is not (N, C, H, W) with known C, H, W", file=file))
-    layers, weights, current, spatial = [], {}, inputs[0].name, True
-    nodes = list(graph.node)
-    index = 0
-
-    def error(node, message, **kwargs):
-        return SpecError(Diagnostic(f"node {node.name or '(unnamed)'} ({node.op_type}): {message}", file=file,
-                                    **kwargs))
-
-    while index < len(nodes):
-        node = nodes[index]
-        attrs = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
-        name = _identifier(node.name, index)
-        if node.op_type not in SUPPORTED:
-            raise error(node, f"op type {node.op_type} is not supported", expected=f"one of: {', '.join(SUPPORTED)}")
-        if node.input[0] != current:
-            raise error(node, f"reads {node.input[0]!r}, not the previous output {current!r}",
-                        hint="only chains of layers are in the spec language")
-        index += 1
-        op = node.op_type
-        if op == "Conv":
-            weight = initial[node.input[1]]
-            layer = {"type": "conv", "name": name, "out_channels": int(weight.shape[0]),
-                     "kernel": _pair(attrs.get("kernel_shape", weight.shape[2:])),
-                     "stride": _pair(attrs.get("strides", [1, 1])), "padding": _padding(attrs.get("pads")),
-                     "dilation": _pair(attrs.get("dilations", [1, 1])), "groups": int(attrs.get("group", 1)),
-                     "bias": len(node.input) > 2}
-            weights[f"{name}.weight"] = weight
-            if len(node.input) > 2:
-                weights[f"{name}.bias"] = initial[node.input[2]]
-            spatial = True
-        elif op in ("Gemm", "MatMul"):
-            if op == "Gemm" and (attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA")):
-                raise error(node, "only Gemm with alpha = beta = 1 and no transA is a dense layer")
-            weight = initial[node.input[1]]
-            weight = weight if op == "Gemm" and attrs.get("transB") else weight.T
-            bias_name = node.input[2] if op == "Gemm" and len(node.input) > 2 else None
-            if op == "MatMul" and index < len(nodes) and nodes[index].op_type == "Add":
-                bias_name = [value for value in nodes[index].input if value in initial][0]
-                node = nodes[index]
-                index += 1
-            if spatial:
-                raise error(node, "a dense layer needs a Flatten before it", hint="the spec's flatten is ONNX Flatten")
-            layer = {"type": "dense", "name": name, "out_features": int(weight.shape[0]), "bias": bias_name is not None}
-            weights[f"{name}.weight"] = weight
-            if bias_name is not None:
-                weights[f"{name}.bias"] = initial[bias_name]
-        elif op in ("MaxPool", "AveragePool"):
-            if op == "AveragePool" and not attrs.get("count_include_pad", 0) and any(attrs.get("pads", [])):
-                raise error(node, "average pooling that excludes padding is not in the spec language",
-                            expected="count_include_pad = 1 (PyTorch's and Caffe's default)")
-            kernel = list(attrs["kernel_shape"])
-            layer = {"type": "maxpool" if op == "MaxPool" else "avgpool", "name": name, "kernel": _pair(kernel),
-                     "stride": _pair(attrs.get("strides", [1, 1])), "padding": _padding(attrs.get("pads")),
-                     "ceil_mode": bool(attrs.get("ceil_mode", 0))}
-        elif op == "GlobalAveragePool":
-            layer = {"type": "adaptive_avgpool", "name": name, "output_size": 1}
-        elif op == "LRN":
-            layer = {"type": "lrn", "name": name, "size": int(attrs["size"]), "alpha": float(attrs.get("alpha", 1e-4)),
-                     "beta": float(attrs.get("beta", 0.75)), "k": float(attrs.get("bias", 1.0)), "convention": "torch"}
-        elif op == "Split":
-            parts = list(node.output)
-            lrns = nodes[index:index + len(parts)]
-            concat = nodes[index + len(parts)] if index + len(parts) < len(nodes) else None
-            if (attrs.get("axis", 0) != 1 or any(n.op_type != "LRN" for n in lrns) or concat is None
-                    or concat.op_type != "Concat" or [n.input[0] for n in lrns] != parts):
-                raise error(node, "only the Split, LRN, Concat pattern of a grouped LRN is supported")
-            lrn = {a.name: helper.get_attribute_value(a) for a in lrns[0].attribute}
-            name = _identifier(concat.name, index)
-            layer = {"type": "lrn", "name": name, "size": int(lrn["size"]), "alpha": float(lrn.get("alpha", 1e-4)),
-                     "beta": float(lrn.get("beta", 0.75)), "k": float(lrn.get("bias", 1.0)), "convention": "torch",
-                     "groups": len(parts)}
-            index += len(parts) + 1
-            node = concat
-        elif op in ("Flatten", "Reshape"):
-            if op == "Flatten" and attrs.get("axis", 1) != 1:
-                raise error(node, "only Flatten with axis 1 is a flatten layer")
-            target = [int(value) for value in initial.get(node.input[1], [])] if op == "Reshape" else [0, -1]
-            if len(target) != 2 or target[1] != -1 or target[0] not in (0, dims[0]):
-                raise error(node, f"only a Reshape to (N, -1) is a flatten, not {target}")
-            layer = {"type": "flatten", "name": name}
-            spatial = False
-        elif op == "BatchNormalization":
-            layer = {"type": "batchnorm", "name": name, "eps": float(attrs.get("epsilon", 1e-5)),
-                     "momentum": round(1 - float(attrs.get("momentum", 0.9)), 12)}
-            for key, value in zip(("weight", "bias", "running_mean", "running_var"), node.input[1:]):
-                weights[f"{name}.{key}"] = initial[value]
-        elif op == "Dropout":
-            layer = {"type": "dropout", "name": name, "p": float(attrs.get("ratio", 0.5))}
-        elif op == "Identity":
-            current = node.output[0]
-            continue
-        elif op in ACTIVATIONS:
-            previous = layers[-1] if layers else None
-            if (previous is not None and previous["type"] in ("conv", "dense") and "activation" not in previous
-                    and node.name == f"{previous['name']}_{ACTIVATIONS[op]}"):
-                previous["activation"] = ACTIVATIONS[op]
-                current = node.output[0]
-                continue
-            if op == "Softmax" and attrs.get("axis", -1) not in (1, -1 if not spatial else 1):
-                raise error(node, "softmax over an axis other than the features or channels")
-            layer = {"type": ACTIVATIONS[op], "name": name}
-        else:
-            raise error(node, f"{op} here is not part of a supported pattern")
-        layers.append(layer)
-        current = node.output[0]
-    spec = {"name": _identifier(graph.name or Path(file).stem, 0), "description": f"Imported from {Path(file).name}.",
-            "source": file, "input": {"channels": dims[1], "height": dims[2], "width": dims[3]},
-            "allow_truncation": True, "layers": layers}
-    return spec, {key: np.asarray(value, dtype=np.float32) for key, value in weights.items()}
+        return onnx.load(file)
+    except Exception as error:  # onnx raises DecodeError, OSError, ... for what is not a model
+        raise SpecError(Diagnostic(f"cannot read an ONNX model ({type(error).__name__})", file=file,
+                                   expected="an ONNX model (.onnx), as onnx.save writes it"))
 
 
-def import_onnx_text(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
-    """The YAML text of the validated spec, and its canonical weights."""
-    from alexnet_spec.dump import dump_yaml, to_yaml_text
+def import_onnx(path: str | Path) -> OnnxImport:
+    """The spec data and canonical weights of an ONNX model file (not yet validated: see `import_onnx_text`)."""
+    file = str(path)
+    model = load_model(path)
+    reader = _Reader(model, file)
+    body = reader.read()
+    name = model_name(model.graph.name, Path(file).stem)
+    if model.graph.name and name != model.graph.name:
+        reader.note(f"model name {model.graph.name!r} written as {name}")
+    producer = f", by {model.producer_name}" if model.producer_name else ""
+    data = {"name": name, "description": model.graph.doc_string or f"Imported from the ONNX model {Path(file).name}.",
+            "source": f"ONNX model {file} (opset {reader.opset}{producer})", **body}
+    explicit = [f"{', '.join(layers)}: {text}" if layers else text for text, layers in reader.notes.items()]
+    return OnnxImport(file, data, reader.weights, explicit + renamed_note(reader.namer), reader.nodes)
+
+
+def resolve_onnx_import(result: OnnxImport):
+    """The ResolvedNetwork of an imported model; alexspec's errors name the node they concern."""
+    import dataclasses
+
+    from alexnet_spec.dump import to_yaml_text
     from alexnet_spec.loading import parse_network
 
-    data, weights = import_onnx(path)
-    net = parse_network(to_yaml_text(data), str(path))
-    header = ["# yaml-language-server: $schema=../docs/alexspec.schema.json", "#",
-              f"# Imported by alexspec from the ONNX model {path}. LRN is in the torch convention (alpha / n),",
-              "# as in ONNX; allow_truncation: true because ONNX floors sizes silently, as PyTorch does."]
-    return "\n".join(header) + "\n" + dump_yaml(net.spec), weights
+    try:
+        return parse_network(to_yaml_text(result.data), "<imported spec>")
+    except SpecError as error:
+        raise SpecError([dataclasses.replace(d, file=result.file, line=None, column=None,
+                                             message=(f"node {result.nodes[d.layer]}: " if d.layer in result.nodes
+                                                      else "") + d.message)
+                         for d in error.diagnostics]) from None
+
+
+def import_onnx_text(path: str | Path, directory: str | Path | None = None) -> tuple[str, dict[str, np.ndarray]]:
+    """The YAML text of the validated spec, with its header, and its canonical float32 weights; `directory` is
+    where the spec will be written (for the header's schema path)."""
+    result = import_onnx(path)
+    net = resolve_onnx_import(result)
+    title = (f"Imported by alexspec from the ONNX model {path}: {net.total_params:,} parameters. The weights are not "
+             "part of a spec: `alexspec import onnx MODEL --weights-out FILE` writes them (canonical names).")
+    return spec_header(title, result.explicit, directory) + spec_yaml(net.spec), result.weights

@@ -1,6 +1,7 @@
 """The paper's model parallelism on a jax Mesh: each split layer's kernels (neurons) are sharded along their output
-channel axis over the devices; jit's shardings place them and XLA inserts the cross-device transfers (the paper's
-conv3 and dense layers), so the placed model computes the same function as the single-device one."""
+channel axis over the devices (NamedSharding), and their activations are constrained to the same channel sharding
+by the generated `place` (`lax.with_sharding_constraint`); XLA's partitioner inserts the cross-device transfers (the
+paper's conv3 and dense layers), so the placed model computes the same function as the single-device one."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def jax_devices(net: ResolvedNetwork, devices: Sequence[Any]):
 
 
 class PlacedModel:
-    """The generated module's functions with params sharded over a Mesh: `init`, `init_state`, `apply` (jitted),
-    `shard(params)` to place existing params."""
+    """The generated module's functions with params sharded over a Mesh: `init`, `init_state`, `apply` (jitted, the
+    generated `apply` with `mesh`), `shard(params)` to place existing params, `source`."""
 
     def __init__(self, module, net: ResolvedNetwork, devices: Sequence[Any]):
         import jax
@@ -46,6 +47,8 @@ class PlacedModel:
         self.module, self.net = module, net
         self.mesh = Mesh(np.array(jax_devices(net, devices)), (AXIS,))
         self.init_state = module.init_state
+        self.source = module.source
+        self._jitted = {}
 
     def sharding(self, params):
         """A NamedSharding per parameter: split layers along their last (output) axis, everything else replicated."""
@@ -73,8 +76,15 @@ class PlacedModel:
 
         return self.shard(self.module.init(key, dtype or jnp.float32))
 
-    def apply(self, params, x, **options):
+    def apply(self, params, x, *, train=False, key=None, state=None, layout="NHWC"):
+        """The generated `apply` on the Mesh, jitted once per (train, layout): split layers' activations are
+        constrained to their channel sharding (the generated `place`), the rest left to the partitioner."""
+        import functools
+
         import jax
 
-        with self.mesh:
-            return jax.jit(lambda p, v: self.module.apply(p, v, **options))(params, x)
+        function = self._jitted.get((train, layout))
+        if function is None:
+            function = jax.jit(functools.partial(self.module.apply, train=train, layout=layout, mesh=self.mesh))
+            self._jitted[(train, layout)] = function
+        return function(params, x, key=key, state=state)

@@ -57,6 +57,7 @@ class FileView:
     dropouts: list[str]
     statements: tuple[str, ...]
     apply_doc: tuple[str, ...]
+    placed: bool  # the spec names devices: `apply` takes `mesh` and places activations on it
 
 
 def nhwc(shape: tuple[int, ...]) -> str:
@@ -183,7 +184,8 @@ def note(layer: ResolvedLayer) -> str:
 def file_view(net: ResolvedNetwork) -> FileView:
     params = tuple(view for view in map(params_view, net.layers) if view is not None)
     key_count = max(1, sum(entry.expression.startswith(("normal", "uniform")) for view in params for entry in view.entries))
-    helpers = ["init_helpers.jinja"]
+    placed = bool(net.devices)
+    helpers = ["init_helpers.jinja"] + (["placement_helpers.jinja"] if placed else [])
     for layer in net.layers:
         helper = HELPER_OF.get(layer.type)
         if helper and helper not in helpers:
@@ -195,12 +197,27 @@ def file_view(net: ResolvedNetwork) -> FileView:
               f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.",
               "Needs only jax and numpy: params = init(jax.random.PRNGKey(0)); y = jax.jit(apply)(params, x).")
     statements = [f"# x: {nhwc(net.input_shape)}, channels last"]
-    statements += [with_comment(statement(layer), nhwc(layer.output_shape), note(layer)) for layer in net.layers]
+    was_split = False
+    for layer in net.layers:
+        split = placed and layer.placement is not None and layer.placement.split
+        if placed and was_split and not split:
+            statements.append(with_comment("x = place(x, mesh, split=False)", nhwc(layer.input_shape),
+                                           f"gathered for {layer.name}"))
+        statements.append(with_comment(statement(layer), nhwc(layer.output_shape), note(layer)))
+        if split and isinstance(layer.attrs, (ConvAttrs, DenseAttrs)):
+            axis = "channels" if layer.is_spatial else "features"
+            statements.append(with_comment("x = place(x, mesh, split=True)", nhwc(layer.output_shape),
+                                           f"{layer.name}'s {axis} split over the {len(net.devices)} devices"))
+        was_split = split
     apply_doc = ("The network on a batch x: (N, H, W, C), or (N, C, H, W) with layout=\"NCHW\".",
                  "", "train: dropout drops (needs `key`) and batch normalisation uses batch statistics.",
                  "state: batch-normalisation running statistics (init_state() when None).",
                  "Returns the output; in training, a model with batch normalisation returns (output, new state).")
+    if placed:
+        apply_doc += ("mesh: a jax.sharding.Mesh of the spec's devices (one axis): split layers' activations are "
+                      "sharded", "along their channels over it (see `place`); None computes on one device.")
     return FileView(header, tuple(helpers), params, key_count,
                     tuple(StateView(layer.name, layer.attrs.num_features) for layer in net.layers
                           if isinstance(layer.attrs, BatchNormAttrs)),
-                    [layer.name for layer in net.layers if layer.type == "dropout"], tuple(statements), apply_doc)
+                    [layer.name for layer in net.layers if layer.type == "dropout"], tuple(statements), apply_doc,
+                    placed)

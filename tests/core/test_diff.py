@@ -1,46 +1,190 @@
-"""`alexspec diff`: layer by layer changes and totals between two specs."""
+"""`alexspec diff`: layers matched by name, then renamed/moved/added/removed; changed fields, shapes, parameters and
+MACs with signed deltas (checked against hand-computed counts); totals; the command's output and exit status."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from alexnet_spec.diff import diff_networks
-from alexnet_spec.loading import load_network
-from tests.conftest import SPECS_DIR, run_cli
+import pytest
+import typer
+from hypothesis import given, settings
+from typer.testing import CliRunner
+
+from alexnet_spec.diff import diff_networks, field_changes
+from alexnet_spec.loading import load_network, parse_network
+from alexnet_spec.tool_commands import diff_command
+from tests.conftest import ROOT, SPECS_DIR, resolve_text
+from tests.strategies import to_yaml, valid_specs
+
+BASE = """
+    name: Small
+    input: {channels: 3, height: 8, width: 8}
+    layers:
+      - {type: conv, name: c1, out_channels: 4, kernel: 3}
+      - {type: relu, name: r1}
+      - {type: maxpool, name: p1, kernel: 2}
+      - {type: flatten, name: flat}
+      - {type: dense, name: out, out_features: 5}
+"""
+
+
+def small(*layers: str, name: str = "Small"):
+    body = "\n".join(f"      - {layer}" for layer in layers)
+    return resolve_text(f"""
+    name: {name}
+    input: {{channels: 3, height: 8, width: 8}}
+    layers:
+{body}
+    """)
 
 
 def test_one_gpu_variant_against_the_paper_model():
     report = diff_networks(load_network(SPECS_DIR / "alexnet.yaml"), load_network(SPECS_DIR / "alexnet_1gpu.yaml"))
-    changed = {change.name: change for change in report.layers}
-    assert {"conv2", "conv4", "conv5", "norm1", "norm2"} == set(changed)
-    assert [(f.field, f.before, f.after) for f in changed["conv2"].fields] == [("groups", 2, 1)]
-    assert changed["conv2"].params_delta == 307_200
-    assert report.totals["params"] == (60_965_224, 62_378_344)
-    assert ("devices", ["gpu0", "gpu1"], None) in [(c.field, c.before, c.after) for c in report.top_level]
+    changed = {layer.name: layer for layer in report.layers}
+    assert set(changed) == {"norm1", "conv2", "norm2", "conv4", "conv5"}
+    assert {layer.status for layer in report.layers} == {"changed"}
+    for name in changed:
+        assert [(f.field, f.before, f.after) for f in changed[name].fields] == [("groups", 2, 1)]
+    # conv2: 256 kernels of 5×5 over 48 (grouped) or 96 (whole) input channels, plus 256 biases.
+    assert changed["conv2"].params.before == 256 * 48 * 25 + 256 == 307_456
+    assert changed["conv2"].params.after == 256 * 96 * 25 + 256 == 614_656
+    assert changed["conv2"].params.delta == 307_200
+    assert changed["conv2"].macs.delta == 256 * 27 * 27 * 48 * 25  # the other half of the input, at 27×27
+    assert changed["conv4"].params.delta == 384 * 192 * 9 and changed["conv5"].params.delta == 256 * 192 * 9
+    assert changed["norm1"].params.delta == 0 and changed["norm1"].shape_a == changed["norm1"].shape_b == (96, 55, 55)
+    params = report.totals["params"]
+    assert (params.before, params.after, params.delta) == (60_965_224, 62_378_344, 1_413_120)
+    assert params.delta == 307_200 + 384 * 192 * 9 + 256 * 192 * 9
+    network = {change.field: (change.before, change.after) for change in report.network}
+    assert network["devices"] == (["gpu0", "gpu1"], None) and network["name"] == ("AlexNet", "AlexNet1GPU")
+    assert report.unchanged == 24 - 5 and report.differs
 
 
 def test_removed_and_added_layers():
-    report = diff_networks(load_network(SPECS_DIR / "alexnet.yaml"), load_network(SPECS_DIR / "alexnet_nolrn.yaml"))
-    assert [(c.name, c.status) for c in report.layers] == [("norm1", "removed"), ("norm2", "removed")]
-    back = diff_networks(load_network(SPECS_DIR / "alexnet_nolrn.yaml"), load_network(SPECS_DIR / "alexnet.yaml"))
-    assert [(c.name, c.status) for c in back.layers] == [("norm1", "added"), ("norm2", "added")]
+    paper, nolrn = load_network(SPECS_DIR / "alexnet.yaml"), load_network(SPECS_DIR / "alexnet_nolrn.yaml")
+    report = diff_networks(paper, nolrn)
+    assert [(layer.name, layer.status, layer.index_a) for layer in report.layers] == [("norm1", "removed", 2),
+                                                                                      ("norm2", "removed", 6)]
+    assert report.layers[0].summary.startswith("lrn size=5 alpha=0.0001 beta=0.75")
+    assert report.totals["layers"].delta == -2 and report.totals["params"].delta == 0
+    back = diff_networks(nolrn, paper)
+    assert [(layer.name, layer.status, layer.index_b) for layer in back.layers] == [("norm1", "added", 2),
+                                                                                    ("norm2", "added", 6)]
+
+
+def test_renamed_by_position_and_type_changes():
+    a = resolve_text(BASE)
+    b = small("{type: conv, name: stem, out_channels: 6, kernel: 3}", "{type: tanh, name: r1}",
+              "{type: maxpool, name: p1, kernel: 2}", "{type: flatten, name: flat}",
+              "{type: dense, name: out, out_features: 5}")
+    report = diff_networks(a, b)
+    entries = [(layer.status, layer.label) for layer in report.layers]
+    assert entries == [("renamed", "c1 → stem"), ("changed", "r1"), ("changed", "p1"), ("changed", "flat"),
+                       ("changed", "out")]
+    stem, r1 = report.layers[0], report.layers[1]
+    assert [(f.field, f.before, f.after) for f in stem.fields] == [("out_channels", 4, 6)]
+    assert stem.params.delta == (6 - 4) * (3 * 9 + 1) and stem.shape_b == (6, 6, 6)
+    assert [(f.field, f.before, f.after) for f in r1.fields] == [("type", "relu", "tanh")]
+    assert report.layers[-1].params.delta == 5 * (6 - 4) * 3 * 3  # out reads 6×3×3 instead of 4×3×3 features
+    # Different types at one position are not a rename: one removed, one added.
+    c = small("{type: conv, name: c1, out_channels: 4, kernel: 3}", "{type: sigmoid, name: s1}",
+              "{type: maxpool, name: p1, kernel: 2}", "{type: flatten, name: flat}",
+              "{type: dense, name: out, out_features: 5}")
+    assert [(layer.status, layer.name) for layer in diff_networks(a, c).layers] == [("removed", "r1"), ("added", "s1")]
+
+
+def test_moved_layer():
+    a = resolve_text(BASE)
+    b = small("{type: conv, name: c1, out_channels: 4, kernel: 3}", "{type: maxpool, name: p1, kernel: 2}",
+              "{type: relu, name: r1}", "{type: flatten, name: flat}", "{type: dense, name: out, out_features: 5}")
+    report = diff_networks(a, b)
+    assert [(layer.status, layer.name) for layer in report.layers] == [("moved", "r1")]
+    moved = report.layers[0]
+    assert (moved.index_a, moved.index_b, moved.shape_a, moved.shape_b) == (1, 2, (4, 6, 6), (4, 3, 3))
+    assert not report.network and report.totals["params"].delta == 0
 
 
 def test_identical_specs_have_no_changes():
-    net = load_network(SPECS_DIR / "lenet5.yaml")
-    assert not diff_networks(net, net).differs
+    net = load_network(SPECS_DIR / "alexnet.yaml")
+    report = diff_networks(net, load_network(SPECS_DIR / "alexnet.yaml"))
+    assert not report.differs and report.layers == () and report.network == ()
+    assert report.unchanged == 24 and report.totals["params"].delta == 0
+    assert json.loads(json.dumps(report.to_json()))["differs"] is False
 
 
-def test_cli_json_exit_code_and_set():
-    result = run_cli("diff", "specs/lenet5.yaml", "specs/lenet5.yaml", "--exit-code")
-    assert result.returncode == 0
-    result = run_cli("diff", "specs/lenet5.yaml", "specs/lenet5.yaml", "--set", "f6.out_features=42", "--json",
-                     "--exit-code")
-    assert result.returncode == 1
+def test_nested_fields_are_dotted():
+    changes = field_changes({"type": "conv", "init": {"weight": {"std": 0.01, "mean": 0}}, "padding": [1, 1]},
+                            {"type": "conv", "init": {"weight": {"std": 0.02, "mean": 0}}, "padding": [1, 2]})
+    assert [(c.field, c.before, c.after) for c in changes] == [("init.weight.std", 0.01, 0.02),
+                                                               ("padding", [1, 1], [1, 2])]
+    assert [(c.field, c.before, c.after) for c in field_changes({"p": 0.5}, {"q": 1})] == [("p", 0.5, None),
+                                                                                          ("q", None, 1)]
+
+
+@settings(max_examples=max(10, settings().max_examples // 2))
+@given(valid_specs(max_spatial=4), valid_specs(max_spatial=4))
+def test_every_layer_is_accounted_for_once(data_a, data_b):
+    a, b = parse_network(to_yaml(data_a), "a.yaml"), parse_network(to_yaml(data_b), "b.yaml")
+    assert not diff_networks(a, a).differs
+    report = diff_networks(a, b)
+    in_a = sorted(layer.index_a for layer in report.layers if layer.index_a is not None)
+    in_b = sorted(layer.index_b for layer in report.layers if layer.index_b is not None)
+    assert len(set(in_a)) == len(in_a) and len(in_a) + report.unchanged == len(a.layers)
+    assert len(set(in_b)) == len(in_b) and len(in_b) + report.unchanged == len(b.layers)
+    assert [layer.index_b for layer in report.layers if layer.index_b is not None] == in_b  # listed in B's order
+    for total in ("params", "buffers", "macs"):
+        assert report.totals[total].delta == sum(getattr(layer, total).delta for layer in report.layers)
+    for layer in report.layers:
+        if layer.status in ("changed", "renamed", "moved"):
+            assert a.layers[layer.index_a].type == b.layers[layer.index_b].type or \
+                ("type", layer.type_a, layer.type_b) in [(f.field, f.before, f.after) for f in layer.fields]
+
+
+@pytest.fixture
+def run():
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command("diff")(diff_command)
+    app.command("other")(lambda: None)  # two commands, so the command name is an argument as in alexspec
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["diff", *map(str, args)])
+
+
+LENET = SPECS_DIR / "lenet5.yaml"
+# f6: 120 -> 84 features then output: 84 -> 10. With 42 neurons: f6 loses 42 * (120 + 1), output 10 * 42 weights.
+F6_42 = -(42 * 121) - 10 * 42
+
+
+def test_command_table_json_set_and_exit_code(run):
+    result = run(LENET, LENET, "--exit-code")
+    assert result.exit_code == 0 and "no differences" in result.stdout
+    result = run(LENET, LENET, "--set", "f6.out_features=42", "--json", "--exit-code")
+    assert result.exit_code == 1
     data = json.loads(result.stdout)
-    assert data["layers"][0]["name"] == "f6" and data["totals"]["params"]["delta"] == (42 - 84) * 121 + (10 * 42 - 10 * 84)
+    assert [(layer["name"], layer["status"]) for layer in data["layers"]] == [("f6", "changed"), ("output", "changed")]
+    assert data["layers"][0]["fields"] == [{"field": "out_features", "before": 84, "after": 42}]
+    assert data["totals"]["params"] == {"a": 61_706, "b": 61_706 + F6_42, "delta": F6_42}
+    result = run(LENET, LENET, "--set-a", "f6.out_features=42", "--json")  # --set-a changes A only
+    assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"]["delta"] == -F6_42
+    result = run(SPECS_DIR / "alexnet.yaml", SPECS_DIR / "alexnet_1gpu.yaml")
+    assert result.exit_code == 0
+    for text in ("conv2", "groups: 2 → 1", "+307,200", "+1,413,120", "60,965,224", "62,378,344", "[gpu0, gpu1]"):
+        assert text in result.stdout
 
 
-def test_bad_path_is_a_located_error():
-    result = run_cli("diff", "specs/lenet5.yaml", "specs/nothere.yaml")
-    assert result.returncode == 2 and "specs/nothere.yaml: error: no such file" in result.stderr
+def test_command_bad_path_is_a_located_error(run, tmp_path):
+    result = run(LENET, tmp_path / "nothere.yaml")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'nothere.yaml'}: error: no such file" in result.stderr and result.stdout == ""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad\ninput: {channels: 1, height: 4, width: 4}\nlayers:\n  - {type: conv, kernel: 3}\n")
+    result = run(bad, LENET)
+    assert result.exit_code == 2 and f"{bad}:4:" in result.stderr and "out_channels" in result.stderr
+
+
+def test_commands_import_in_either_order():
+    # cli registers tool_commands' commands and tool_commands reuses cli's helpers: both orders must import.
+    for first, second in (("cli", "tool_commands"), ("tool_commands", "cli")):
+        code = f"import alexnet_spec.{first}, alexnet_spec.{second}"
+        assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True).returncode == 0, code

@@ -1,129 +1,330 @@
-"""Caffe deploy prototxts, both header styles, written here from Caffe's documented format."""
+"""Caffe deploy prototxts in both header styles: sizes by Caffe's own arithmetic, conventions made explicit, Caffe's
+numbers reproduced by the imported spec, and located errors for what the spec language cannot express."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from alexnet_spec import backends
 from alexnet_spec.errors import SpecError
-from alexnet_spec.interop.caffe import import_prototxt
-from alexnet_spec.interop.prototxt import parse
+from alexnet_spec.interop.caffe import caffe_pool_size, import_prototxt
 from alexnet_spec.loading import parse_network
-from tests.conftest import run_cli
-
-
-def conv(name, bottom, num, kernel, stride=1, pad=0, group=1, bias_value=None):
-    filler = f"bias_filler {{ type: \"constant\" value: {bias_value} }}" if bias_value is not None else ""
-    return (f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{name}"\n'
-            f"  convolution_param {{ num_output: {num} kernel_size: {kernel} stride: {stride} pad: {pad} "
-            f"group: {group}\n    weight_filler {{ type: \"gaussian\" std: 0.01 }} {filler} }} }}\n")
-
-
-def relu(name, blob):
-    return f'layer {{ name: "{name}" type: "ReLU" bottom: "{blob}" top: "{blob}" }}\n'
-
-
-def pool(name, bottom, kernel=3, stride=2, method="MAX"):
-    return (f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" top: "{name}"\n'
-            f"  pooling_param {{ pool: {method} kernel_size: {kernel} stride: {stride} }} }}\n")
-
-
-def lrn(name, bottom):
-    return (f'layer {{ name: "{name}" type: "LRN" bottom: "{bottom}" top: "{name}"\n'
-            "  lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 } }\n")
-
-
-def fc(name, bottom, num):
-    return (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}"\n'
-            f"  inner_product_param {{ num_output: {num} }} }}\n")
-
-
-ALEXNET = ('name: "AlexNet"\n'
-           'layer { name: "data" type: "Input" top: "data"\n'
-           "  input_param { shape: { dim: 10 dim: 3 dim: 227 dim: 227 } } }\n"
-           + conv("conv1", "data", 96, 11, stride=4) + relu("relu1", "conv1") + lrn("norm1", "conv1")
-           + pool("pool1", "norm1") + conv("conv2", "pool1", 256, 5, pad=2, group=2, bias_value=1)
-           + relu("relu2", "conv2") + lrn("norm2", "conv2") + pool("pool2", "norm2")
-           + conv("conv3", "pool2", 384, 3, pad=1) + relu("relu3", "conv3")
-           + conv("conv4", "conv3", 384, 3, pad=1, group=2) + relu("relu4", "conv4")
-           + conv("conv5", "conv4", 256, 3, pad=1, group=2) + relu("relu5", "conv5") + pool("pool5", "conv5")
-           + fc("fc6", "pool5", 4096) + relu("relu6", "fc6")
-           + 'layer { name: "drop6" type: "Dropout" bottom: "fc6" top: "fc6" dropout_param { dropout_ratio: 0.5 } }\n'
-           + fc("fc7", "fc6", 4096) + relu("relu7", "fc7") + fc("fc8", "fc7", 1000)
-           + 'layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }\n')
-
-# The legacy header, at 30×30: pool2 sees 9×9, which Caffe rounds up to 5 (floor would give 4).
-LENET = ('name: "LeNet"\ninput: "data"\ninput_dim: 64\ninput_dim: 1\ninput_dim: 30\ninput_dim: 30\n'
-         + conv("conv1", "data", 20, 5) + pool("pool1", "conv1", 2, 2) + conv("conv2", "pool1", 50, 5)
-         + pool("pool2", "conv2", 2, 2) + fc("ip1", "pool2", 500) + relu("relu1", "ip1") + fc("ip2", "ip1", 10))
+from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
+from tests.interop.caffe_models import (
+    ALEXNET,
+    ALEXNET_HEADER,
+    CAFFE_NET,
+    LENET,
+    LENET_SIZE,
+    caffe_net_forward,
+    caffe_net_weights,
+    conv,
+    fc,
+    line_of,
+    pool,
+    relu,
+)
 
 
 def imported(tmp_path, text, name="deploy.prototxt"):
     path = tmp_path / name
     path.write_text(text)
-    return parse_network(import_prototxt(path), str(path))
+    spec_text = import_prototxt(path)
+    return parse_network(spec_text, str(tmp_path / "imported.yaml")), spec_text
 
 
-def test_paper_alexnet_in_the_modern_header(tmp_path):
-    net = imported(tmp_path, ALEXNET)
-    assert net.total_params == 60_965_224
-    assert [layer.output_shape[1] for layer in net.layers if layer.type in ("conv", "maxpool")] == \
-        [55, 27, 27, 13, 13, 13, 13, 6]
-    norm = net.layer("norm1").attrs
-    assert (norm.convention, norm.k, norm.size) == ("caffe", 1.0, 5)  # Caffe's default k, made explicit
-    assert net.layer("conv2").attrs.bias_init.value == 1.0 and net.layer("conv1").attrs.weight_init.std == 0.01
-    assert net.layer("fc6_flatten").output_shape == (9216,)
+def header_of(spec_text: str) -> str:
+    """The spec's header comments as one line (they are wrapped at 118 columns)."""
+    return " ".join(line.lstrip("#").strip() for line in spec_text.splitlines() if line.startswith("#"))
 
 
-def test_legacy_header_and_caffes_round_up(tmp_path):
-    net = imported(tmp_path, LENET)
-    assert net.input_shape == (1, 30, 30)
-    # Caffe: conv1 26, pool1 ceil((26 - 2)/2) + 1 = 13, conv2 9, pool2 ceil((9 - 2)/2) + 1 = 5.
-    caffe_pool2 = -(-(9 - 2) // 2) + 1
-    assert net.layer("ip1_flatten").output_shape == (50 * caffe_pool2 * caffe_pool2,) == (1250,)
-
-
-def test_header_lists_what_was_made_explicit(tmp_path):
-    path = tmp_path / "deploy.prototxt"
-    path.write_text(ALEXNET)
-    text = import_prototxt(path)
-    assert text.startswith("# yaml-language-server: $schema=")
-    assert "convention: caffe" in text and "ceil_mode: true" in text
-    assert "Caffe defaults for k" in text
-
-
-@pytest.mark.parametrize("text, needle, line", [
-    (ALEXNET.replace("pool: MAX", "pool: MEDIAN", 1), "pooling method MEDIAN is not supported", None),
-    (ALEXNET.replace("num_output: 96 ", "", 1), "missing num_output", 5),  # the convolution_param line of conv1
-    (ALEXNET + "layer { name: \"x\" type: \"ReLU\"", "this '{' is never closed", None),
-    (ALEXNET + "}\n", "unexpected '}'", None),
-    (ALEXNET.replace('lrn_param { local_size: 5', 'lrn_param { norm_region: WITHIN_CHANNEL local_size: 5', 1),
-     "norm_region WITHIN_CHANNEL is not supported", None),
-    (ALEXNET.replace('type: "Softmax" bottom: "fc8"', 'type: "Concat" bottom: "fc8"'), "'Concat' is not supported",
-     None),
-])
-def test_malformed_or_unsupported_prototxts_are_located(tmp_path, text, needle, line):
+def import_error(tmp_path, text):
     path = tmp_path / "bad.prototxt"
     path.write_text(text)
     with pytest.raises(SpecError) as caught:
         import_prototxt(path)
     [diagnostic] = caught.value.diagnostics
-    assert needle in diagnostic.message and diagnostic.file == str(path) and diagnostic.line is not None
-    if line is not None:
-        assert diagnostic.line == line
+    assert diagnostic.file == str(path)
+    return diagnostic
 
 
-def test_parser_keeps_positions_and_values():
-    root = parse('name: "x"\nlayer {\n  top: "a"  # comment\n  p { v: -1.5e-3 w: TRUE }\n}\n')
-    layer = root.first("layer")
-    assert (layer.line, layer.column) == (2, 1)
-    inner = layer.value.value("p")
-    assert inner.value("v") == -1.5e-3 and inner.value("w").text == "TRUE"
+def test_paper_alexnet_in_the_modern_header(tmp_path):
+    net, text = imported(tmp_path, ALEXNET)
+    assert net.total_params == 60_965_224
+    sizes = [(layer.name, layer.output_shape) for layer in net.layers if layer.type in ("conv", "maxpool", "flatten")]
+    assert sizes == [("conv1", (96, 55, 55)), ("pool1", (96, 27, 27)), ("conv2", (256, 27, 27)),
+                     ("pool2", (256, 13, 13)), ("conv3", (384, 13, 13)), ("conv4", (384, 13, 13)),
+                     ("conv5", (256, 13, 13)), ("pool5", (256, 6, 6)), ("fc6_flatten", (9216,))]
+    norm = net.layer("norm1").attrs
+    assert (norm.convention, norm.size, norm.alpha, norm.beta, norm.k) == ("caffe", 5, 1e-4, 0.75, 1.0)
+    assert net.layer("conv2").attrs.groups == 2 and net.layer("conv3").attrs.groups == 1
+    assert [layer.type for layer in net.layers][-4:] == ["relu", "dropout", "dense", "softmax"]
+    assert all(net.layer(name).attrs.ceil_mode for name in ("pool1", "pool2", "pool5"))
+    assert net.layer("conv2").attrs.bias_init == Constant(dist="constant", value=1.0)
+    assert net.layer("fc6").attrs.weight_init == Normal(dist="normal", mean=0.0, std=0.005)
+    assert net.name == "AlexNet" and net.input_shape == (3, 227, 227)
 
 
-def test_cli_import_writes_the_spec(tmp_path):
-    (tmp_path / "deploy.prototxt").write_text(LENET)
-    result = run_cli("import", "caffe", str(tmp_path / "deploy.prototxt"), "-o", str(tmp_path / "lenet.yaml"))
-    assert result.returncode == 0, result.stderr
-    assert run_cli("validate", str(tmp_path / "lenet.yaml")).returncode == 0
-    bad = run_cli("import", "caffe", str(tmp_path / "missing.prototxt"), "-o", str(tmp_path / "x.yaml"))
-    assert bad.returncode == 2 and not (tmp_path / "x.yaml").exists()
+def test_legacy_header_and_caffes_round_up(tmp_path):
+    net, text = imported(tmp_path, LENET)
+    assert net.input_shape == (1, LENET_SIZE, LENET_SIZE)
+
+    def caffe_pool(size, kernel=2, stride=2):  # pooling_layer.cpp: ceil((size + 2*0 - kernel) / stride) + 1
+        return math.ceil((size - kernel) / stride) + 1
+
+    conv1 = LENET_SIZE - 5 + 1
+    pool1 = caffe_pool(conv1)
+    conv2 = pool1 - 5 + 1
+    pool2 = caffe_pool(conv2)
+    assert (conv1, pool1, conv2, pool2) == (26, 13, 9, 5)
+    assert (conv2 - 2) // 2 + 1 == 4  # PyTorch's default floor would give 4: the round-up matters here
+    assert net.layer("pool2").output_shape == (50, pool2, pool2)
+    assert net.layer("ip1_flatten").output_shape == (50 * pool2 * pool2,) == (1250,)
+    assert net.layer("ip1").attrs.in_features == 1250
+    assert "pool2 (it changes the size: 5 instead of floor's 4)" in header_of(text)
+
+
+def test_legacy_header_with_input_shape(tmp_path):
+    text = LENET.replace("input_dim: 64\ninput_dim: 1\ninput_dim: 30\ninput_dim: 30\n",
+                         "input_shape { dim: 1 dim: 1 dim: 28 dim: 28 }\n")
+    net, _ = imported(tmp_path, text)
+    assert net.input_shape == (1, 28, 28) and net.layer("ip1_flatten").output_shape == (800,)
+
+
+def test_the_spec_shows_what_caffe_left_implicit(tmp_path):
+    path = tmp_path / "deploy.prototxt"
+    path.write_text(ALEXNET.replace("  lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }\n", "", 1))
+    text = import_prototxt(path, directory=tmp_path)
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[0].startswith("# yaml-language-server: $schema=") and header[0].endswith("alexspec.schema.json")
+    comments = header_of(text)
+    assert f"from the Caffe prototxt {path}" in comments and "60,965,224 parameters" in comments
+    assert "norm1, norm2: convention: caffe (Caffe divides alpha by local_size)" in comments
+    assert "norm1: Caffe's defaults written out: local_size 5, alpha 1, beta 0.75, k 1" in comments
+    assert "norm2: Caffe's defaults written out: k 1" in comments
+    assert "pool1, pool2, pool5: Caffe rounds pooling sizes up: ceil_mode: true" in comments
+    assert "fc6_flatten: InnerProduct flattens its C×H×W input in C, H, W order" in comments
+    assert "(N = 10)" in comments
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    assert "  - {type: lrn, name: norm1, size: 5, alpha: 1.0, beta: 0.75, k: 1.0, convention: caffe}" in body
+    assert "  - {type: maxpool, name: pool1, kernel: 3, stride: 2, ceil_mode: true}" in body
+
+
+def test_layers_of_every_supported_kind(tmp_path):
+    text = ('input: "data"\ninput_dim: 1\ninput_dim: 4\ninput_dim: 17\ninput_dim: 12\n'
+            'layer { name: "c1" type: "Convolution" bottom: "data" top: "c1"\n'
+            "  convolution_param { num_output: 6 kernel_h: 3 kernel_w: 5 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 0\n"
+            "    dilation: 2 bias_term: false engine: CAFFE } }\n"
+            'layer { name: "bn1" type: "BatchNorm" bottom: "c1" top: "c1"\n'
+            "  batch_norm_param { use_global_stats: true moving_average_fraction: 0.99 eps: 0.001 } }\n"
+            'layer { name: "sc1" type: "Scale" bottom: "c1" top: "c1" scale_param { bias_term: true } }\n'
+            'layer { name: "t1" type: "TanH" bottom: "c1" top: "c1" }\n'
+            'layer { name: "p1" type: "Pooling" bottom: "c1" top: "p1"\n'
+            "  pooling_param { pool: AVE kernel_h: 2 kernel_w: 3 stride: 2 pad: 1 } }\n"
+            'layer { name: "train_only" type: "Dropout" bottom: "p1" top: "p1" include { phase: TRAIN } }\n'
+            'layer { name: "g1" type: "Pooling" bottom: "p1" top: "g1"\n'
+            "  pooling_param { pool: MAX global_pooling: true } }\n"
+            'layer { name: "f1" type: "Flatten" bottom: "g1" top: "f1" }\n'
+            'layer { name: "s1" type: "Sigmoid" bottom: "f1" top: "f1" }\n'
+            'layer { name: "ip" type: "InnerProduct" bottom: "f1" top: "ip" inner_product_param { num_output: 3 } }\n')
+    net, spec_text = imported(tmp_path, text)
+    c1 = net.layer("c1")
+    assert (c1.attrs.kernel, c1.attrs.stride, c1.attrs.padding, c1.attrs.dilation, c1.attrs.bias) == \
+        ((3, 5), (2, 1), (1, 1, 0, 0), (2, 2), False)
+    # Caffe: height (17 + 2 - 5)/2 + 1 = 8, width (12 - 9)/1 + 1 = 4.
+    assert c1.output_shape == (6, 8, 4)
+    bn = net.layer("bn1").attrs
+    assert (bn.eps, bn.momentum) == (0.001, 0.01)
+    assert [layer.type for layer in net.layers] == ["conv", "batchnorm", "tanh", "avgpool", "maxpool", "flatten",
+                                                    "sigmoid", "dense"]
+    # AVE 2×3, stride 2, pad 1 on 8×4: height ceil((8 + 2 - 2)/2) + 1 = 5, width ceil((4 + 2 - 3)/2) + 1 = 3;
+    # with padding, Caffe drops a last window starting at or beyond size + pad: (5 - 1)*2 = 8 < 9, (3 - 1)*2 = 4 < 5.
+    assert net.layer("p1").output_shape == (6, 5, 3)
+    assert (net.layer("g1").attrs.kernel, net.layer("g1").output_shape) == ((5, 3), (6, 1, 1))
+    assert "1 layer(s) that Caffe leaves out of the TEST phase" in header_of(spec_text)
+
+
+def test_global_average_pooling_is_adaptive(tmp_path):
+    text = (ALEXNET_HEADER.replace("dim: 227 dim: 227", "dim: 13 dim: 11") + conv("conv1", "data", 8, 3)
+            + 'layer { name: "gap" type: "Pooling" bottom: "conv1" top: "gap" '
+              "pooling_param { pool: AVE global_pooling: true } }\n" + fc("fc", "gap", 2))
+    net, spec_text = imported(tmp_path, text)
+    assert net.layer("gap").type == "adaptive_avgpool" and net.layer("gap").output_shape == (8, 1, 1)
+    assert "gap: global_pooling AVE: adaptive_avgpool with output_size 1" in header_of(spec_text)
+
+
+# --- Caffe's numbers: the imported spec, run by alexspec's NumPy oracle, equals Caffe's layers (caffe_models.py) ---
+
+def test_imported_spec_computes_what_caffe_computes(tmp_path):
+    net, _ = imported(tmp_path, CAFFE_NET)
+    # Sizes: conv 9 -> 5; AVE k2 s2 pad 1: ceil(5/2) + 1 = 4, but (4 - 1)*2 = 6 >= 5 + 1: Caffe drops it, 3;
+    # MAX k2 s2 on 3: ceil(1/2) + 1 = 2 where a floor gives 1.
+    assert [layer.output_shape for layer in net.layers if layer.type in ("conv", "avgpool", "maxpool")] == \
+        [(6, 5, 5), (6, 3, 3), (6, 2, 2)]
+    weights = caffe_net_weights()
+    x = np.random.default_rng(8).standard_normal((2, 3, 9, 9))
+    actual = backends.get("numpy").build(net).run(weights, x)
+    np.testing.assert_allclose(actual, caffe_net_forward(weights, x), rtol=1e-12, atol=1e-15)
+
+
+@given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 5), pad=st.integers(0, 3),
+       ceil=st.booleans())
+def test_caffes_pooling_arithmetic_is_ceil_mode_where_the_import_accepts_it(size, kernel, stride, pad, ceil):
+    """Where every Caffe window starts inside the input (always so with padding), Caffe's size is alexspec's."""
+    from alexnet_spec.arithmetic import window_output
+
+    if pad >= kernel or size + 2 * pad < kernel:
+        return
+    caffe = caffe_pool_size(size, pad, kernel, stride, ceil, pad > 0)
+    starts_inside = (caffe - 1) * stride - pad < size
+    assert starts_inside or (pad == 0 and ceil)
+    if starts_inside:
+        assert caffe == window_output(size, pad, pad, kernel, stride, 1, ceil).size
+
+
+# --- fillers: the spec's init has Caffe's distribution (include/caffe/filler.hpp) ---
+
+def spread(distribution, fan_in, fan_out):
+    """(shape, mean, standard deviation) of a resolved distribution, with the layer's fans."""
+    if isinstance(distribution, Normal):
+        return "normal", distribution.mean, distribution.std
+    if isinstance(distribution, Uniform):
+        return "uniform", (distribution.low + distribution.high) / 2, (distribution.high - distribution.low) / 12 ** .5
+    if isinstance(distribution, Constant):
+        return "constant", distribution.value, 0.0
+    if isinstance(distribution, Kaiming):
+        fan = fan_in if distribution.mode == "fan_in" else fan_out
+        gain = {"relu": 2 ** .5, "linear": 1.0}[distribution.nonlinearity]
+        return distribution.distribution, 0.0, gain / fan ** .5
+    assert isinstance(distribution, Xavier)
+    return distribution.distribution, 0.0, distribution.gain * (2 / (fan_in + fan_out)) ** .5
+
+
+@pytest.mark.parametrize("filler, group, variance_norm", [
+    ("xavier", 1, "FAN_IN"), ("xavier", 2, "FAN_IN"), ("xavier", 1, "FAN_OUT"), ("xavier", 2, "FAN_OUT"),
+    ("xavier", 1, "AVERAGE"), ("xavier", 2, "AVERAGE"), ("msra", 1, "FAN_IN"), ("msra", 2, "FAN_OUT"),
+    ("msra", 1, "AVERAGE"), ("msra", 2, "AVERAGE"),
+])
+def test_fan_fillers_keep_caffes_variance(tmp_path, filler, group, variance_norm):
+    out_c, in_c, kernel = 8, 6, 3
+    text = (ALEXNET_HEADER.replace("dim: 3 dim: 227 dim: 227", f"dim: {in_c} dim: 9 dim: 9")
+            + conv("conv1", "data", out_c, kernel, group=group,
+                   filler=f'type: "{filler}" variance_norm: {variance_norm}'))
+    net, _ = imported(tmp_path, text)
+    attrs = net.layer("conv1").attrs
+    # Caffe's fans come from the weight blob (out, in/group, k, k): count / shape[0] and count / shape[1].
+    count = out_c * (in_c // group) * kernel * kernel
+    n = {"FAN_IN": count / out_c, "FAN_OUT": count / (in_c // group),
+         "AVERAGE": (count / out_c + count / (in_c // group)) / 2}[variance_norm]
+    shape, mean, std = spread(attrs.weight_init, attrs.fan_in, attrs.fan_out)
+    expected = ("uniform", 1 / n ** .5) if filler == "xavier" else ("normal", (2 / n) ** .5)  # U(±sqrt(3/n))
+    assert (shape, mean) == (expected[0], 0.0)
+    assert std == pytest.approx(expected[1], rel=1e-12)
+    assert attrs.bias_init == Constant(dist="constant", value=0.0)  # Caffe's default bias filler, made explicit
+
+
+def test_other_fillers(tmp_path):
+    text = (ALEXNET_HEADER + conv("conv1", "data", 4, 3, filler='type: "gaussian" mean: 0.5 std: 0')
+            + fc("fc1", "conv1", 3).replace('weight_filler { type: "gaussian" std: 0.005 }',
+                                            'bias_filler { type: "uniform" min: -0.5 max: 0.25 }'))
+    net, spec_text = imported(tmp_path, text)
+    assert net.layer("conv1").attrs.weight_init == Constant(dist="constant", value=0.5)
+    assert net.layer("fc1").attrs.weight_init == Constant(dist="constant", value=0.0)
+    assert net.layer("fc1").attrs.bias_init == Uniform(dist="uniform", low=-0.5, high=0.25)
+    assert "the weight filler Caffe defaults to, constant 0, next to the one given" in header_of(spec_text)
+
+
+def test_deploy_without_fillers_keeps_the_spec_default(tmp_path):
+    net, _ = imported(tmp_path, ALEXNET_HEADER + 'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" '
+                                                 "inner_product_param { num_output: 2 } }\n")
+    assert net.spec.layers[-1].init is None and net.spec.init == "torch"
+
+
+def test_names_are_made_legal_openly(tmp_path):
+    text = (ALEXNET_HEADER.replace('name: "AlexNet"', 'name: "bvlc-alexnet"')
+            + conv("conv1/7x7_s2", "data", 4, 3) + relu("x", "conv1/7x7_s2"))
+    net, spec_text = imported(tmp_path, text)
+    assert [layer.name for layer in net.layers] == ["conv1_7x7_s2", "x_relu"]
+    assert net.name == "bvlc_alexnet"
+    assert "'conv1/7x7_s2' -> conv1_7x7_s2, 'x' -> x_relu" in header_of(spec_text)
+
+
+# --- errors: located at the prototxt's line and column, naming the layer ---
+
+def test_unbalanced_braces(tmp_path):
+    text = ALEXNET.replace("  lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }\n}\n",
+                           "  lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }\n", 1)
+    diagnostic = import_error(tmp_path, text)
+    assert "this '{' is never closed" in diagnostic.message
+    assert (diagnostic.line, diagnostic.column) == (line_of(text, 'layer {\n  name: "norm1"')[0], 7)
+    diagnostic = import_error(tmp_path, ALEXNET + "}\n")
+    assert "'}' closes no open block" in diagnostic.message and diagnostic.line == ALEXNET.count("\n") + 1
+
+
+def test_unknown_enum_at_its_value(tmp_path):
+    text = ALEXNET.replace("pool: MAX", "pool: MEDIAN", 1)
+    diagnostic = import_error(tmp_path, text)
+    assert diagnostic.message == "unknown value MEDIAN for pool"
+    assert diagnostic.expected == "one of MAX, AVE, STOCHASTIC (Caffe's PoolMethod)"
+    assert (diagnostic.line, diagnostic.column) == line_of(text, "MEDIAN") and diagnostic.layer == "pool1"
+
+
+def test_missing_num_output(tmp_path):
+    text = ALEXNET.replace("    num_output: 256\n", "", 1)
+    diagnostic = import_error(tmp_path, text)
+    assert diagnostic.message == "convolution_param has no num_output" and diagnostic.layer == "conv2"
+    assert (diagnostic.line, diagnostic.column) == line_of(text, "convolution_param", 2)
+
+
+@pytest.mark.parametrize("change, message, at, layer", [
+    (("lrn_param { local_size: 5", "lrn_param { norm_region: WITHIN_CHANNEL local_size: 5"),
+     "norm_region: WITHIN_CHANNEL is not supported", ("WITHIN_CHANNEL", 1), "norm1"),
+    (('type: "Softmax"', 'type: "Concat"'), "layer type 'Concat' is not supported", ('"Concat"', 1), "prob"),
+    (('bottom: "conv2"\n  top: "norm2"', 'bottom: "conv1"\n  top: "norm2"'),
+     "the layer reads 'conv1', not the previous layer's output 'conv2'", ('"conv1"\n  top: "norm2"', 1), "norm2"),
+    (("num_output: 384", "num_ouput: 384"), "unknown field 'num_ouput' in convolution_param", ("num_ouput", 1),
+     "conv3"),
+    (("num_output: 384", 'num_output: "384"'), 'num_output must be a whole number, 0 or more, not "384"',
+     ('"384"', 1), "conv3"),
+    (("pool: MAX kernel_size: 3 stride: 2", "pool: STOCHASTIC kernel_size: 3 stride: 2"),
+     "pool: STOCHASTIC is not supported", ("STOCHASTIC", 1), "pool1"),
+    (('type: "ReLU" bottom: "fc6" top: "fc6" }', 'type: "ReLU" bottom: "fc6" top: "fc6" '
+                                                 "relu_param { negative_slope: 0.1 } }"),
+     "a leaky ReLU (negative_slope) is not supported", ("0.1", 1), "relu6"),
+    (('weight_filler { type: "gaussian" std: 0.01 }', 'weight_filler { type: "bilinear" }'),
+     "filler type 'bilinear' has no spec equivalent", ('"bilinear"', 1), "conv1"),
+    (("group: 2", "group: 3"), "256 output channels are not divisible by groups=3", ("group: 3", 1), "conv2"),
+])
+def test_unsupported_or_invalid_layers_are_located(tmp_path, change, message, at, layer):
+    text = ALEXNET.replace(*change, 1)
+    diagnostic = import_error(tmp_path, text)
+    assert message in diagnostic.message
+    assert (diagnostic.line, diagnostic.column) == line_of(text, *at) and diagnostic.layer == layer
+
+
+@pytest.mark.parametrize("text, message", [
+    (LENET.replace('input: "data"\n', 'layers { name: "x" }\ninput: "data"\n'), "V1 `layers { ... }` blocks"),
+    (LENET.replace('input: "data"\n', ""), "no input"),
+    (LENET.replace("input_dim: 64\n", ""), "the input shape is [1, 30, 30]"),
+    (ALEXNET_HEADER + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" }\n' + relu("r", "data"),
+     "a BatchNorm must be followed by its Scale layer"),
+    (ALEXNET_HEADER + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" }\n'
+     'layer { name: "sc" type: "Scale" bottom: "data" top: "data" }\n', "a Scale without bias_term: true has no shift"),
+    (ALEXNET_HEADER + pool("p", "data", kernel=1, stride=3), "Caffe's last pooling window starts at 228"),
+    (ALEXNET_HEADER + pool("p", "data", kernel=3, stride=2, pad=3), "padding 3 is not smaller than the kernel 3"),
+    (ALEXNET_HEADER + pool("p", "data", kernel=3, stride=0), "stride 0 is not positive"),
+    (ALEXNET_HEADER + 'layer { name: "d" type: "Data" top: "data" }\n', "layer type 'Data' is not supported"),
+])
+def test_header_and_structure_errors(tmp_path, text, message):
+    diagnostic = import_error(tmp_path, text)
+    assert message in diagnostic.message and diagnostic.line is not None
+
+
+def test_a_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        import_prototxt(tmp_path / "missing.prototxt")

@@ -57,15 +57,25 @@ def test_rendering_never_imports_jax():
 
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
-def test_every_spec_runs_jitted_with_the_predicted_shapes(path):
+def test_every_spec_runs_jitted_with_the_predicted_shapes_and_torchs_outputs(path):
+    torch = pytest.importorskip("torch")
     net = load_network(path)
     module = BACKEND.build(net)
-    params = module.init(jax.random.PRNGKey(0))
-    x = jnp.ones((1,) + (net.input_shape[1], net.input_shape[2], net.input_shape[0]))
-    y = jax.jit(module.apply)(params, x)
+    weights = _canonical(net)
+    params, state = torch_to_jax({name: value.astype(np.float32) for name, value in weights.items()}, net)
+    # init draws exactly the params that the canonical weights transfer to (shapes and dtypes, not drawn here)
+    drawn = jax.eval_shape(module.init, jax.random.PRNGKey(0))
+    assert jax.tree_util.tree_map(lambda leaf: (leaf.shape, leaf.dtype), drawn) == \
+        jax.tree_util.tree_map(lambda leaf: (leaf.shape, jnp.float32), params)
+    x = np.random.default_rng(3).standard_normal((1,) + net.input_shape).astype(np.float32)
+    y = np.asarray(jax.jit(module.apply)(params, x.transpose(0, 2, 3, 1), state=state or None))
     assert y.shape == (1,) + net.output_shape
-    trace = BACKEND.evaluate(net, _canonical(net), np.ones((1,) + net.input_shape), dtype="float32")
-    assert [output.shape[1:] for _, output in trace] == [layer.output_shape for layer in net.layers]
+    model = backends.get("torch").build(net).eval()
+    model.load_state_dict({name: torch.from_numpy(value.astype(np.float32)) for name, value in weights.items()},
+                          strict=False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
 def _canonical(net):
@@ -94,15 +104,18 @@ def test_tensorflow_lrn_worked_example():
     np.testing.assert_allclose(np.asarray(y), printed, atol=1e-7)
 
 
-@pytest.mark.parametrize("path", [ROOT / "specs" / "alexnet.yaml", ROOT / "specs" / "alexnet_keras_bn.yaml",
-                                  ROOT / "specs" / "caffenet.yaml"], ids=lambda p: p.name)
-def test_float64_agrees_with_the_oracle(path):
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
+def test_float64_agrees_with_the_oracle_at_every_layer(path):
     net = load_network(path)
     weights = _canonical(net)
     x = np.random.default_rng(1).standard_normal((1,) + net.input_shape)
-    expected = backends.get("numpy").evaluate(net, weights, x)[-1][1]
-    actual = BACKEND.evaluate(net, weights, x, dtype="float64")[-1][1]
-    np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-14)
+    expected = backends.get("numpy").evaluate(net, weights, x)
+    actual = BACKEND.evaluate(net, weights, x, dtype="float64")
+    assert [name for name, _ in actual] == [layer.name for layer in net.layers]
+    for layer, (_, want), (_, got) in zip(net.layers, expected, actual):
+        assert got.shape == (1,) + layer.output_shape, layer.name
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(want).max()),
+                                   err_msg=layer.name)
 
 
 def test_weight_exchange_round_trip_is_the_identity():
@@ -115,18 +128,19 @@ def test_weight_exchange_round_trip_is_the_identity():
         np.testing.assert_array_equal(back[name], value)
 
 
-def test_torch_and_jax_agree_in_outputs_and_gradients():
+@pytest.mark.parametrize("dtype, rtol, atol", [("float64", 1e-9, 1e-12), ("float32", 1e-4, 1e-6)])
+def test_torch_and_jax_agree_in_outputs_and_gradients(dtype, rtol, atol):
     torch = pytest.importorskip("torch")
-    net = resolve_text(SMALL)
-    weights = _canonical(net)
-    model = backends.get("torch").build(net, dtype="float64").eval()
+    net = resolve_text(SMALL)  # eval mode: dropout off, batchnorm on its running statistics
+    weights = {name: value.astype(dtype) for name, value in _canonical(net).items()}
+    model = backends.get("torch").build(net, dtype=dtype).eval()
     model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
-    x = np.random.default_rng(2).standard_normal((2,) + net.input_shape)
+    x = np.random.default_rng(2).standard_normal((2,) + net.input_shape).astype(dtype)
     x_torch = torch.from_numpy(x).requires_grad_(True)
     loss_torch = (model(x_torch) ** 2).sum()
     loss_torch.backward()
     module = BACKEND.build(net)
-    with jax.enable_x64(True):
+    with jax.enable_x64(dtype == "float64"):
         params, state = torch_to_jax(weights, net)
         params = jax.tree_util.tree_map(jnp.asarray, params)
 
@@ -134,11 +148,12 @@ def test_torch_and_jax_agree_in_outputs_and_gradients():
             return (module.apply(params, x, state=state, layout="NCHW") ** 2).sum()
 
         value, (grad_params, grad_x) = jax.value_and_grad(loss, argnums=(0, 1))(params, jnp.asarray(x))
-        np.testing.assert_allclose(float(value), loss_torch.item(), rtol=1e-10)
-        np.testing.assert_allclose(np.asarray(grad_x), x_torch.grad.numpy(), rtol=1e-9, atol=1e-12)
+        assert np.asarray(grad_x).dtype == np.dtype(dtype)
+        np.testing.assert_allclose(float(value), loss_torch.item(), rtol=rtol)
+        np.testing.assert_allclose(np.asarray(grad_x), x_torch.grad.numpy(), rtol=rtol, atol=atol)
         as_torch = jax_to_torch(grad_params, net, state)
         for name, parameter in model.named_parameters():
-            np.testing.assert_allclose(as_torch[name], parameter.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(as_torch[name], parameter.grad.numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_train_mode_needs_a_key_and_returns_batchnorm_state():
@@ -154,7 +169,7 @@ def test_train_mode_needs_a_key_and_returns_batchnorm_state():
 
 def test_init_statistics_follow_the_declared_distributions():
     net = load_network("specs/alexnet.yaml")
-    params = BACKEND.build(net).init(jax.random.PRNGKey(0))
+    params = jax.jit(BACKEND.build(net).init)(jax.random.PRNGKey(0))
     assert abs(float(params["fc6"]["kernel"].std()) - 0.01) < 2e-4
     assert float(params["conv2"]["bias"].min()) == float(params["conv2"]["bias"].max()) == 1.0
     torch_default = BACKEND.build(resolve_text(SMALL)).init(jax.random.PRNGKey(0))
@@ -207,3 +222,28 @@ def test_placement_needs_one_device_per_spec_device():
 
     with pytest.raises(SpecError, match="places its layers on 2 devices, but build got 3"):
         BACKEND.build(load_network("specs/alexnet.yaml"), devices=["cpu:0", "cpu:1", "cpu:2"])
+
+
+def test_weight_exchange_names_the_key_and_both_shapes():
+    from alexnet_spec.errors import SpecError
+
+    net = resolve_text(SMALL)
+    weights = _canonical(net)
+    wrong = {**weights, "fc1.weight": weights["fc1.weight"].T}
+    with pytest.raises(SpecError, match=r"'fc1.weight' has shape \(36, 6\)") as error:
+        torch_to_jax(wrong, net)
+    assert "expected: shape (6, 36)" in str(error.value)
+    params, state = torch_to_jax(weights, net)
+    with pytest.raises(SpecError, match=r"'conv1/kernel' has shape \(3, 3, 6, 3\)"):
+        jax_to_torch({**params, "conv1": {**params["conv1"], "kernel": params["conv1"]["kernel"].transpose(0, 1, 3, 2)}},
+                     net, state)
+    with pytest.raises(SpecError, match="missing weight 'bn1/var'"):
+        jax_to_torch(params, net, {"bn1": {"mean": state["bn1"]["mean"]}})
+
+
+def test_convert_file_refuses_unknown_suffixes(tmp_path):
+    from alexnet_spec.errors import SpecError
+    from alexnet_spec.weights import convert_file
+
+    with pytest.raises(SpecError, match="cannot convert .txt to .npz"):
+        convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.npz")

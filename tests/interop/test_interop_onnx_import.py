@@ -1,0 +1,182 @@
+"""ONNX import: spec -> ONNX -> spec gives back an equal resolved network and, with the weights carried, equal
+outputs; graphs from other exporters' patterns import to what onnxruntime computes; what the spec language cannot
+express is an error naming the node and its op type."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alexnet_spec.errors import SpecError
+from alexnet_spec.loading import load_network, parse_network
+from tests.conftest import SPECS_DIR, resolve_text
+from tests.interop.onnx_helpers import (
+    EVERY_FORM,
+    assert_close,
+    layer_signature,
+    onnxruntime_output,
+    oracle_output,
+    quick_weights,
+)
+
+onnx = pytest.importorskip("onnx", reason="import needs the [onnx] extra")
+pytest.importorskip("onnxruntime", reason="the import tests run the models in onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from alexnet_spec.interop.onnx_export import export_model  # noqa: E402
+from alexnet_spec.interop.onnx_import import import_onnx, import_onnx_text  # noqa: E402
+
+
+def round_trip(net, weights, tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(export_model(net, weights, check=False).SerializeToString())
+    text, imported = import_onnx_text(path)
+    return parse_network(text, str(tmp_path / "back.yaml")), imported, text
+
+
+@pytest.mark.parametrize("source", ["every_form", "lenet5.yaml", "alexnet_keras_bn.yaml", "alexnet.yaml"])
+def test_spec_to_onnx_to_spec(tmp_path, source):
+    net = resolve_text(EVERY_FORM) if source == "every_form" else load_network(SPECS_DIR / source)
+    weights = quick_weights(net, seed=5)
+    back, imported, text = round_trip(net, weights, tmp_path)
+    assert layer_signature(back) == layer_signature(net)
+    assert back.name == net.name and back.input_shape == net.input_shape and back.total_params == net.total_params
+    assert sorted(imported) == sorted(weights)
+    for key, value in weights.items():
+        np.testing.assert_array_equal(imported[key], value)
+    x = np.random.default_rng(6).standard_normal((2, *net.input_shape))
+    np.testing.assert_allclose(oracle_output(back, imported, x), oracle_output(net, weights, x), rtol=1e-12)
+
+
+def test_conventions_are_written_down(tmp_path):
+    net = resolve_text(EVERY_FORM)
+    back, _, text = round_trip(net, quick_weights(net), tmp_path)
+    norm1 = back.layer("norm1").attrs
+    assert (norm1.convention, norm1.alpha, norm1.groups) == ("torch", 0.9, 2)  # paper's 0.3 with n = 3: 0.3 * 3
+    header = " ".join(line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#"))
+    assert "norm1, norm2: convention: torch (ONNX's LRN divides alpha by size" in header
+    assert "norm1: Split, LRN per part, Concat: one lrn with groups" in header
+    assert "bn1, bn2: ONNX's BatchNormalization momentum m is the spec's momentum 1 - m" in header
+    assert "- {type: conv, name: conv1, out_channels: 6, kernel: 3, stride: 2, padding: [0, 1, 1, 1], " \
+           "activation: relu}" in text
+
+
+def make_model(nodes, initializers, shape=(1, 3, 8, 8), opset=17, output="y", name="g"):
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(value, dtype=np.float32 if value.dtype.kind == "f"
+                                                                  else np.int64), key)
+                               for key, value in initializers.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def imports_as_onnxruntime_runs(tmp_path, model, shape=(1, 3, 8, 8)):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    result = import_onnx(path)
+    net = parse_network(import_onnx_text(path)[0], "back.yaml")
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    assert_close(oracle_output(net, result.weights, x).astype(np.float32), onnxruntime_output(model, x))
+    return net, result
+
+
+def test_other_exporters_patterns(tmp_path):
+    """auto_pad SAME_UPPER, a Constant node, Reshape to (0, -1), MatMul + Add, GlobalMaxPool, Identity, unnamed nodes,
+    an opset-11 Dropout with its ratio attribute."""
+    rng = np.random.default_rng(1)
+    initializers = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4),
+                    "m": rng.standard_normal((4 * 4 * 3, 5)), "c": rng.standard_normal(5)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c1"], auto_pad="SAME_UPPER", strides=[2, 3]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+             helper.make_node("Identity", ["r1"], ["i1"]),
+             helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([0, -1], np.int64))),
+             helper.make_node("Reshape", ["i1", "shape"], ["f1"], name="flat"),
+             helper.make_node("MatMul", ["f1", "m"], ["mm"], name="fc"),
+             helper.make_node("Add", ["mm", "c"], ["fc_out"]),
+             helper.make_node("Dropout", ["fc_out"], ["y"], ratio=0.3)]
+    model = make_model(nodes, initializers, opset=11)
+    net, result = imports_as_onnxruntime_runs(tmp_path, model)
+    assert [layer.type for layer in net.layers] == ["conv", "relu", "flatten", "dense", "dropout"]
+    conv = net.layer("conv1").attrs
+    assert (conv.stride, conv.padding) == ((2, 3), (0, 1, 0, 1))  # SAME_UPPER: the extra at the end
+    assert net.layer("drop1").attrs.p == pytest.approx(0.3)
+    assert "conv1: auto_pad SAME_UPPER written as explicit padding" in " ".join(result.explicit)
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv", pads=[1, 0, 0, 2]),
+             helper.make_node("GlobalMaxPool", ["c1"], ["g"], name="gmp"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "m2"], ["y"], name="fc")]
+    model = make_model(nodes, {"w": initializers["w"], "m2": rng.standard_normal((4, 6))})  # transB = 0: (in, out)
+    net, _ = imports_as_onnxruntime_runs(tmp_path, model)
+    # pads [1, 0, 0, 2] are (top, left, bottom, right): 8 + 1 - 3 + 1 = 7 rows, 8 + 2 - 3 + 1 = 8 columns.
+    assert net.layer("conv").attrs.padding == (1, 0, 0, 2) and net.layer("gmp").attrs.kernel == (7, 8)
+
+
+def test_a_torch_onnx_export_imports(tmp_path):
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.BatchNorm2d(4).eval(),
+                                 torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, 5), torch.nn.Softmax(dim=1)).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, 3, 7, 7), buffer, dynamo=False, opset_version=17)
+    model = onnx.load_from_string(buffer.getvalue())
+    net, _ = imports_as_onnxruntime_runs(tmp_path, model, shape=(1, 3, 7, 7))
+    assert [layer.type for layer in net.layers] == ["conv", "relu", "maxpool", "batchnorm", "flatten", "dense",
+                                                    "softmax"]
+    assert net.layers[0].name == "conv_0_Conv"  # "/0/Conv", made a legal name (and said so in the header)
+
+
+def test_unsupported_op_names_the_node(tmp_path):
+    model = make_model([helper.make_node("Relu", ["x"], ["r"], name="act"),
+                        helper.make_node("Sin", ["r"], ["y"], name="wobble")], {})
+    path = tmp_path / "sin.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(SpecError) as caught:
+        import_onnx(path)
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.message == "node wobble (Sin): op type Sin is not supported" and diagnostic.file == str(path)
+    assert "Conv" in diagnostic.expected
+
+
+@pytest.mark.parametrize("nodes, initializers, message", [
+    ([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["x"], ["y"], name="r2")], {},
+     "the value 'x' is read by r1 (Relu), r2 (Relu)"),
+    ([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Add", ["a", "x"], ["y"], name="add")], {},
+     "the value 'x' is read by r1 (Relu), add (Add)"),
+    ([helper.make_node("Relu", ["x"], ["w"], name="r"), helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {},
+     "the value 'x' is read by r (Relu), c (Conv)"),
+    ([helper.make_node("LRN", ["x"], ["y"], name="n", size=4)], {}, "node n (LRN): LRN size 4 is even"),
+    ([helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Neg", ["c"], ["z"], name="side")],
+     {"c": np.ones(3)}, "node side (Neg): is not on the chain from the input to the output"),
+    ([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {"w": np.ones((2, 3, 3, 3, 3))},
+     "node c (Conv): a 3-D convolution"),
+    ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Reshape", ["f", "s"], ["y"], name="r")],
+     {"s": np.array([2, -1], np.int64)}, "node r (Reshape): a Reshape to [2, -1] is not a flatten"),
+    ([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], dilations=[2, 2])], {},
+     "node p (MaxPool): dilated pooling"),
+    ([helper.make_node("AveragePool", ["x"], ["y"], name="p", kernel_shape=[3, 3], pads=[1, 1, 1, 1])], {},
+     "node p (AveragePool): average pooling that leaves padded zeros out"),
+    ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Softmax", ["f"], ["y"], name="s",
+                                                                            axis=0)], {},
+     "node s (Softmax): softmax over axis 0"),
+])
+def test_graphs_the_spec_cannot_express(tmp_path, nodes, initializers, message):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(make_model(nodes, initializers).SerializeToString())
+    with pytest.raises(SpecError) as caught:
+        import_onnx(path)
+    assert message in caught.value.diagnostics[0].message
+
+
+def test_not_a_model(tmp_path):
+    (tmp_path / "x.onnx").write_text("hello")
+    with pytest.raises(SpecError, match="cannot read an ONNX model"):
+        import_onnx(tmp_path / "x.onnx")
+    with pytest.raises(SpecError, match="no such file"):
+        import_onnx(tmp_path / "missing.onnx")
