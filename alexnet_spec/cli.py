@@ -210,38 +210,6 @@ def check(spec: SpecArg,
         raise typer.Exit(1)
 
 
-@app.command()
-@reports_errors
-def diff(a: SpecArg, b: SpecArg, set: SetOpt = None, json_output: JsonOpt = False,
-         exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 1 when the specs differ")] = False,
-         verbose: VerboseOpt = False) -> None:
-    """What changed from spec A to spec B, layer by layer, then the totals. `--set` applies to B."""
-    from alexnet_spec.diff import diff_networks, diff_table
-
-    report = diff_networks(_load(a, None), _load(b, set))
-    if json_output:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        from rich.console import Console
-
-        Console(width=max(120, Console().width)).print(diff_table(report))
-    if exit_code and report.differs:
-        raise typer.Exit(1)
-
-
-@app.command()
-@reports_errors
-def draw(spec: SpecArg,
-         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg to write (atomically); "
-                                                        "stdout without it")] = None,
-         set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """The architecture as an SVG picture: boxes to scale, device towers side by side, cross-device connections."""
-    from alexnet_spec.draw import draw as draw_svg
-
-    svg = draw_svg(_load(spec, set))
-    _emit(svg, output)
-
-
 @app.command("convert-weights")
 @reports_errors
 def convert_weights(spec: SpecArg,
@@ -255,71 +223,22 @@ def convert_weights(spec: SpecArg,
     print(f"wrote {target}", file=sys.stderr)
 
 
-import_app = typer.Typer(help="Bring networks in from other formats.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-
-
-@import_app.command("caffe")
-@reports_errors
-def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt")],
-                 output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
-                                                                "(atomically); stdout without it")] = None,
-                 verbose: VerboseOpt = False) -> None:
-    """A Caffe deploy prototxt as a spec, with Caffe's implicit conventions written down."""
-    from alexnet_spec.interop.caffe import import_prototxt
-
-    text = import_prototxt(prototxt)
-    _emit(text, output)
-
-
-@app.command()
-@reports_errors
-def export(spec: SpecArg,
-           output: Annotated[Path, typer.Option("--output", "-o", help="the file to write (atomically)")],
-           format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
-           weights: Annotated[Optional[Path], typer.Option("--weights", help="a .pt state dict or canonical .npz; "
-                                                           "without it, weights drawn from the spec's init")] = None,
-           set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Export a spec and its weights to ONNX (opset 17) that runtimes such as onnxruntime run."""
-    if format != "onnx":
-        raise SpecError([Diagnostic(f"unknown format {format!r}", file="--format", expected="onnx")])
-    from alexnet_spec.interop.onnx_export import export_model, load_weights
-
-    net = _load(spec, set)
-    model = export_model(net, load_weights(weights, net))
-    write_atomically_bytes(output, model.SerializeToString())
-    print(f"wrote {output}", file=sys.stderr)
-
-
-@import_app.command("onnx")
-@reports_errors
-def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX model file")],
-                        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
-                                                                       "(atomically); stdout without it")] = None,
-                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", help="write the weights "
-                                                                            "here (.npz, canonical names)")] = None,
-                        verbose: VerboseOpt = False) -> None:
-    """An ONNX model (a chain of the spec's layer types) as a spec, and optionally its weights."""
-    import io
-
-    import numpy as np
-
-    from alexnet_spec.interop.onnx_import import import_onnx_text
-
-    text, weights = import_onnx_text(model)
-    if weights_out is not None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **weights)
-        write_atomically_bytes(weights_out, buffer.getvalue())
-    _emit(text, output)
-
-
 @app.command()
 def version() -> None:
     """Print alexspec's version."""
     from alexnet_spec import __version__
 
     print(__version__)
+
+
+# Commands defined in their own modules; they reuse this module's options and error handling.
+from alexnet_spec.interop.commands import export_command, import_app  # noqa: E402
+from alexnet_spec.tool_commands import diff_command, draw_command  # noqa: E402
+
+app.command("diff")(diff_command)
+app.command("draw")(draw_command)
+app.add_typer(import_app, name="import")
+app.command("export")(export_command)
 
 
 def main() -> None:
