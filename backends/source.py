@@ -22,16 +22,24 @@ def escape_text(text: str) -> str:
 
     Every character that is not printable becomes its Python escape (\\x00, \\n, \\r, \\u2028, ...), so the text stays
     on its line: it can neither end a comment, nor shift the line numbers that tracebacks and linecache count (which
-    split at \\u2028 and \\x85 too), nor put a coding cookie on line 2. Backslashes double and a quote is escaped where
-    a quote follows it or the text ends, so the text can never close a triple-quoted string. Inside a docstring the
-    escapes read back as the original text: the docstring's value is the text itself.
+    split at \\u2028 and \\x85 too), nor put a coding cookie on line 2. Backslashes double, and the third quote of a
+    run of quotes, or a quote ending the text, is escaped, so the text can never close a triple-quoted string; other
+    quotes stay as they are, so a shell command in a header can still be copied. Inside a docstring the escapes read
+    back as the original text: the docstring's value is the text itself.
     """
-    escaped = []
+    escaped, quotes = [], 0  # quotes: unescaped quotes just written in a row
     for position, character in enumerate(text):
+        if character == '"':
+            quotes += 1
+            if quotes == 3 or position == len(text) - 1:
+                escaped.append('\\"')
+                quotes = 0
+            else:
+                escaped.append(character)
+            continue
+        quotes = 0
         if character == "\\":
             escaped.append("\\\\")
-        elif character == '"' and (position + 1 == len(text) or text[position + 1] == '"'):
-            escaped.append('\\"')
         elif character.isprintable():
             escaped.append(character)
         else:
