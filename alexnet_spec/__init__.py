@@ -8,6 +8,7 @@ Importing this package never imports torch or jax; `build` imports the framework
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +29,7 @@ def load(path: str | Path, overrides: Sequence[str] | dict[str, Any] | None = No
     network = load_network(path, _override_list(overrides))
     spec = network.spec
     spec._source_file = str(path)
+    spec._overrides = network.overrides  # generated headers' "Regenerate with:" repeats them
     return spec
 
 
@@ -38,7 +40,9 @@ def resolve(spec: NetworkSpec | str | Path):
 
     if isinstance(spec, (str, Path)):
         return load_network(spec)
-    return resolve_spec(spec, getattr(spec, "_source_file", None) or "<spec>")
+    if getattr(spec, "_source_file", None) is None:
+        return resolve_spec(spec)
+    return dataclasses.replace(resolve_spec(spec, spec._source_file), overrides=spec._overrides)
 
 
 def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch") -> str:

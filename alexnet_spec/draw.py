@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jinja2
+import markupsafe
 
 from alexnet_spec.report import per_device_totals, shape_text
 from alexnet_spec.resolved import (
@@ -63,7 +64,9 @@ PAD = 6  # between a box and text beside it
 LANE_PAD = 12  # between the edge of a tower's lane and its widest box
 LABEL_GAP = 18  # between the name column and the first lane, and between the last lane and the right column
 
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# What XML 1.0 cannot hold at all, even escaped: its Char production allows only #x9 | #xA | #xD | [#x20-#xD7FF] |
+# [#xE000-#xFFFD] | [#x10000-#x10FFFF] (https://www.w3.org/TR/xml/#charsets).
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
@@ -326,9 +329,12 @@ def _text_block(x: float, middle: float, anchor: str, lines: list[tuple[Span, ..
     return [Text(x, round(first + number * LINE, 1), anchor, spans) for number, spans in enumerate(lines)]
 
 
-def _xml_text(text: str) -> str:
-    """Characters XML 1.0 cannot hold at all, even escaped, become U+FFFD; autoescaping does the rest."""
-    return _INVALID_XML.sub("\ufffd", text)
+def xml_text(value) -> str:
+    """Every value the template places: characters XML 1.0 cannot hold at all, even escaped, become U+FFFD, and
+    autoescaping then escapes &<>"'. What a macro of the template returns is already finished markup."""
+    if isinstance(value, markupsafe.Markup):
+        return value
+    return _INVALID_XML.sub("\ufffd", str(value))
 
 
 def layout(net: ResolvedNetwork) -> Picture:
@@ -364,7 +370,7 @@ def layout(net: ResolvedNetwork) -> Picture:
     heading.append(Text(MARGIN, 50, "start", (Span(totals_line, "totals"),)))
     width = max(width, math.ceil(MARGIN * 2 + text_width(totals_line)))
     y = 50.0
-    notes = [_xml_text(net.spec.description)] if net.spec.description else []
+    notes = [net.spec.description] if net.spec.description else []
     if placed:
         notes.append(f"Split over {' and '.join(devices) if len(devices) == 2 else ', '.join(devices)}: each tower "
                      "shows its device's share of every split layer; red arrows read activations held by another "
@@ -452,9 +458,11 @@ def layout(net: ResolvedNetwork) -> Picture:
 @lru_cache(maxsize=None)
 def _environment() -> jinja2.Environment:
     # Autoescape on: everything placed is XML text or an attribute value (unlike the code templates of backends/).
+    # Every value passes xml_text (finalize) before escaping, so no spec text (description, model, layer and device
+    # names) can make the document invalid.
     return jinja2.Environment(loader=jinja2.PackageLoader("alexnet_spec", "templates"), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+                              keep_trailing_newline=True, finalize=xml_text)
 
 
 def draw(net: ResolvedNetwork) -> str:

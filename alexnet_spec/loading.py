@@ -44,7 +44,7 @@ def validate_document(document: yaml_source.SourceDocument,
 def resolve_document(document: yaml_source.SourceDocument, overrides: Sequence[str] = ()) -> ResolvedNetwork:
     spec, document = validate_document(document, overrides)
     try:
-        return resolve(spec, document.file)
+        return dataclasses.replace(resolve(spec, document.file), overrides=tuple(overrides))
     except SpecError as error:
         raise SpecError(locate(error.diagnostics, document)) from None
 

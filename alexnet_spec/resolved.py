@@ -156,6 +156,7 @@ class ResolvedNetwork:
     spec_hash: str  # sha256 of the canonical JSON of `spec`, first 16 hex digits
     input_shape: Shape
     layers: tuple[ResolvedLayer, ...]
+    overrides: tuple[str, ...] = ()  # the `--set` edits applied to `file`, as given: generated headers repeat them
 
     @property
     def name(self) -> str:

@@ -45,5 +45,7 @@ class NetworkSpec(StrictModel):
                                             "biases 1 in conv2, conv4, conv5 and hidden dense layers), or explicit")
     layers: list[Layer] = Field(min_length=1, description="the layers, in order")
 
-    # The file the spec was read from, for generated headers; not part of the spec's value.
+    # The file the spec was read from and the `--set` edits applied to it, for generated headers; not part of the
+    # spec's value.
     _source_file: str | None = PrivateAttr(default=None)
+    _overrides: tuple[str, ...] = PrivateAttr(default=())

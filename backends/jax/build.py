@@ -13,9 +13,9 @@ from .render import render
 
 def generated_module(net: ResolvedNetwork) -> types.ModuleType:
     """The module that `alexspec compile SPEC --backend jax` prints, executed: `.init`, `.init_state`, `.apply`."""
-    filename = f"<alexspec jax: {net.file} ({net.spec_hash})>"
-    module = load_source(render(net), f"alexspec_jax_{net.class_name}_{net.spec_hash}", filename)
-    module.source = render(net)
+    source = render(net)
+    module = load_source(source, f"alexspec_jax_{net.class_name}_{net.spec_hash}")
+    module.source = source
     return module
 
 

@@ -1,5 +1,5 @@
-"""Build a model by executing the very source that `render` returns, under a file name that tracebacks,
-`inspect.getsource` and debuggers can read (registered in linecache, as torch.fx does for GraphModule code)."""
+"""Build a model by executing the very source that `render` returns, from a file that tracebacks, `inspect.getsource`
+and debuggers can read (see backends/source.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from .render import render
 
 def generated_module(net: ResolvedNetwork) -> types.ModuleType:
     """The module that `alexspec compile SPEC --backend torch` prints, executed."""
-    filename = f"<alexspec torch: {net.file} ({net.spec_hash})>"
-    return load_source(render(net), f"alexspec_torch_{net.class_name}_{net.spec_hash}", filename)
+    return load_source(render(net), f"alexspec_torch_{net.class_name}_{net.spec_hash}")
 
 
 def build(net: ResolvedNetwork, devices: Sequence[str] | None = None, dtype=None, **options):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from alexnet_spec.backends.source import escape_text
+
 INDENT = 8  # statements sit in a method body
 MAX_COLUMN = 64  # comments start here at the latest; longer statements get theirs two spaces after the code
 
@@ -72,4 +74,5 @@ def format_statement(s: Statement, column: int, shape_width: int) -> str:
     width = column - INDENT - 2
     code = s.code.ljust(width) if len(s.code) <= width else s.code
     comment = f"{s.shape.ljust(shape_width)}   {s.note}" if s.note else s.shape
-    return f"{code}  # {comment}".rstrip() if comment else s.code
+    # Notes name layers and devices: escaped, so no name can end the comment.
+    return f"{code}  # {escape_text(comment)}".rstrip() if comment else s.code

@@ -10,10 +10,14 @@ from collections import Counter
 import pytest
 import typer
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from alexnet_spec.draw import draw, layout, text_width
 from alexnet_spec.loading import load_network, parse_network
+from alexnet_spec.passes import resolve
+from alexnet_spec.spec.network import NetworkSpec
+from tests.backends.test_source import hostile_text, identifiers
 from alexnet_spec.tool_commands import draw_command
 from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR, resolve_text
 from tests.strategies import to_yaml, valid_specs
@@ -206,3 +210,34 @@ def test_command_bad_path_is_a_located_error(run, tmp_path):
     assert result.exit_code == 2
     assert f"{tmp_path / 'nothere.yaml'}: error: no such file" in result.stderr
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def _xml_char(character: str) -> str:
+    """XML 1.0's Char production (https://www.w3.org/TR/xml/#charsets), written out: what it excludes becomes
+    U+FFFD."""
+    code = ord(character)
+    allowed = (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+               or 0x10000 <= code <= 0x10FFFF)
+    return character if allowed else "\ufffd"
+
+
+@given(names=st.lists(identifiers, min_size=7, max_size=7, unique=True), description=hostile_text)
+def test_any_description_and_names_make_a_valid_svg(names, description):
+    """Control characters, surrogates, markup and quotes in the description, any identifier as a layer or device
+    name: the SVG encodes as UTF-8, parses, and shows each of them (what XML cannot hold as U+FFFD)."""
+    conv, relu, pool, flatten, dense, first, second = names
+    net = resolve(NetworkSpec.model_validate({
+        "name": "Hostile", "description": description, "input": {"channels": 2, "height": 6, "width": 6},
+        "devices": [first, second],
+        "layers": [{"name": conv, "type": "conv", "out_channels": 4, "kernel": 3}, {"name": relu, "type": "relu"},
+                   {"name": pool, "type": "maxpool", "kernel": 2}, {"name": flatten, "type": "flatten"},
+                   {"name": dense, "type": "dense", "out_features": 2, "placement": first}]}))
+    root = ElementTree.fromstring(draw(net).encode("utf-8"))
+    assert {name for names, *_ in layer_boxes(root) for name in names} == {"input", conv, relu, pool, flatten, dense}
+    assert {device for _, device, *_ in layer_boxes(root)} == {first, second}
+    # The description is wrapped at whitespace (textwrap's: \t\n\x0b\x0c\r and space); every other character shows,
+    # in order, before the note on the devices.
+    notes = "".join(span.text or "" for span in root.iter(f"{SVG}tspan") if span.get("class") == "note")
+    shown = [character for character in notes if character not in " \n"]
+    expected = [_xml_char(character) for character in description if character not in "\t\n\x0b\x0c\r "]
+    assert shown[:len(expected)] == expected
