@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -14,6 +13,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from alexnet_spec.errors import Diagnostic, SpecError, render
+from alexnet_spec.files import write_text
 
 app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -37,13 +37,21 @@ def _source_lines(error: SpecError) -> dict[str, list[str]]:
 
 
 def reports_errors(command: Callable) -> Callable:
-    """SpecError -> its diagnostics on stderr and exit status 2; a traceback only with --verbose."""
+    """SpecError -> its diagnostics on stderr and exit status 2; a traceback only with --verbose.
+
+    Ordinary I/O problems (a file that cannot be read, a full disk) are the user's to fix, so they exit 2 with one
+    line too; a reader that closes stdout early (`alexspec summary --json | head`) ends the command quietly."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         verbose = kwargs.get("verbose", False)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+            return result
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(0)
         except SpecError as error:
             if verbose:
                 traceback.print_exc()
@@ -53,6 +61,11 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(130)
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as error:
+            if verbose:
+                traceback.print_exc()
+            _print_error(render([_io_diagnostic(error)]))
+            raise typer.Exit(2)
         except Exception as error:  # a bug in alexspec, not in the user's spec
             if verbose:
                 traceback.print_exc()
@@ -61,6 +74,23 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(1)
 
     return wrapper
+
+
+def _io_diagnostic(error: OSError) -> Diagnostic:
+    """An OSError as one located line: the file it names and the system's reason."""
+    reason = error.strerror or str(error)
+    return Diagnostic(f"cannot read or write the file: {reason}" if error.filename else reason,
+                      file=str(error.filename) if error.filename else "alexspec")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not report the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test runner's stdout): nothing left to flush
+        pass
 
 
 def _print_error(text: str) -> None:
@@ -138,26 +168,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomically(output, text)
+    write_text(output, text)
     print(f"wrote {output}", file=sys.stderr)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """The file appears whole or not at all: write a temporary file beside it, then rename."""
-    write_atomically_bytes(path, text.encode("utf-8"))
-
-
-def write_atomically_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 @app.command()
@@ -179,7 +191,8 @@ def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help
     if output is None:
         sys.stdout.write(json_schema_text())
     else:
-        write_atomically(output, json_schema_text())
+        write_text(output, json_schema_text())
+        print(f"wrote {output}", file=sys.stderr)
 
 
 @app.command()
@@ -210,38 +223,6 @@ def check(spec: SpecArg,
         raise typer.Exit(1)
 
 
-@app.command()
-@reports_errors
-def diff(a: SpecArg, b: SpecArg, set: SetOpt = None, json_output: JsonOpt = False,
-         exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 1 when the specs differ")] = False,
-         verbose: VerboseOpt = False) -> None:
-    """What changed from spec A to spec B, layer by layer, then the totals. `--set` applies to B."""
-    from alexnet_spec.diff import diff_networks, diff_table
-
-    report = diff_networks(_load(a, None), _load(b, set))
-    if json_output:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        from rich.console import Console
-
-        Console(width=max(120, Console().width)).print(diff_table(report))
-    if exit_code and report.differs:
-        raise typer.Exit(1)
-
-
-@app.command()
-@reports_errors
-def draw(spec: SpecArg,
-         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg to write (atomically); "
-                                                        "stdout without it")] = None,
-         set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """The architecture as an SVG picture: boxes to scale, device towers side by side, cross-device connections."""
-    from alexnet_spec.draw import draw as draw_svg
-
-    svg = draw_svg(_load(spec, set))
-    _emit(svg, output)
-
-
 @app.command("convert-weights")
 @reports_errors
 def convert_weights(spec: SpecArg,
@@ -255,71 +236,22 @@ def convert_weights(spec: SpecArg,
     print(f"wrote {target}", file=sys.stderr)
 
 
-import_app = typer.Typer(help="Bring networks in from other formats.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-
-
-@import_app.command("caffe")
-@reports_errors
-def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt")],
-                 output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
-                                                                "(atomically); stdout without it")] = None,
-                 verbose: VerboseOpt = False) -> None:
-    """A Caffe deploy prototxt as a spec, with Caffe's implicit conventions written down."""
-    from alexnet_spec.interop.caffe import import_prototxt
-
-    text = import_prototxt(prototxt)
-    _emit(text, output)
-
-
-@app.command()
-@reports_errors
-def export(spec: SpecArg,
-           output: Annotated[Path, typer.Option("--output", "-o", help="the file to write (atomically)")],
-           format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
-           weights: Annotated[Optional[Path], typer.Option("--weights", help="a .pt state dict or canonical .npz; "
-                                                           "without it, weights drawn from the spec's init")] = None,
-           set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Export a spec and its weights to ONNX (opset 17) that runtimes such as onnxruntime run."""
-    if format != "onnx":
-        raise SpecError([Diagnostic(f"unknown format {format!r}", file="--format", expected="onnx")])
-    from alexnet_spec.interop.onnx_export import export_model, load_weights
-
-    net = _load(spec, set)
-    model = export_model(net, load_weights(weights, net))
-    write_atomically_bytes(output, model.SerializeToString())
-    print(f"wrote {output}", file=sys.stderr)
-
-
-@import_app.command("onnx")
-@reports_errors
-def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX model file")],
-                        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write "
-                                                                       "(atomically); stdout without it")] = None,
-                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", help="write the weights "
-                                                                            "here (.npz, canonical names)")] = None,
-                        verbose: VerboseOpt = False) -> None:
-    """An ONNX model (a chain of the spec's layer types) as a spec, and optionally its weights."""
-    import io
-
-    import numpy as np
-
-    from alexnet_spec.interop.onnx_import import import_onnx_text
-
-    text, weights = import_onnx_text(model)
-    if weights_out is not None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **weights)
-        write_atomically_bytes(weights_out, buffer.getvalue())
-    _emit(text, output)
-
-
 @app.command()
 def version() -> None:
     """Print alexspec's version."""
     from alexnet_spec import __version__
 
     print(__version__)
+
+
+# Last: these modules reuse this one's option types and error handling (see their docstrings).
+from alexnet_spec.interop.commands import export_command, import_app  # noqa: E402
+from alexnet_spec.tool_commands import diff_command, draw_command  # noqa: E402
+
+app.command("draw")(draw_command)
+app.command("diff")(diff_command)
+app.add_typer(import_app, name="import")
+app.command("export")(export_command)
 
 
 def main() -> None:
