@@ -3,7 +3,8 @@
 Every `-o` of the CLI and every weight file goes through `write_text` / `write_bytes`: the data goes to a temporary
 file beside the target, is flushed to disk, then renamed over it, so a reader never sees half a file and a failed
 write (a full disk, say) leaves the old file as it was and no temporary behind. Problems the user can fix (a missing
-directory, a directory or a device where the file should go, no space left) are SpecErrors naming the file.
+directory, a directory or a device where the file should go, no space left) are one-line SpecErrors naming the
+file.
 """
 
 from __future__ import annotations
@@ -74,17 +75,13 @@ def _regular_target(path: Path, shown: str) -> Path:
     except OSError as error:
         raise _write_error(shown, error) from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise SpecError(Diagnostic("is a directory; cannot write a file here", file=shown,
-                                   hint="give a file name, for example -o out/alexnet.py"))
+        raise SpecError(Diagnostic("is a directory; cannot write a file here", file=shown))
     if mode is not None and not stat.S_ISREG(mode):
-        raise SpecError(Diagnostic(f"is a {_kind(mode)}, not a regular file; refusing to write to it", file=shown,
-                                   hint="write to a regular file and copy it from there"))
+        raise SpecError(Diagnostic(f"is a {_kind(mode)}, not a regular file; refusing to write to it", file=shown))
     parent = target.parent
     if not parent.is_dir():
         what = "no such directory" if not parent.exists() else "not a directory"
-        raise SpecError(Diagnostic(f"cannot write the file: {what}: {parent}", file=shown,
-                                   hint=f"create the directory first (mkdir -p {parent})" if not parent.exists()
-                                   else "check the path"))
+        raise SpecError(Diagnostic(f"cannot write the file: {what}: {parent}", file=shown))
     return target
 
 
@@ -105,8 +102,7 @@ def _write_all(handle: int, data: bytes) -> None:
 
 def _write_error(shown: str, error: OSError) -> SpecError:
     reason = error.strerror or os.strerror(error.errno or errno.EIO)
-    hint = "free some space or write elsewhere" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else None
-    return SpecError(Diagnostic(f"cannot write the file: {reason}", file=shown, hint=hint))
+    return SpecError(Diagnostic(f"cannot write the file: {reason}", file=shown))
 
 
 def _remove_quietly(path: str) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_summary_table():
@@ -98,3 +98,116 @@ def test_validate_summary_never_import_frameworks():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# Issue 17, items 10, 11 and 19: `-o` writes regular files only, whole or not at all, with the mode a plain write
+# gives; ordinary I/O problems are one-line user errors (exit 2), never tracebacks or temporaries left behind.
+
+def _leftovers(folder) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
+
+
+def _one_line_user_error(result, needle: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and needle in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+@pytest.mark.parametrize("command", [
+    ("compile", "specs/lenet5.yaml"), ("draw", "specs/lenet5.yaml"), ("schema",),
+])
+def test_written_files_get_the_mode_of_a_plain_write(tmp_path, umask, command):
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "out"
+    # POSIX open(2): a new file's mode is 0o666 & ~umask; mkstemp's 0o600 would hide the file from the group.
+    code = f"import os, sys; os.umask({umask}); from alexnet_spec.cli import main; sys.argv[0] = 'alexspec'; main()"
+    result = subprocess.run([sys.executable, "-c", code, *command, "-o", str(target)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~umask
+    assert _leftovers(tmp_path) == []
+
+
+def test_replacing_a_file_keeps_its_mode(tmp_path):
+    import os
+
+    target = tmp_path / "net.py"
+    target.write_text("old")
+    os.chmod(target, 0o640)  # as `open(path, "w")` would, the existing file's permissions stay
+    result = run_cli("compile", "specs/lenet5.yaml", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert os.stat(target).st_mode & 0o777 == 0o640 and "class" in target.read_text()
+
+
+def test_output_onto_a_directory_or_into_a_missing_one(tmp_path):
+    _one_line_user_error(run_cli("compile", "specs/lenet5.yaml", "-o", str(tmp_path)),
+                         f"{tmp_path}: error: is a directory")
+    missing = tmp_path / "nowhere" / "net.py"
+    _one_line_user_error(run_cli("schema", "-o", str(missing)), f"{missing}: error: cannot write the file: no such "
+                                                                   f"directory: {missing.parent}")
+    assert not missing.parent.exists() and _leftovers(tmp_path) == []
+
+
+def test_output_refuses_device_nodes_fifos_and_links_to_them(tmp_path):
+    import os
+    import stat
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to(tmp_path / "fifo")
+    for target, kind in (("/dev/null", "character device"), (tmp_path / "fifo", "FIFO"), (tmp_path / "link", "FIFO")):
+        _one_line_user_error(run_cli("compile", "specs/lenet5.yaml", "-o", str(target)),
+                             f"{target}: error: is a {kind}, not a regular file")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+    assert (tmp_path / "link").is_symlink() and _leftovers(tmp_path) == []
+
+
+def test_output_through_a_symlink_replaces_the_file_it_names(tmp_path):
+    (tmp_path / "real.svg").write_text("old")
+    (tmp_path / "link.svg").symlink_to(tmp_path / "real.svg")
+    result = run_cli("draw", "specs/lenet5.yaml", "-o", str(tmp_path / "link.svg"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "link.svg").is_symlink() and (tmp_path / "real.svg").read_text().startswith("<svg")
+
+
+def test_a_failed_write_is_one_line_and_leaves_the_old_file_and_no_temporary(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    target = tmp_path / "net.py"
+    target.write_text("old contents")
+
+    def small_file_limit():  # the kernel refuses writes past 1000 bytes (EFBIG), as a full disk refuses (ENOSPC)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    result = subprocess.run([sys.executable, "-m", "alexnet_spec", "compile", "specs/alexnet.yaml", "-o", str(target)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=small_file_limit,
+                            env={**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    _one_line_user_error(result, f"{target}: error: cannot write the file: File too large")
+    assert target.read_text() == "old contents" and _leftovers(tmp_path) == []
+
+
+def test_unreadable_inputs_are_one_line_errors(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    _one_line_user_error(run_cli("validate", str(tmp_path / "plain" / "spec.yaml")),
+                         f"{tmp_path / 'plain' / 'spec.yaml'}: error: cannot read the file")
+    _one_line_user_error(run_cli("import", "caffe", str(tmp_path)), f"{tmp_path}: error:")
+
+
+def test_a_reader_closing_stdout_early_ends_quietly():
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has its lines
+    try:
+        result = subprocess.run([sys.executable, "-m", "alexnet_spec", "summary", "specs/alexnet.yaml", "--json"],
+                                cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and result.stderr == ""
