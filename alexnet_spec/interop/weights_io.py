@@ -55,6 +55,8 @@ def _read_member(archive, key: str, path: Path) -> np.ndarray:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
         raise SpecError(Diagnostic(f"cannot read array {key!r}: {_reason(error)}", file=str(path),
                                    hint="the file is damaged or truncated; save it again")) from None
+    if not isinstance(array, np.ndarray):  # numpy hands back the raw bytes of a member that is not a .npy
+        raise SpecError(_not_npz(path, f"member {key!r} is not a .npy array"))
     return _numeric(array, key, path)
 
 
