@@ -200,7 +200,7 @@ def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help
 def check(spec: SpecArg,
           backends: Annotated[str, typer.Option("--backends", help="comma-separated backends to compare")] = "torch,jax,numpy",
           dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64")] = "float64",
-          batch: Annotated[int, typer.Option("--batch", min=1, help="images in the input batch")] = 2,
+          batch: Annotated[int, typer.Option("--batch", help="images in the input batch (1 to 1024)")] = 2,
           seed: Annotated[int, typer.Option("--seed", help="seed of the weights and the input")] = 0,
           rtol: Annotated[Optional[float], typer.Option("--rtol", help="relative tolerance (default: by dtype)")] = None,
           atol: Annotated[Optional[float], typer.Option("--atol", help="absolute tolerance (default: by dtype)")] = None,
