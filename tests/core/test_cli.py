@@ -211,3 +211,21 @@ def test_a_reader_closing_stdout_early_ends_quietly():
     finally:
         os.close(write_end)
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_device_table_lists_each_cross_device_read_under_the_device_that_reads(tmp_path):
+    # conv1 is split (each device holds 2 of the 4 channels); pool1 stays split; fc1 runs on gpu1 only, so gpu1 must
+    # fetch gpu0's channels: that read is gpu1's, not gpu0's. fc2 is split and reads fc1's output, held by gpu1: gpu0's
+    # tower reads it across, gpu1's has it at hand.
+    (tmp_path / "placed.yaml").write_text(
+        "name: Placed\ninput: {channels: 3, height: 8, width: 8}\ndevices: [gpu0, gpu1]\nlayers:\n"
+        "  - {type: conv, name: conv1, out_channels: 4, kernel: 3}\n"
+        "  - {type: maxpool, name: pool1, kernel: 2, stride: 2}\n"
+        "  - {type: flatten}\n"
+        "  - {type: dense, name: fc1, out_features: 6, placement: gpu1}\n"
+        "  - {type: dense, name: fc2, out_features: 4}\n")
+    result = run_cli("summary", str(tmp_path / "placed.yaml"))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
+            for line in result.stdout.split("per device")[1].splitlines() if line.count("│") == 5}
+    assert rows == {"gpu0": "fc2", "gpu1": "fc1"}
