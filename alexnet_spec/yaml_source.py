@@ -85,7 +85,7 @@ class Edit:
     column: int | None = None
     key_line: int | None = None
     key_column: int | None = None
-    changes: str | None = None  # e.g. "changes specs/alexnet.yaml:31:41"
+    changes: str | None = None  # e.g. "overrides specs/alexnet.yaml:31:41" or "adds a field to ..."
 
 
 def _has_value_pos(node: CommentedMap, key: str) -> bool:

@@ -86,7 +86,7 @@ def _changes(document: SourceDocument, edits: dict, path: tuple) -> str | None:
     """Which line of the spec an edit changes: an earlier edit of the same path, else the spec's own value."""
     if path in edits and edits[path].line is not None:
         earlier = edits[path]
-        return f"changes {earlier.file}:{earlier.line}:{earlier.column}"
+        return f"overrides {earlier.file}:{earlier.line}:{earlier.column}"
     if path in document.edits:
         return None
     node = document.tree
@@ -94,10 +94,10 @@ def _changes(document: SourceDocument, edits: dict, path: tuple) -> str | None:
         node = node[part]
     if isinstance(node, CommentedMap) and path[-1] in (node.lc.data or {}):
         file, line, column = document.locate(path)
-        return f"changes {file}:{line}:{column}"
+        return f"overrides {file}:{line}:{column}"
     if isinstance(node, CommentedMap) and node.lc.line is not None:  # a new key: the mapping it is added to
         file, line, column = document.locate(path[:-1])
-        return f"adds to {file}:{line}:{column}"
+        return f"adds a field to {file}:{line}:{column}"
     return None
 
 

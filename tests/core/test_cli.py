@@ -229,3 +229,44 @@ def test_device_table_lists_each_cross_device_read_under_the_device_that_reads(t
     rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
             for line in result.stdout.split("per device")[1].splitlines() if line.count("│") == 5}
     assert rows == {"gpu0": "fc2", "gpu1": "fc1"}
+
+
+# Issue 17, items 9 and 14: every malformed `--set` is an error that names the argument itself (never a KeyError),
+# with did-you-mean, the range a value must be in, and the line of the spec it changes.
+
+@pytest.mark.parametrize("override, needles", [
+    ("conv1.kernal=3", ["--set conv1.kernal=3: error: layer conv1: unknown field 'kernal'", "did you mean 'kernel'?"]),
+    ("input.heigth=3", ["--set input.heigth=3: error: unknown field 'heigth'", "did you mean 'height'?"]),
+    ("stride=2", ["--set stride=2: error: unknown top-level field 'stride'", "did you mean conv1.stride?"]),
+    ("conv1.groups=-1", ["--set conv1.groups=-1: error: layer conv1: groups: expected a positive int, got -1"]),
+    ("conv1.groups=true", ["--set conv1.groups=true: error: layer conv1: groups: expected an int, not a boolean"]),
+    ("conv1.groups=2.5", ["--set conv1.groups=2.5: error: layer conv1: groups:"]),
+    ("drop6.p=1.5", ["--set drop6.p=1.5: error: layer drop6: p: expected a number less than 1"]),
+    ("conv1.kernel=-1", ["--set conv1.kernel=-1: error: layer conv1: invalid kernel: -1", "(each a positive int)"]),
+    ("conv1.kernel.x=1", ["--set conv1.kernel.x=1: error: conv1.kernel is not a mapping"]),
+    ("conv1.padding.x=1", ["--set conv1.padding.x=1: error: layer conv1: invalid padding"]),
+    ("conv1..groups=1", ["--set conv1..groups=1: error: empty name in 'conv1..groups'"]),
+    ("conv1=", ["--set conv1=: error: unknown top-level field 'conv1'", "--set conv1.FIELD=VALUE"]),
+    ("conv9.groups=1", ["--set conv9.groups=1: error: no layer named 'conv9'", "did you mean 'conv"]),
+    ("conv1.kernel=[1", ["--set conv1.kernel=[1: error: the value '[1' is not valid YAML"]),
+])
+def test_malformed_set_is_an_error_at_the_argument(override, needles):
+    result = run_cli("validate", "specs/alexnet.yaml", "--set", override)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_set_errors_name_the_spec_line_they_change():
+    text = (ROOT / "specs" / "alexnet.yaml").read_text()
+    lines = text.splitlines()
+    row = next(index for index, line in enumerate(lines) if "name: conv2," in line)
+    column = lines[row].index("groups: 2") + len("groups: ") + 1
+    result = run_cli("validate", "specs/alexnet.yaml", "--set", "conv2.groups=5")
+    assert result.returncode == 2
+    assert "--set conv2.groups=5: error: layer conv2: 96 input channels are not divisible by groups=5" in result.stderr
+    assert f"overrides specs/alexnet.yaml:{row + 1}:{column}" in result.stderr
+    conv1 = next(index for index, line in enumerate(lines) if "name: conv1," in line)
+    result = run_cli("validate", "specs/alexnet.yaml", "--set", "conv1.groups=0")
+    assert f"adds a field to specs/alexnet.yaml:{conv1 + 1}:{lines[conv1].index('{') + 1}" in result.stderr
