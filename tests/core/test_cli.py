@@ -286,3 +286,21 @@ def test_set_errors_name_the_spec_line_they_change():
     conv1 = next(index for index, line in enumerate(lines) if "name: conv1," in line)
     result = run_cli("validate", "specs/alexnet.yaml", "--set", "conv1.groups=0")
     assert f"adds a field to specs/alexnet.yaml:{conv1 + 1}:{lines[conv1].index('{') + 1}" in result.stderr
+
+
+def test_an_os_error_from_any_command_is_a_one_line_user_error():
+    # The safety net under every command: an OSError naming a file (EACCES, EIO ...) is the user's to fix, not a bug.
+    import typer
+    from typer.testing import CliRunner
+
+    from alexnet_spec.cli import reports_errors
+
+    @reports_errors
+    def failing(verbose: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", "weights/trained.pt")
+
+    app = typer.Typer()
+    app.command()(failing)
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2
+    assert result.stderr == "weights/trained.pt: error: cannot read or write the file: Permission denied\n"
