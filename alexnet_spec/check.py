@@ -7,6 +7,7 @@ otherwise the first backend listed is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,8 @@ from alexnet_spec.resolved import ResolvedNetwork
 # Documented defaults: float64 agrees to rounding; float32 accumulates over long sums (9216-wide dense layers,
 # 2304-term convolutions), so its tolerance is that of float32 arithmetic on unit-scale activations.
 DEFAULT_TOLERANCE = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-5)}
+# Every backend runs the whole batch at once in memory: beyond this a typo (--batch 20000) would exhaust memory.
+MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,23 @@ def compare(reference: np.ndarray, candidate: np.ndarray, rtol: float, atol: flo
     return max_abs, max_rel, within
 
 
+def _checked_tolerance(option: str, value: float | None) -> float | None:
+    """A tolerance is a finite number >= 0: a negative one fails everything, NaN or infinity passes everything."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise SpecError(Diagnostic(f"invalid tolerance {value!r}", file=option, expected="a finite number >= 0",
+                                   hint="for example --rtol 1e-5 --atol 1e-7; leave them out for the dtype's defaults"))
+    return float(value)
+
+
+def _check_batch(batch: int) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise SpecError(Diagnostic(f"invalid batch size {batch!r}", file="--batch",
+                                   expected=f"an int from 1 to {MAX_BATCH}",
+                                   hint="a few images are enough to compare backends; the default is 2"))
+
+
 def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "jax", "numpy"),
               dtype: str = "float64", batch: int = 2, seed: int = 0, rtol: float | None = None,
               atol: float | None = None) -> CheckReport:
@@ -94,6 +114,9 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
 
     if dtype not in DEFAULT_TOLERANCE:
         raise SpecError(Diagnostic(f"unknown dtype {dtype!r}", file="--dtype", expected="float32 or float64"))
+    rtol = _checked_tolerance("--rtol", rtol)
+    atol = _checked_tolerance("--atol", atol)
+    _check_batch(batch)
     if len(backend_names) < 2:
         raise SpecError(Diagnostic("check needs at least two backends to compare", file="--backends",
                                    hint="for example --backends torch,jax,numpy"))

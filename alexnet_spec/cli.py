@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -14,6 +13,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from alexnet_spec.errors import Diagnostic, SpecError, render
+from alexnet_spec.files import write_text
 
 app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -37,13 +37,21 @@ def _source_lines(error: SpecError) -> dict[str, list[str]]:
 
 
 def reports_errors(command: Callable) -> Callable:
-    """SpecError -> its diagnostics on stderr and exit status 2; a traceback only with --verbose."""
+    """SpecError -> its diagnostics on stderr and exit status 2; a traceback only with --verbose.
+
+    Ordinary I/O problems (a file that cannot be read, a full disk) are the user's to fix, so they exit 2 with one
+    line too; a reader that closes stdout early (`alexspec summary --json | head`) ends the command quietly."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         verbose = kwargs.get("verbose", False)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+            return result
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(0)
         except SpecError as error:
             if verbose:
                 traceback.print_exc()
@@ -53,6 +61,11 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(130)
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as error:
+            if verbose:
+                traceback.print_exc()
+            _print_error(render([_io_diagnostic(error)]))
+            raise typer.Exit(2)
         except Exception as error:  # a bug in alexspec, not in the user's spec
             if verbose:
                 traceback.print_exc()
@@ -61,6 +74,23 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(1)
 
     return wrapper
+
+
+def _io_diagnostic(error: OSError) -> Diagnostic:
+    """An OSError as one located line: the file it names and the system's reason."""
+    reason = error.strerror or str(error)
+    return Diagnostic(f"cannot read or write the file: {reason}" if error.filename else reason,
+                      file=str(error.filename) if error.filename else "alexspec")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not report the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test runner's stdout): nothing left to flush
+        pass
 
 
 def _print_error(text: str) -> None:
@@ -138,26 +168,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomically(output, text)
+    write_text(output, text)
     print(f"wrote {output}", file=sys.stderr)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """The file appears whole or not at all: write a temporary file beside it, then rename."""
-    write_atomically_bytes(path, text.encode("utf-8"))
-
-
-def write_atomically_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 @app.command()
@@ -179,7 +191,8 @@ def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help
     if output is None:
         sys.stdout.write(json_schema_text())
     else:
-        write_atomically(output, json_schema_text())
+        write_text(output, json_schema_text())
+        print(f"wrote {output}", file=sys.stderr)
 
 
 @app.command()
@@ -187,7 +200,7 @@ def schema(output: Annotated[Optional[Path], typer.Option("--output", "-o", help
 def check(spec: SpecArg,
           backends: Annotated[str, typer.Option("--backends", help="comma-separated backends to compare")] = "torch,jax,numpy",
           dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64")] = "float64",
-          batch: Annotated[int, typer.Option("--batch", min=1, help="images in the input batch")] = 2,
+          batch: Annotated[int, typer.Option("--batch", help="images in the input batch (1 to 1024)")] = 2,
           seed: Annotated[int, typer.Option("--seed", help="seed of the weights and the input")] = 0,
           rtol: Annotated[Optional[float], typer.Option("--rtol", help="relative tolerance (default: by dtype)")] = None,
           atol: Annotated[Optional[float], typer.Option("--atol", help="absolute tolerance (default: by dtype)")] = None,
@@ -231,12 +244,12 @@ def version() -> None:
     print(__version__)
 
 
-# Commands defined in their own modules; they reuse this module's options and error handling.
+# Last: these modules reuse this one's option types and error handling (see their docstrings).
 from alexnet_spec.interop.commands import export_command, import_app  # noqa: E402
 from alexnet_spec.tool_commands import diff_command, draw_command  # noqa: E402
 
-app.command("diff")(diff_command)
 app.command("draw")(draw_command)
+app.command("diff")(diff_command)
 app.add_typer(import_app, name="import")
 app.command("export")(export_command)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -52,26 +53,78 @@ class DiagnosticSink:
             raise SpecError(self.diagnostics)
 
 
+MAX_SHOWN = 20  # diagnostics rendered in full: about a screenful; the rest are counted
+EXCERPT_WIDTH = 100  # characters of a source line shown around the caret
+
+
 def render(diagnostics: list[Diagnostic], source_lines: dict[str, list[str]] | None = None) -> str:
     """Compiler-style text: `file:line:col: error: layer x: message`, details, expected, hint.
 
-    With `source_lines` (file name -> its lines), each diagnostic also shows the offending line and a caret.
+    With `source_lines` (file name -> its lines), each diagnostic also shows the offending line and a caret. At most
+    MAX_SHOWN diagnostics are shown; control characters from the user's text are shown escaped, never sent to the
+    terminal as they are.
     """
-    blocks = []
-    for d in diagnostics:
-        subject = f"layer {d.layer}: " if d.layer else ""
-        lines = [f"{d.location}: error: {subject}{d.message}"]
-        lines += [f"    {detail}" for detail in d.details]
-        if source_lines and d.line is not None and d.file in source_lines:
-            text = source_lines[d.file]
-            if 0 < d.line <= len(text):
-                lines.append(f"  {d.line:4d} | {text[d.line - 1].rstrip()}")
-                lines.append("       | " + " " * ((d.column or 1) - 1) + "^")
-        if d.expected:
-            lines.append(f"  expected: {d.expected}")
-        if d.hint:
-            lines.append(f"  hint: {d.hint}")
-        blocks.append("\n".join(lines))
+    blocks = [_render_one(d, source_lines) for d in diagnostics[:MAX_SHOWN]]
+    if len(diagnostics) > MAX_SHOWN:
+        hidden = len(diagnostics) - MAX_SHOWN
+        blocks.append(f"... and {hidden} more error{'s' if hidden > 1 else ''}")
     if len(diagnostics) > 1:
         blocks.append(f"{len(diagnostics)} errors")
     return "\n".join(blocks)
+
+
+def _render_one(d: Diagnostic, source_lines: dict[str, list[str]] | None) -> str:
+    subject = f"layer {printable(d.layer)}: " if d.layer else ""
+    lines = [f"{printable(d.location)}: error: {subject}{printable(d.message)}"]
+    lines += [f"    {printable(detail)}" for detail in d.details]
+    if source_lines and d.line is not None and d.file in source_lines:
+        text = source_lines[d.file]
+        if 0 < d.line <= len(text):
+            shown, caret = excerpt(text[d.line - 1].rstrip(), d.column or 1)
+            lines.append(f"  {d.line:4d} | {shown}")
+            lines.append("       | " + caret + "^")
+    if d.expected:
+        lines.append(f"  expected: {printable(d.expected)}")
+    if d.hint:
+        lines.append(f"  hint: {printable(d.hint)}")
+    return "\n".join(lines)
+
+
+def printable(text: object) -> str:
+    """`text` with control characters (and bidirectional overrides) escaped, so that a name or value from a file
+    cannot move the cursor, recolour the terminal or hide text."""
+    return "".join(_shown(char) for char in str(text))
+
+
+def _shown(char: str) -> str:
+    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") and char != "\u200d":  # ZWJ joins emoji
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return char
+
+
+def excerpt(line: str, column: int, width: int = EXCERPT_WIDTH) -> tuple[str, str]:
+    """A source line as shown (escaped, cut to about `width` characters around `column`) and the padding that puts
+    a caret under `column` (1-based, in characters of the original line); tabs and wide characters are matched."""
+    column = min(max(column, 1), len(line) + 1)
+    cells = [_shown(char) if char != "\t" else char for char in line]
+    start, end = 0, len(cells)
+    if sum(len(cell) for cell in cells) > width:
+        start = max(0, column - 1 - width // 2)
+        end = start
+        used = 0
+        while end < len(cells) and used + len(cells[end]) <= width:
+            used += len(cells[end])
+            end += 1
+        start = min(start, max(0, column - 1))
+    shown = ("..." if start > 0 else "") + "".join(cells[start:end]) + ("..." if end < len(cells) else "")
+    pad = "..." if start > 0 else ""
+    pad = " " * len(pad) + "".join(_padding(cell) for cell in cells[start:column - 1])
+    return shown, pad
+
+
+def _padding(cell: str) -> str:
+    """Blank space as wide on a terminal as `cell`: a tab stays a tab, a wide (CJK) character takes two columns."""
+    if cell == "\t":
+        return "\t"
+    return "".join("  " if unicodedata.east_asian_width(char) in ("W", "F") else " " for char in cell)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from alexnet_spec import yaml_source
 from alexnet_spec.errors import Diagnostic, SpecError
@@ -19,22 +20,45 @@ from alexnet_spec.variants import expand
 
 
 def locate(diagnostics: list[Diagnostic], document: yaml_source.SourceDocument) -> list[Diagnostic]:
-    """Fill in file, line and column from each diagnostic's spec path."""
+    """Fill in file, line and column from each diagnostic's spec path. A value written by a variant's `overrides`
+    or by `--set` is reported where the user wrote it, with the base line it changed as a detail."""
     located = []
     for d in diagnostics:
         if d.line is None and d.file in ("<spec>", document.file):
             file, line, column = document.locate(d.path, at_key=d.at_key)
+            found = document.edit_at(d.path)
+            if found is not None:
+                edited_path, edit = found
+                if not (len(d.path) > len(edited_path) and _has_positions(document, edited_path)):
+                    file, line, column = _edit_position(edit, at_key=d.at_key and d.path == edited_path)
+                d = dataclasses.replace(d, details=d.details + ((edit.changes,) if edit.changes else ()))
             d = dataclasses.replace(d, file=file, line=line, column=column)
         located.append(d)
     return located
 
 
+def _edit_position(edit: yaml_source.Edit, at_key: bool) -> tuple[str, int | None, int | None]:
+    if at_key and edit.key_line is not None:
+        return edit.file, edit.key_line, edit.key_column
+    return edit.file, edit.line, edit.column
+
+
+def _has_positions(document: yaml_source.SourceDocument, path: tuple) -> bool:
+    """Whether the value at `path` is a mapping or list read from a file (so positions inside it are exact)."""
+    node = document.tree
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(node, (CommentedMap, CommentedSeq)) and node.lc.line is not None
+
+
 def validate_document(document: yaml_source.SourceDocument,
                       overrides: Sequence[str] = ()) -> tuple[NetworkSpec, yaml_source.SourceDocument]:
     """The validated spec, and the document after `extends` and `--set` (whose positions its errors use)."""
-    document = expand(document)
-    tree = apply_overrides(document.tree, list(overrides))
-    data = yaml_source.to_plain(tree)
+    document = apply_overrides(expand(document), list(overrides))
+    data = yaml_source.to_plain(document.tree)
     try:
         return NetworkSpec.model_validate(data), document
     except ValidationError as error:

@@ -76,10 +76,27 @@ def device_table(net: ResolvedNetwork):
     table = Table(title="per device", title_justify="left")
     for column in ("device", "params", "MACs", "layers reading across devices"):
         table.add_column(column, justify="left" if column != "params" and column != "MACs" else "right")
-    across = ", ".join(layer.name for layer in net.layers if layer.placement and layer.placement.reads_across)
-    for index, (device, totals) in enumerate(per_device_totals(net).items()):
-        table.add_row(device, f"{totals['params']:,}", f"{totals['macs']:,}", across if index == 0 else "")
+    reads = cross_device_reads(net)
+    for device, totals in per_device_totals(net).items():
+        table.add_row(device, f"{totals['params']:,}", f"{totals['macs']:,}", ", ".join(reads[device]))
     return table
+
+
+def cross_device_reads(net: ResolvedNetwork) -> dict[str, list[str]]:
+    """For each device, the layers it runs that read activations another device holds. The read is the reading
+    device's: a layer on one device fetches the shares it lacks; each tower of a split layer reads the others'
+    shares, or, after a layer on one device, every tower but that device's reads its output."""
+    reads: dict[str, list[str]] = {device: [] for device in net.devices}
+    previous = None
+    for layer in net.layers:
+        if layer.placement and layer.placement.reads_across:
+            held = previous.placement if previous is not None and previous.placement else None
+            holder = held.devices[0] if held is not None and not held.split else None
+            for device in layer.placement.devices:
+                if device != holder:
+                    reads[device].append(layer.name)
+        previous = layer
+    return reads
 
 
 def _row(layer: ResolvedLayer, placed: bool) -> list[str]:

@@ -36,15 +36,15 @@ def draw_command(spec: SpecArg,
                                                                 show_default=False)] = None,
                  set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Draw the architecture as SVG: one box per layer to scale, device towers side by side, cross-device arrows."""
-    from alexnet_spec.cli import write_atomically
     from alexnet_spec.draw import draw
+    from alexnet_spec.files import write_text
     from alexnet_spec.loading import load_network
 
     svg = draw(load_network(spec, set or []))
     if output is None:
         sys.stdout.write(svg)
         return
-    write_atomically(output, svg)
+    write_text(output, svg)
     print(f"wrote {output}", file=sys.stderr)
 
 

@@ -70,13 +70,40 @@ def _diagnostic(path: tuple, at_key: bool, items: list[dict], data: Any, names: 
     field = path[-1] if path and isinstance(path[-1], str) else (first["loc"][-1] if first["loc"] else "spec")
     value = _value_at(data, path)
     info = model.model_fields.get(field) if model and isinstance(field, str) else None
+    ranges = [_range_wording(item, info) for item in items if item["type"] in RANGE_ERRORS]
     if len(items) > 1 and info is not None:
+        expected = f"{info.description} (each {ranges[0]})" if ranges and info.description else info.description
         return Diagnostic(f"invalid {field}: {value!r}", layer=layer, path=path,
-                          expected=info.description, hint=_hint_for(field))
+                          expected=expected, hint=_hint_for(field))
+    if ranges or (kind in ("int_type", "float_type") and isinstance(value, bool)):
+        wanted = ranges[0] if ranges else f"{'an int' if kind == 'int_type' else 'a number'}, not a boolean"
+        return Diagnostic(f"{field}: expected {wanted}, got {value!r}", layer=layer, path=path,
+                          expected=info.description if info else None, hint=_hint_for(field))
     message = first["msg"].removeprefix("Value error, ")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
     return Diagnostic(f"{field}: {message}{shown}" if isinstance(field, str) else f"{message}{shown}", layer=layer,
                       path=path, expected=info.description if info else None, hint=_hint_for(field))
+
+
+RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _range_wording(item: dict, info) -> str:
+    """pydantic's bound as the range a user reads: `a positive int`, `a number of at least 0.5`."""
+    kind = "int" if info is not None and info.annotation is int or isinstance(item.get("input"), int) and \
+        not (info is not None and info.annotation is float) else "number"
+    ctx = item.get("ctx", {})
+    if item["type"] == "greater_than":
+        return f"a positive {kind}" if ctx["gt"] == 0 else f"{_article(kind)} greater than {ctx['gt']}"
+    if item["type"] == "greater_than_equal":
+        return f"a non-negative {kind} (0 or more)" if ctx["ge"] == 0 else f"{_article(kind)} of at least {ctx['ge']}"
+    if item["type"] == "less_than":
+        return f"{_article(kind)} less than {ctx['lt']}"
+    return f"{_article(kind)} of at most {ctx['le']}"
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind == "int" else f"a {kind}"
 
 
 def _hint_for(field: Any) -> str | None:

@@ -49,10 +49,47 @@ def expand(document: yaml_source.SourceDocument, _chain: tuple[str, ...] = ()) -
                                 f"{error.diagnostics[0].message}", hint=f"looked for {base_path}")) from None
         raise
     base = expand(base, chain)
-    merged = _merge(base, document)
-    return yaml_source.SourceDocument(file=document.file, text=document.text, tree=merged,
-                                      origins={**base.origins, **_origins(base.tree, base.file, base.origins),
-                                               **_origins(tree, document.file, {})})
+    overridden = _Overridden()
+    merged = _merge(base, document, overridden)
+    origins = {**base.origins, **_origins(base.tree, base.file, base.origins), **_origins(tree, document.file, {})}
+    origins.update(overridden.origins(origins, base.file))
+    return yaml_source.SourceDocument(file=document.file, text=document.text, tree=merged, origins=origins,
+                                      edits=overridden.edits(base, merged, document))
+
+
+class _Overridden:
+    """The layers that `overrides` rewrote: each copy's base layer, and where each overriding value was written.
+
+    A copy keeps the base's positions and file, so an error in a field the variant did not touch is reported in the
+    base; an error in an overriding value is reported at the override, with the base line it changes."""
+
+    def __init__(self):
+        self.originals: dict[int, CommentedMap] = {}  # id(copy) -> the base layer it copies
+        self.written: dict[int, dict[str, yaml_source.Edit]] = {}  # id(copy) -> field -> where the variant set it
+
+    def record(self, copy: CommentedMap, original: CommentedMap, written: dict[str, yaml_source.Edit]) -> None:
+        self.originals[id(copy)] = original
+        self.written[id(copy)] = written
+
+    def origins(self, known: dict[int, str], base_file: str) -> dict[int, str]:
+        return {copy: known.get(id(original), base_file) for copy, original in self.originals.items()}
+
+    def edits(self, base: yaml_source.SourceDocument, merged: CommentedMap,
+              child: yaml_source.SourceDocument) -> dict[tuple, yaml_source.Edit]:
+        """Spec paths (final layer indices) -> edits: the base's own, moved to where their layers ended up, and
+        this variant's overrides."""
+        base_layers = base.tree.get("layers") if isinstance(base.tree.get("layers"), list) else []
+        base_index = {id(layer): index for index, layer in enumerate(base_layers)}
+        edits = {path: edit for path, edit in base.edits.items()
+                 if path[0] != "layers" and path[0] not in child.tree}
+        for index, layer in enumerate(merged["layers"]):
+            original = self.originals.get(id(layer), layer)
+            written = self.written.get(id(layer), {})
+            for path, edit in base.edits.items():
+                if path[:2] == ("layers", base_index.get(id(original))) and path[2] not in written:
+                    edits[("layers", index) + path[2:]] = edit
+            edits.update({("layers", index, key): edit for key, edit in written.items()})
+        return edits
 
 
 def _origins(node, file: str, known: dict[int, str]) -> dict[int, str]:
@@ -68,7 +105,8 @@ def _origins(node, file: str, known: dict[int, str]) -> dict[int, str]:
     return found
 
 
-def _merge(base: yaml_source.SourceDocument, child: yaml_source.SourceDocument) -> CommentedMap:
+def _merge(base: yaml_source.SourceDocument, child: yaml_source.SourceDocument,
+           overridden: _Overridden) -> CommentedMap:
     tree = child.tree
     merged = CommentedMap()
     merged.lc.line, merged.lc.col = 0, 0
@@ -94,7 +132,7 @@ def _merge(base: yaml_source.SourceDocument, child: yaml_source.SourceDocument) 
     layers = CommentedSeq(layers)
     _copy_seq_positions(merged["layers"], layers)
     layers = _remove(child, layers)
-    _apply_overrides(child, layers)
+    _apply_overrides(base, child, layers, overridden)
     layers = _insert_after(child, layers)
     merged["layers"] = layers
     return merged
@@ -129,7 +167,7 @@ def _remove(document, layers: CommentedSeq) -> CommentedSeq:
     return kept
 
 
-def _apply_overrides(document, layers: CommentedSeq) -> None:
+def _apply_overrides(base, document, layers: CommentedSeq, overridden: _Overridden) -> None:
     overrides = document.tree.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise SpecError(_at(document, ("overrides",), "`overrides` must map layer names to fields",
@@ -142,13 +180,49 @@ def _apply_overrides(document, layers: CommentedSeq) -> None:
             raise SpecError(_at(document, ("overrides", name), f"the override of {name!r} must be a mapping of fields",
                                 hint=f"for example {name}: {{groups: 1}}"))
         index = names.index(name)
-        layer = CommentedMap(layers[index])
-        _copy_positions_all(layers[index], layer)
-        layer.lc.line, layer.lc.col = layers[index].lc.line, layers[index].lc.col
+        original = layers[index]
+        layer = CommentedMap(original)
+        _copy_positions_all(original, layer)
+        layer.lc.line, layer.lc.col = original.lc.line, original.lc.col
+        written = {}
         for key, value in fields.items():
             layer[key] = value
-            _copy_position(fields, layer, key)
+            if key not in _positions(layer):  # a new field: give it the override's position (the base has none)
+                _copy_position(fields, layer, key)
+            written[key] = _override_edit(base, document, original, fields, name, key)
+        overridden.record(layer, original, written)
         layers[index] = layer
+
+
+def _override_edit(base, document, original: CommentedMap, fields: CommentedMap, name: str,
+                   key: str) -> yaml_source.Edit:
+    """Where the variant wrote `name.key`, and which line of the base it changes (or the layer it adds to)."""
+    key_line, key_column = fields.lc.key(key)
+    value_line, value_column = fields.lc.value(key) if _has_value(fields, key) else (key_line, key_column)
+    return yaml_source.Edit(file=document.file, line=value_line + 1, column=value_column + 1, key_line=key_line + 1,
+                            key_column=key_column + 1, changes=_base_line(base, original, key))
+
+
+def _base_line(base, original: CommentedMap, key: str) -> str | None:
+    base_layers = base.tree.get("layers") or []
+    index = next((i for i, layer in enumerate(base_layers) if layer is original), None)
+    if index is None:
+        return None
+    earlier = base.edits.get(("layers", index, key))
+    if earlier is not None and earlier.line is not None:  # overridden already, in the base variant
+        return f"overrides {earlier.file}:{earlier.line}:{earlier.column}"
+    if key in _positions(original):
+        file, line, column = base.locate(("layers", index, key))
+        return f"overrides {file}:{line}:{column}"
+    file, line, column = base.locate(("layers", index))
+    return f"adds a field to {file}:{line}:{column}"
+
+
+def _has_value(node: CommentedMap, key) -> bool:
+    try:
+        return node.lc.value(key) is not None
+    except (KeyError, TypeError):
+        return False
 
 
 def _insert_after(document, layers: CommentedSeq) -> CommentedSeq:

@@ -11,6 +11,7 @@ dense layer (a batchnorm, say) are in the JAX order too. A round trip is the ide
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -147,49 +148,93 @@ def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any
     return result
 
 
+def canonical_arrays(net: ResolvedNetwork, weights: Mapping[str, Any], source: str = "weights") -> dict[str, np.ndarray]:
+    """The canonical weights `net` needs (torch state_dict names and layouts): a missing, unexpected or misshapen
+    entry is a SpecError naming `source` and the entry (torch's `num_batches_tracked` counters are ignored)."""
+    from alexnet_spec.backends.numpy.weights import weight_shapes
+
+    arrays = {key: _array(value) for key, value in weights.items() if not key.endswith(".num_batches_tracked")}
+    return _fitted(arrays, weight_shapes(net), net, source, "canonical entries (torch state_dict names)")
+
+
+def jax_param_shapes(net: ResolvedNetwork) -> dict[str, tuple[int, ...]]:
+    """Every "layer/field" of a `.npz` of JAX params (as convert-weights writes it) and its shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in net.layers:
+        attrs, name = layer.attrs, layer.name
+        if isinstance(attrs, ConvAttrs):
+            shapes[f"{name}/kernel"] = attrs.kernel + (attrs.in_channels // attrs.groups, attrs.out_channels)
+            if attrs.bias:
+                shapes[f"{name}/bias"] = (attrs.out_channels,)
+        elif isinstance(attrs, DenseAttrs):
+            shapes[f"{name}/kernel"] = (attrs.in_features, attrs.out_features)
+            if attrs.bias:
+                shapes[f"{name}/bias"] = (attrs.out_features,)
+        elif isinstance(attrs, BatchNormAttrs):
+            shapes.update({f"{name}/{field}": (attrs.num_features,) for field in ("scale", "bias", "mean", "var")})
+    return shapes
+
+
+def jax_file_to_torch(arrays: Mapping[str, np.ndarray], net: ResolvedNetwork, source: str) -> dict[str, np.ndarray]:
+    """Canonical weights from the flat "layer/field" arrays of a JAX params file, every name and shape checked."""
+    arrays = _fitted(dict(arrays), jax_param_shapes(net), net, source, "JAX params (layer/field names)")
+    params, state = {}, {}
+    for key, value in arrays.items():
+        layer, _, field = key.partition("/")
+        (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = value
+    return jax_to_torch(params, net, state, source)
+
+
+def _fitted(arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], net: ResolvedNetwork, source: str,
+            kind: str) -> dict[str, np.ndarray]:
+    missing = [key for key in expected if key not in arrays]
+    unexpected = [key for key in arrays if key not in expected]
+    wanted = f"the {len(expected)} {kind} of {net.name}: {_few(list(expected))}"
+    hint = "were these weights saved from another spec or variant?"
+    if missing or unexpected:
+        first = f"missing weight {missing[0]!r}" if missing else f"unexpected weight {unexpected[0]!r}"
+        details = tuple(f"{label} {_few(keys)}" for label, keys in (("missing", missing), ("unexpected", unexpected))
+                        if keys)
+        raise SpecError(Diagnostic(first + _and_more(missing + unexpected), file=source, details=details,
+                                   expected=wanted, hint=hint))
+    for key, shape in expected.items():
+        _expect(key, arrays[key], shape, source)
+    return {key: arrays[key] for key in expected}
+
+
+def _and_more(keys: list[str]) -> str:
+    return f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+
+
+def _few(keys: list[str], count: int = 6) -> str:
+    return ", ".join(keys[:count]) + (f" ... ({len(keys)} in all)" if len(keys) > count else "")
+
+
 def convert_file(spec_path: str | Path, in_path: str | Path, out_path: str | Path) -> None:
     """A torch `.pt` state dict to a `.npz` of JAX params (keys "conv1/kernel", "bn1/mean" ...), or back; the
-    direction follows the suffixes. The output file appears whole or not at all."""
-    from alexnet_spec.cli import write_atomically_bytes
+    direction follows the suffixes. Every array is checked against the spec before anything is written; the output
+    file appears whole or not at all."""
+    from alexnet_spec.files import write_bytes
+    from alexnet_spec.interop.weights_io import load_npz, load_pt
     from alexnet_spec.loading import load_network
 
-    net = load_network(spec_path)
     source, target = Path(in_path), Path(out_path)
-    if (source.suffix, target.suffix) == (".pt", ".npz"):
-        import io
-
-        import torch
-
-        try:
-            state_dict = torch.load(source, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError) as error:
-            raise SpecError(Diagnostic(f"cannot read a torch state dict ({error})", file=str(source)))
-        params, state = torch_to_jax(state_dict, net, str(source))
-        flat = {f"{layer}/{key}": value for layer, entries in params.items() for key, value in entries.items()}
-        flat.update({f"{layer}/{key}": value for layer, entries in state.items() for key, value in entries.items()})
-        buffer = io.BytesIO()
-        np.savez(buffer, **flat)
-        write_atomically_bytes(target, buffer.getvalue())
-    elif (source.suffix, target.suffix) == (".npz", ".pt"):
-        import io
-
-        import torch
-
-        try:
-            with np.load(source) as archive:
-                flat = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
-            raise SpecError(Diagnostic(f"cannot read a .npz of jax params ({error})", file=str(source)))
-        params, state = {}, {}
-        for key, value in flat.items():
-            layer, _, field = key.partition("/")
-            (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = value
-        state_dict = {name: torch.from_numpy(np.ascontiguousarray(value))
-                      for name, value in jax_to_torch(params, net, state, str(source)).items()}
-        buffer = io.BytesIO()
-        torch.save(state_dict, buffer)
-        write_atomically_bytes(target, buffer.getvalue())
-    else:
+    direction = (source.suffix, target.suffix)
+    if direction not in ((".pt", ".npz"), (".npz", ".pt")):
         raise SpecError(Diagnostic(f"cannot convert {source.suffix or 'no suffix'} to {target.suffix or 'no suffix'}",
                                    file=str(source), expected="IN.pt OUT.npz (torch to jax) or IN.npz OUT.pt (jax to "
                                    "torch)", hint="the direction follows the file suffixes"))
+    net = load_network(spec_path)
+    buffer = io.BytesIO()
+    if direction == (".pt", ".npz"):
+        state_dict = canonical_arrays(net, load_pt(source), str(source))
+        params, state = torch_to_jax(state_dict, net, str(source))
+        flat = {f"{layer}/{key}": value for layer, entries in params.items() for key, value in entries.items()}
+        flat.update({f"{layer}/{key}": value for layer, entries in state.items() for key, value in entries.items()})
+        np.savez(buffer, **flat)
+    else:
+        import torch
+
+        state_dict = jax_file_to_torch(load_npz(source), net, str(source))
+        torch.save({name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state_dict.items()}, buffer)
+    write_bytes(target, buffer.getvalue())

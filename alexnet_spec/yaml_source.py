@@ -24,6 +24,15 @@ class SourceDocument:
     tree: Any
     # For a tree merged from several files (`extends`): id of a mapping or sequence -> the file it came from.
     origins: dict[int, str] = field(default_factory=dict)
+    # Values written over the tree by a variant's `overrides` or by `--set`: spec path -> where the user wrote it.
+    edits: dict[tuple, "Edit"] = field(default_factory=dict)
+
+    def edit_at(self, path: tuple[Any, ...]) -> tuple[tuple, "Edit"] | None:
+        """The edit that wrote `path` or a mapping or list above it (the longest such), with its own path."""
+        for length in range(len(path), 0, -1):
+            if path[:length] in self.edits:
+                return path[:length], self.edits[path[:length]]
+        return None
 
     def locate(self, path: tuple[Any, ...], *, at_key: bool = False) -> tuple[str, int, int]:
         """(file, line, column) of `path`; in a merged tree, the file of the deepest node that has a position."""
@@ -52,8 +61,11 @@ class SourceDocument:
         for index, part in enumerate(path):
             last = index == len(path) - 1
             if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-                line, col = node.lc.key(part) if (at_key and last) or not _has_value_pos(node, part) else node.lc.value(part)
-                position, node = (line + 1, col + 1), node[part]
+                if part in (node.lc.data or {}):  # a key added by `--set` has no position: keep the mapping's
+                    line, col = node.lc.key(part) if (at_key and last) or not _has_value_pos(node, part) \
+                        else node.lc.value(part)
+                    position = (line + 1, col + 1)
+                node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
                 line, col = node.lc.item(part)
                 position, node = (line + 1, col + 1), node[part]
@@ -61,6 +73,19 @@ class SourceDocument:
 
     def line_text(self) -> list[str]:
         return self.text.splitlines()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Where a value that replaces (or adds to) the spec was written: a variant file's `overrides` (with line and
+    column) or a `--set` argument (`file` names it, no line); `changes` says which line of the base it replaced."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+    key_line: int | None = None
+    key_column: int | None = None
+    changes: str | None = None  # e.g. "overrides specs/alexnet.yaml:31:41" or "adds a field to ..."
 
 
 def _has_value_pos(node: CommentedMap, key: str) -> bool:

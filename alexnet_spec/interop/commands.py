@@ -42,19 +42,19 @@ def reports_errors(command: Callable) -> Callable:
 
 def _emit(text: str, output: Optional[Path]) -> None:
     """To stdout, or to `output` written whole or not at all."""
-    from alexnet_spec.cli import write_atomically
+    from alexnet_spec.files import write_text
 
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomically(output, text)
+    write_text(output, text)
     print(f"wrote {output}", file=sys.stderr)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    from alexnet_spec.cli import write_atomically_bytes
+    from alexnet_spec.files import write_bytes
 
-    write_atomically_bytes(path, data)
+    write_bytes(path, data)
 
 
 def _needs_onnx(what: str) -> None:

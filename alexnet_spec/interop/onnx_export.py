@@ -142,30 +142,9 @@ def _adaptive(graph: _Graph, layer: ResolvedLayer, value: str) -> str:
 def checked_weights(net: ResolvedNetwork, weights: Mapping[str, Any], source: str = "weights") -> dict[str, np.ndarray]:
     """The canonical weights `net` needs, as float32 arrays: a missing, misshapen or unexpected entry is a SpecError
     (torch's `num_batches_tracked` buffers are ignored)."""
-    from alexnet_spec.backends.numpy.weights import weight_shapes
+    from alexnet_spec.weights import canonical_arrays
 
-    expected = weight_shapes(net)
-    arrays = {key: np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
-              for key, value in weights.items() if not key.endswith(".num_batches_tracked")}
-    missing = [key for key in expected if key not in arrays]
-    unexpected = [key for key in arrays if key not in expected]
-    if missing or unexpected:
-        what = "; ".join(f"{label} {_few(keys)}" for label, keys in (("missing", missing), ("unexpected", unexpected))
-                         if keys)
-        raise SpecError(Diagnostic(f"the weights do not fit {net.name}: {what}", file=source,
-                                   expected=f"the {len(expected)} canonical entries of this spec (torch state_dict "
-                                            f"names): {_few(list(expected))}",
-                                   hint="were these weights saved from another spec or variant?"))
-    for key, shape in expected.items():
-        if arrays[key].shape != shape:
-            raise SpecError(Diagnostic(f"weight {key!r} has shape {arrays[key].shape}", file=source,
-                                       layer=key.rsplit(".", 1)[0], expected=f"shape {shape} for this spec",
-                                       hint="were these weights saved from another spec or variant?"))
-    return {key: arrays[key].astype(np.float32, copy=False) for key in expected}
-
-
-def _few(keys: list[str], count: int = 6) -> str:
-    return ", ".join(keys[:count]) + (f" ... ({len(keys)} in all)" if len(keys) > count else "")
+    return {key: array.astype(np.float32, copy=False) for key, array in canonical_arrays(net, weights, source).items()}
 
 
 def export_model(net: ResolvedNetwork, weights: Mapping[str, Any], source: str = "weights", check: bool = True):

@@ -5,6 +5,8 @@ convert-weights` writes them ("conv1/kernel", ...) is accepted too and converted
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Mapping
 
@@ -17,44 +19,111 @@ SUFFIXES = "a torch state dict (.pt) or a .npz with the canonical names (conv1.w
 
 
 def read_weights(path: str | Path, net: ResolvedNetwork) -> dict[str, np.ndarray]:
-    """Canonical weights from a file; a SpecError naming the file when it cannot be read."""
+    """Canonical weights from a file; a SpecError naming the file (and the array) when it cannot be read."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(Diagnostic("no such file" if not path.exists() else "not a file", file=str(path),
-                                   expected=SUFFIXES))
     if path.suffix == ".npz":
-        try:
-            with np.load(path) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
-            raise SpecError(Diagnostic(f"cannot read a .npz ({error})", file=str(path), expected=SUFFIXES))
+        arrays = load_npz(path)
         if arrays and all("/" in key for key in arrays):  # JAX params from `alexspec convert-weights`
-            from alexnet_spec.weights import jax_to_torch
+            from alexnet_spec.weights import jax_file_to_torch
 
-            params, state = {}, {}
-            for key, value in arrays.items():
-                layer, _, field = key.partition("/")
-                (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = value
-            return jax_to_torch(params, net, state, str(path))
+            return jax_file_to_torch(arrays, net, str(path))
         return arrays
     if path.suffix in (".pt", ".pth"):
-        try:
-            import torch
-        except ImportError:
-            raise SpecError(Diagnostic("reading a .pt file needs torch", file=str(path),
-                                       hint='pip install "alexspec[torch]", or pass a .npz'))
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises RuntimeError, UnpicklingError, ... for what is not a state dict
-            raise SpecError(Diagnostic(f"cannot read a torch state dict ({type(error).__name__})", file=str(path),
-                                       expected=SUFFIXES,
-                                       hint="save weights with torch.save(model.state_dict(), path)"))
-        if not isinstance(state, Mapping):
-            raise SpecError(Diagnostic(f"the file holds a {type(state).__name__}, not a state dict", file=str(path),
-                                       hint="save weights with torch.save(model.state_dict(), path)"))
-        return {key: value.detach().cpu().numpy() for key, value in state.items() if hasattr(value, "detach")}
+        return load_pt(path)
+    _require_file(path)
     raise SpecError(Diagnostic(f"cannot read weights from a {path.suffix or 'suffix-less'} file", file=str(path),
                                expected=SUFFIXES))
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a `.npz`, read now; never unpickles (a pickled object array is an error, not code run)."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise SpecError(_not_npz(path, _reason(error))) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy under a .npz name
+        raise SpecError(_not_npz(path, "it holds a single array, not an archive of named arrays"))
+    with archive:
+        return {key: _read_member(archive, key, path) for key in archive.files}
+
+
+def _read_member(archive, key: str, path: Path) -> np.ndarray:
+    try:
+        array = archive[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        raise SpecError(Diagnostic(f"cannot read array {key!r}: {_reason(error)}", file=str(path),
+                                   hint="the file is damaged or truncated; save it again")) from None
+    if not isinstance(array, np.ndarray):  # numpy hands back the raw bytes of a member that is not a .npy
+        raise SpecError(_not_npz(path, f"member {key!r} is not a .npy array"))
+    return _numeric(array, key, path)
+
+
+def load_pt(path: str | Path) -> dict[str, np.ndarray]:
+    """A torch state dict's tensors as arrays. torch.load(weights_only=True) refuses pickles that would build
+    anything but tensors and plain containers, so a malicious file is an error and never runs."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        import torch
+    except ImportError:
+        raise SpecError(Diagnostic("reading a .pt file needs torch", file=str(path),
+                                   hint='pip install "alexspec[torch]", or pass a .npz')) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError ... for what is not a state dict
+        raise SpecError(Diagnostic(f"cannot read a torch state dict: {_reason(error)}", file=str(path),
+                                   expected=SUFFIXES, hint=SAVE_HINT)) from None
+    if not isinstance(state, Mapping):
+        raise SpecError(Diagnostic(f"the file holds a {_kind(state)}, not a state dict", file=str(path),
+                                   expected="a mapping of names to tensors", hint=SAVE_HINT))
+    arrays = {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise SpecError(Diagnostic(f"the state dict has a key {key!r} that is not a name", file=str(path),
+                                       expected="string keys such as conv1.weight", hint=SAVE_HINT))
+        if not isinstance(value, torch.Tensor):
+            hint = "is this a training checkpoint? save model.state_dict() itself" if isinstance(value, Mapping) \
+                else SAVE_HINT
+            raise SpecError(Diagnostic(f"entry {key!r} is a {_kind(value)}, not a tensor", file=str(path),
+                                       expected="a mapping of names to tensors", hint=hint))
+        arrays[key] = _numeric(value.detach().cpu().numpy(), key, path)
+    return arrays
+
+
+SAVE_HINT = "save weights with torch.save(model.state_dict(), path)"
+
+
+def _numeric(array: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """Weights are real numbers: booleans, strings and complex values are not weights."""
+    if array.dtype.kind not in "fiu":
+        raise SpecError(Diagnostic(f"array {key!r} holds {array.dtype} values", file=str(path),
+                                   expected="a floating-point (or integer) array"))
+    return array
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise SpecError(Diagnostic("no such file", file=str(path), expected=SUFFIXES))
+    if not path.is_file():
+        raise SpecError(Diagnostic("not a regular file", file=str(path), expected=SUFFIXES))
+
+
+def _not_npz(path: Path, reason: str) -> Diagnostic:
+    return Diagnostic(f"cannot read a .npz: {reason}", file=str(path), expected=SUFFIXES,
+                      hint="save weights with numpy.savez(path, **arrays); a torch file should end in .pt")
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of an exception's message: torch's run to several paragraphs."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _kind(value) -> str:
+    return type(value).__module__.split(".")[0] + "." + type(value).__name__ \
+        if type(value).__module__ not in ("builtins",) else type(value).__name__
 
 
 def weights_bytes(path: str | Path, weights: Mapping[str, np.ndarray]) -> bytes:

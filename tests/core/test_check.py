@@ -41,3 +41,22 @@ def test_compare_uses_a_mixed_tolerance():
     assert compare([1.0, 0.0], [1.0 + 1e-10, 1e-13], rtol=1e-9, atol=1e-12)[2]
     assert not compare([1.0, 0.0], [1.0, 1e-11], rtol=1e-9, atol=1e-12)[2]
     assert not compare([1.0], [1.0, 2.0], rtol=1, atol=1)[2]
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--rtol", "-1e-3", "--rtol: error: invalid tolerance -0.001"),
+    ("--atol", "nan", "--atol: error: invalid tolerance nan"),
+    ("--rtol", "inf", "--rtol: error: invalid tolerance inf"),
+    ("--batch", "1025", "--batch: error: invalid batch size 1025"),
+    ("--batch", "0", "--batch: error: invalid batch size 0"),
+])
+def test_tolerances_and_batch_out_of_range_are_errors(option, value, needle):
+    # |a - b| <= atol + rtol * |b| (numpy.isclose's rule) fails everywhere for a negative tolerance and holds everywhere
+    # for an infinite one, and NaN compares false: none of them can be asked for.
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "numpy,numpy", option, value)
+    assert result.returncode == 2 and needle in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    if option == "--batch":
+        assert "expected: an int from 1 to 1024" in result.stderr
+    else:
+        assert "expected: a finite number >= 0" in result.stderr

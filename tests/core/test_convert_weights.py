@@ -36,3 +36,118 @@ def test_wrong_suffix_and_mismatched_weights(tmp_path):
     result = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "other.pt"), str(tmp_path / "x.npz"))
     assert result.returncode == 2 and "missing weight 'c1.weight'" in result.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+# Issue 17, item 23: whatever is in a weight file, reading it is a located error naming the file and the array, never
+# an internal error, never code run from a pickle, and never a wrong file written with exit 0. In-process (the real
+# Typer app) so that torch is imported once.
+
+def _run(*args: str):
+    from typer.testing import CliRunner
+
+    from alexnet_spec.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    result.returncode = result.exit_code  # the name subprocess uses, as the tests above read it
+    return result
+
+
+class _WritesAFile:
+    """Unpickling this calls open(path, "w"): what a malicious pickle would do, harmlessly visible."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _assert_refused(result, needle: str, tmp_path) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert needle in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(("out.", ".out."))]
+
+
+def test_a_malicious_pickle_is_refused_and_never_run(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    torch.save({"c1.weight": _WritesAFile(marker)}, tmp_path / "zip.pt")  # torch's zip format
+    (tmp_path / "legacy.pt").write_bytes(pickle.dumps({"c1.weight": _WritesAFile(marker)}))  # a bare pickle
+    for name in ("zip.pt", "legacy.pt"):
+        result = _run("convert-weights", "specs/lenet5.yaml", str(tmp_path / name), str(tmp_path / "out.npz"))
+        _assert_refused(result, f"{tmp_path / name}: error: cannot read a torch state dict", tmp_path)
+        result = _run("export", "specs/lenet5.yaml", "-o", str(tmp_path / "out.onnx"), "--weights",
+                         str(tmp_path / name))
+        _assert_refused(result, f"{tmp_path / name}: error: cannot read a torch state dict", tmp_path)
+    assert not marker.exists()
+
+
+def _lenet_state(tmp_path):
+    import alexnet_spec
+
+    return {key: value.numpy() for key, value in alexnet_spec.build("specs/lenet5.yaml", "torch").state_dict().items()}
+
+
+def test_files_that_are_not_state_dicts(tmp_path):
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    torch.save([torch.zeros(3)], tmp_path / "list.pt")
+    torch.save({"model": {"c1.weight": torch.zeros(3)}}, tmp_path / "checkpoint.pt")
+    cases = [("tensor.pt", "the file holds a torch.Tensor, not a state dict"),
+             ("list.pt", "the file holds a list, not a state dict"),
+             ("checkpoint.pt", "entry 'model' is a dict, not a tensor")]
+    for name, needle in cases:
+        result = _run("convert-weights", "specs/lenet5.yaml", str(tmp_path / name), str(tmp_path / "out.npz"))
+        _assert_refused(result, f"{tmp_path / name}: error: {needle}", tmp_path)
+
+
+def test_truncated_and_mislabelled_npz(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{"c1/kernel": np.zeros((5, 5, 1, 6))})
+    (tmp_path / "truncated.npz").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    np.savez(tmp_path / "objects.npz", **{"c1/kernel": np.array([{"a": 1}], dtype=object)})  # needs pickle to load
+    np.savez(tmp_path / "strings.npz", **{"c1/kernel": np.array(["x"])})
+    torch.save({"c1.weight": torch.zeros(3)}, tmp_path / "torch.npz")  # a torch zip under a .npz name
+    cases = [("truncated.npz", "cannot read a .npz"), ("single.npz", "holds a single array, not an archive"),
+             ("objects.npz", "cannot read array 'c1/kernel'"), ("strings.npz", "array 'c1/kernel' holds <U1 values"),
+             ("torch.npz", "is not a .npy array")]
+    for name, needle in cases:
+        result = _run("convert-weights", "specs/lenet5.yaml", str(tmp_path / name), str(tmp_path / "out.pt"))
+        _assert_refused(result, f"{tmp_path / name}: error: ", tmp_path)
+        assert needle in result.stderr, (name, result.stderr)
+
+
+def test_missing_extra_and_misshapen_arrays_name_the_array(tmp_path):
+    state = _lenet_state(tmp_path)
+    variants = {
+        "missing.pt": ({key: value for key, value in state.items() if key != "f6.bias"}, "missing weight 'f6.bias'"),
+        "extra.pt": ({**state, "c9.weight": np.zeros(2, dtype=np.float32)}, "unexpected weight 'c9.weight'"),
+        "shape.pt": ({**state, "f6.bias": np.zeros(83, dtype=np.float32)}, "weight 'f6.bias' has shape (83,)"),
+    }
+    for name, (weights, needle) in variants.items():
+        torch.save({key: torch.from_numpy(np.array(value)) for key, value in weights.items()}, tmp_path / name)
+        result = _run("convert-weights", "specs/lenet5.yaml", str(tmp_path / name), str(tmp_path / "out.npz"))
+        _assert_refused(result, f"{tmp_path / name}: error: {needle}", tmp_path)
+    # The other direction: a JAX params file with a misshapen bias (torch's f6.bias is (84,): nn.Linear(120, 84)).
+    assert _run("convert-weights", "specs/lenet5.yaml", str(_save_pt(tmp_path, state)),
+                   str(tmp_path / "params.npz")).returncode == 0
+    with np.load(tmp_path / "params.npz") as archive:
+        params = dict(archive)
+    for name, (arrays, needle) in {
+        "jshape.npz": ({**params, "f6/bias": np.zeros(83)}, "weight 'f6/bias' has shape (83,)"),
+        "jextra.npz": ({**params, "f6/scale": np.zeros(84)}, "unexpected weight 'f6/scale'"),
+        "jmissing.npz": ({key: value for key, value in params.items() if key != "c1/bias"}, "missing weight 'c1/bias'"),
+    }.items():
+        np.savez(tmp_path / name, **arrays)
+        result = _run("convert-weights", "specs/lenet5.yaml", str(tmp_path / name), str(tmp_path / "out.pt"))
+        _assert_refused(result, f"{tmp_path / name}: error: {needle}", tmp_path)
+
+
+def _save_pt(tmp_path, state):
+    torch.save({key: torch.from_numpy(np.array(value)) for key, value in state.items()}, tmp_path / "good.pt")
+    return tmp_path / "good.pt"

@@ -195,6 +195,7 @@ def run():
 
 def test_command_writes_the_file_or_stdout(run, tmp_path):
     target = tmp_path / "pictures" / "lenet.svg"
+    target.parent.mkdir()  # -o writes into an existing directory, as a plain write does (issue 17, item 11)
     result = run(SPECS_DIR / "lenet5.yaml", "-o", target, "--set", "f6.out_features=42")
     assert result.exit_code == 0, result.output
     root = parse(target.read_text(encoding="utf-8"))

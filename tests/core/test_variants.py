@@ -102,3 +102,70 @@ def test_show_prints_the_resolved_yaml():
     assert result.returncode == 0, result.stderr
     assert "extends" not in result.stdout
     assert "out_features: 10" in result.stdout and "groups: 2" not in result.stdout
+
+
+# Issue 17, item 14: an error in a value a variant's `overrides` wrote is reported where the variant wrote it, with
+# the line of the base it changed; an error in a field the variant did not touch stays in the base file.
+
+def position_of(text: str, needle: str, after: str = "") -> tuple[int, int]:
+    """1-based line and column of `needle`, searched from the first occurrence of `after`."""
+    offset = text.index(needle, text.index(after) if after else 0)
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def test_override_errors_point_at_the_override_and_the_base_line(base_dir):
+    base = (base_dir / "alexnet.yaml").read_text()
+    text = "extends: alexnet.yaml\noverrides:\n  conv2: {groups: 5}\n"
+    path = write(base_dir, "v.yaml", text)
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line, column = position_of(text, "5", "groups")
+    base_line, base_column = position_of(base, "groups: 2", "name: conv2")
+    base_column += len("groups: ")
+    assert f"{path}:{line}:{column}: error: layer conv2: 96 input channels are not divisible by groups=5" \
+        in result.stderr
+    assert f"overrides {base_dir / 'alexnet.yaml'}:{base_line}:{base_column}" in result.stderr
+    assert f"{line:4d} |   conv2: {{groups: 5}}" in result.stderr  # the excerpt is the variant's line
+
+
+def test_override_validation_error_and_a_new_field(base_dir):
+    base = (base_dir / "alexnet.yaml").read_text()
+    text = "extends: alexnet.yaml\noverrides:\n  fc8: {out_features: -2}\n  conv1: {kernal: 3}\n"
+    path = write(base_dir, "v.yaml", text)
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    line, column = position_of(text, "-2")
+    base_line, base_column = position_of(base, "1000", "name: fc8")
+    assert f"{path}:{line}:{column}: error: layer fc8: out_features: expected a positive int, got -2" in result.stderr
+    assert f"overrides {base_dir / 'alexnet.yaml'}:{base_line}:{base_column}" in result.stderr
+    line, column = position_of(text, "kernal")
+    conv1_line, conv1_column = position_of(base, "{type: conv, name: conv1")
+    assert f"{path}:{line}:{column}: error: layer conv1: unknown field 'kernal'" in result.stderr
+    assert f"adds a field to {base_dir / 'alexnet.yaml'}:{conv1_line}:{conv1_column}" in result.stderr
+
+
+def test_untouched_fields_of_an_overridden_layer_stay_in_the_base_file(tmp_path):
+    base_text = ("name: B\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+                 "  - {type: conv, name: c1, out_channels: 4, kernel: 0}\n")
+    write(tmp_path, "b.yaml", base_text)
+    path = write(tmp_path, "v.yaml", "extends: b.yaml\noverrides:\n  c1: {padding: 1}\n")
+    result = run_cli("validate", str(path))
+    line, column = position_of(base_text, "0}")
+    assert result.returncode == 2 and f"{tmp_path / 'b.yaml'}:{line}:{column}: error: layer c1: invalid kernel: 0" \
+        in result.stderr
+
+
+def test_a_chain_of_overrides_points_at_the_override_it_replaced(tmp_path):
+    base_text = ("name: B\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+                 "  - {type: conv, name: c1, out_channels: 4, kernel: 3}\n")
+    write(tmp_path, "b.yaml", base_text)
+    middle = "extends: b.yaml\noverrides:\n  c1: {stride: 1}\n"
+    write(tmp_path, "m.yaml", middle)
+    top = "extends: m.yaml\nremove: []\noverrides:\n  c1: {stride: 0}\n"
+    path = write(tmp_path, "t.yaml", top)
+    result = run_cli("validate", str(path))
+    line, column = position_of(top, "0}")
+    middle_line, middle_column = position_of(middle, "1}")
+    assert result.returncode == 2 and f"{path}:{line}:{column}: error: layer c1: invalid stride: 0" in result.stderr
+    assert f"overrides {tmp_path / 'm.yaml'}:{middle_line}:{middle_column}" in result.stderr

@@ -27,6 +27,7 @@ def invoke(*args: str):
 
 def test_import_caffe_writes_a_spec_that_loads(tmp_path):
     (tmp_path / "deploy.prototxt").write_text(LENET)
+    (tmp_path / "specs").mkdir()  # -o writes into an existing directory, as a plain write does (issue 17, item 11)
     result = invoke("import", "caffe", tmp_path / "deploy.prototxt", "-o", tmp_path / "specs" / "lenet.yaml")
     assert result.exit_code == 0, result.output
     assert f"wrote {tmp_path / 'specs' / 'lenet.yaml'}" in result.stderr
