@@ -89,7 +89,8 @@ class _Pool(LayerBase):
     ceil_rule: Literal["torch", "caffe"] = Field(
         "torch", description="with ceil_mode: `torch` drops a last window that would start past the input (in the "
                              "right padding or beyond); `caffe` drops it only when the layer has padding, and "
-                             "otherwise keeps it empty (max: -3.4028235e38, Caffe's -FLT_MAX)")
+                             "otherwise keeps it empty (max: -3.4028235e38, Caffe's -FLT_MAX; average: 0, an error where "
+                             "Caffe divides 0 by 0)")
     allow_truncation: bool | None = TRUNCATION
 
     @model_validator(mode="after")
