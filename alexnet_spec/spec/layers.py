@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AliasChoices, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictBool, model_validator
 
 from alexnet_spec.spec.types import (
     Activation,
@@ -84,7 +84,7 @@ class _Pool(LayerBase):
     kernel: Pair = Field(description="window size: an int, or [height, width]")
     stride: Pair | None = Field(None, description="stride; defaults to the kernel size")
     padding: Padding = Field(0, description="int, [vertical, horizontal], [top, bottom, left, right], `valid` or `same`")
-    ceil_mode: bool = Field(False, description="round the output size up instead of down (PyTorch's and Caffe's "
+    ceil_mode: StrictBool = Field(False, description="round the output size up instead of down (PyTorch's and Caffe's "
                                                "ceil); which last window is kept is `ceil_rule`")
     ceil_rule: Literal["torch", "caffe"] = Field(
         "torch", description="with ceil_mode: `torch` drops a last window that would start past the input (in the "
@@ -115,7 +115,7 @@ class AvgPool(_Pool):
     model_config = ConfigDict(json_schema_extra={"examples": ["{type: avgpool, name: s2, kernel: 2, stride: 2}"]})
 
     type: Literal["avgpool"] = Field(description="average pooling")
-    count_include_pad: bool | None = Field(
+    count_include_pad: StrictBool | None = Field(
         None, description="divide by the window's size including padded zeros (`true`: PyTorch's default, Caffe) or "
                           "by the input elements it covers (`false`: TensorFlow's rule); default true for explicit "
                           "padding, false for `same`")

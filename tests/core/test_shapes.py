@@ -277,3 +277,16 @@ def test_caffe_average_of_an_empty_window_dividing_zero_by_zero_is_an_error():
           - {type: avgpool, name: p, kernel: 2, stride: 3, ceil_mode: true, ceil_rule: caffe}
     """)
     assert error.layer == "p" and "0/0" in error.message and error.hint
+
+
+@pytest.mark.parametrize("field", ["ceil_mode: 1", "count_include_pad: 0"])
+def test_pool_flags_are_booleans_not_numbers(field):
+    with pytest.raises(SpecError) as caught:
+        resolve_text(f"""
+            name: B
+            input: {{channels: 1, height: 6, width: 6}}
+            layers:
+              - {{type: avgpool, kernel: 2, padding: 1, {field}}}
+        """)
+    [error] = caught.value.diagnostics
+    assert "valid boolean" in error.message and error.line == 4
