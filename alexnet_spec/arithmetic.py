@@ -15,6 +15,7 @@ class SizeResult:
     exact: Fraction  # the size before rounding
     equation: str
     rounded_up: bool = False
+    empty_last: bool = False  # Caffe's rule kept a last window that holds no input element
 
     @property
     def is_whole(self) -> bool:
@@ -42,10 +43,13 @@ def _numerator_text(size: int, pad_before: int, pad_after: int, kernel: int, dil
 
 
 def window_output(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
-                  dilation: int = 1, ceil_mode: bool = False) -> SizeResult:
+                  dilation: int = 1, ceil_mode: bool = False, ceil_rule: str = "torch",
+                  layer_padded: bool | None = None) -> SizeResult:
     """PyTorch's rule for convolution and pooling: floor (or ceil) of (size + pads - effective kernel)/stride + 1.
 
-    With `ceil_mode`, the last window must start inside the input or its left padding (PyTorch and Caffe).
+    With `ceil_mode`, PyTorch drops a last window that would start past the input (in the right padding or beyond
+    it). Caffe drops it only when the layer has padding on some axis (`layer_padded`; by default this axis'
+    padding) and otherwise keeps it, empty (src/caffe/layers/pooling_layer.cpp, Reshape).
     """
     span = size + pad_before + pad_after - (dilation * (kernel - 1) + 1)
     exact = Fraction(span, stride) + 1
@@ -56,9 +60,16 @@ def window_output(size: int, pad_before: int, pad_after: int, kernel: int, strid
             return SizeResult(whole, exact, f"({text})/{stride} + 1 = {whole}")
         return SizeResult(whole, exact, f"({text})/{stride} + 1 = {format_number(exact)}, floored to {whole}")
     whole = math.ceil(Fraction(span, stride)) + 1
-    if (whole - 1) * stride >= size + pad_before:
-        whole -= 1
-    return SizeResult(whole, exact, f"ceil(({text})/{stride}) + 1 = {whole}", rounded_up=True)
+    equation = f"ceil(({text})/{stride}) + 1 = {whole}"
+    if (whole - 1) * stride < size + pad_before:  # the last window starts inside the input
+        return SizeResult(whole, exact, equation, rounded_up=True)
+    padded = bool(pad_before or pad_after) if layer_padded is None else layer_padded
+    if ceil_rule == "caffe" and not padded:
+        return SizeResult(whole, exact, f"{equation}, Caffe keeps the last window though it starts past the input",
+                          rounded_up=True, empty_last=True)
+    where = "in the padding" if (whole - 1) * stride < size + pad_before + pad_after else "past the input"
+    return SizeResult(whole - 1, exact, f"{equation}, minus the window starting {where} = {whole - 1}",
+                      rounded_up=True)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:

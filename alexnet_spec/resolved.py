@@ -48,6 +48,9 @@ class PoolAttrs:
     stride: tuple[int, int]
     padding: Quad
     ceil_mode: bool
+    ceil_rule: str = "torch"  # "caffe": a last window past an unpadded input is kept, empty
+    count_include_pad: bool = True  # average pooling: padded zeros count in the divisor
+    empty_last: tuple[bool, bool] = (False, False)  # (rows, columns): Caffe's empty last window is there
 
     @property
     def symmetric_padding(self) -> tuple[int, int] | None:

@@ -11,7 +11,7 @@ from alexnet_spec.dump import to_yaml_text as to_yaml
 DEVICES = ["d0", "d1"]
 
 
-def _pair_size(size: tuple[int, int], kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+def _pair_size(size: tuple[int, int], kernel, stride, padding, dilation=(1, 1), ceil_mode=False, ceil_rule="torch"):
     if padding == "same":
         pads = same_padding(size[0], kernel[0], stride[0], dilation[0]) + same_padding(size[1], kernel[1], stride[1],
                                                                                        dilation[1])
@@ -24,7 +24,7 @@ def _pair_size(size: tuple[int, int], kernel, stride, padding, dilation=(1, 1), 
     else:
         pads = tuple(padding)
     results = [window_output(size[axis], pads[2 * axis], pads[2 * axis + 1], kernel[axis], stride[axis],
-                             dilation[axis], ceil_mode) for axis in range(2)]
+                             dilation[axis], ceil_mode, ceil_rule, layer_padded=any(pads)) for axis in range(2)]
     whole = all(r.is_whole or r.rounded_up for r in results)
     return (results[0].size, results[1].size), whole
 
@@ -63,11 +63,23 @@ def conv_layer(draw, channels: int, size: tuple[int, int], placed: bool):
 def pool_layer(draw, channels: int, size: tuple[int, int]):
     kernel = (draw(st.integers(1, min(4, size[0]))), draw(st.integers(1, min(4, size[1]))))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = [draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2))]
+    padding = draw(st.one_of(st.tuples(st.integers(0, kernel[0] // 2), st.integers(0, kernel[1] // 2)).map(list),
+                             st.just("same")))  # same: asymmetric at stride > 1, count_include_pad false by default
     ceil_mode = draw(st.booleans())
-    new_size, whole = _pair_size(size, kernel, stride, padding, ceil_mode=ceil_mode)
-    layer = {"type": draw(st.sampled_from(["maxpool", "avgpool"])), "kernel": _as_field(kernel),
-             "stride": _as_field(stride), "padding": padding, "ceil_mode": ceil_mode}
+    kind = draw(st.sampled_from(["maxpool", "avgpool"]))
+    ceil_rule = draw(st.sampled_from(["torch", "caffe"])) if ceil_mode else "torch"
+    new_size, whole = _pair_size(size, kernel, stride, padding, ceil_mode=ceil_mode, ceil_rule=ceil_rule)
+    if kind == "avgpool" and ceil_rule == "caffe":
+        torch_size, torch_whole = _pair_size(size, kernel, stride, padding, ceil_mode=ceil_mode)
+        if any(new_size[axis] != torch_size[axis] and (new_size[axis] - 1) * stride[axis] == size[axis]
+               for axis in range(2)):  # Caffe's empty last window starts at the input's end: 0/0, refused
+            ceil_rule, new_size, whole = "torch", torch_size, torch_whole
+    layer = {"type": kind, "kernel": _as_field(kernel), "stride": _as_field(stride), "padding": padding,
+             "ceil_mode": ceil_mode}
+    if ceil_rule != "torch":
+        layer["ceil_rule"] = ceil_rule
+    if kind == "avgpool" and draw(st.booleans()):
+        layer["count_include_pad"] = draw(st.booleans())
     if not whole:
         layer["allow_truncation"] = True
     return layer, channels, new_size

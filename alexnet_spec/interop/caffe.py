@@ -6,8 +6,8 @@ Made explicit, and listed in the spec's header:
 - LRN: `convention: caffe` (Caffe divides alpha by local_size) and Caffe's defaults (local_size 5, alpha 1,
   beta 0.75, k 1) where the file leaves them out.
 - Pooling: Caffe rounds output sizes up, `ceil_mode: true`, and with padding drops a last window that would start
-  in the padding: PyTorch's rule, which `ceil_mode` means in a spec (src/caffe/layers/pooling_layer.cpp, Reshape).
-  Without padding Caffe keeps such a window (it is empty); that case is an error, not an approximation.
+  past the input; without padding it keeps that window, empty: `ceil_rule: caffe` on every pooling layer
+  (src/caffe/layers/pooling_layer.cpp, Reshape). An empty AVE window that Caffe divides 0 by 0 is an error.
   `global_pooling` is `adaptive_avgpool` to 1 (AVE) or a max pool over the whole map (MAX).
 - InnerProduct flattens a C×H×W input (C, H, W order): a `flatten` layer before it.
 - Convolution sizes that Caffe floors: `allow_truncation: true` on that layer.
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from alexnet_spec.arithmetic import window_output
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, spec_header, spec_yaml
 from alexnet_spec.interop.caffe_proto import PARAMS, Block, located
@@ -318,26 +317,25 @@ class _Converter:
                                    details=(f"input {image[1]}×{image[2]}, padding {_text(pad)}, "
                                             f"kernel {_text(kernel)}",))
             caffe = caffe_pool_size(size, pad[axis], kernel[axis], stride[axis], ceil, any(pad))
-            spec = window_output(size, pad[axis], pad[axis], kernel[axis], stride[axis], 1, ceil).size
-            if caffe != spec:
-                start = (caffe - 1) * stride[axis] - pad[axis]
-                raise params.error(None, f"Caffe's last pooling window starts at {start}, past the input's "
-                                         f"{size} rows/columns: Caffe gives {caffe}, an empty last window",
-                                   at_value=False, details=(f"ceil(({size} + 2*{pad[axis]} - {kernel[axis]})/"
-                                                            f"{stride[axis]}) + 1 = {caffe}",),
-                                   expected="a pooling whose windows all start inside the input (the spec follows "
-                                            f"PyTorch, which gives {spec})",
-                                   hint="Caffe only drops such a window when the layer has padding; a stride larger "
-                                        "than the kernel causes it")
+            start = (caffe - 1) * stride[axis] - pad[axis]
+            if method == "AVE" and start == size:
+                raise params.error(None, f"Caffe's last pooling window starts at {start}, right after the input's "
+                                         f"{size} rows/columns: Caffe averages it as 0/0 (NaN)", at_value=False,
+                                   details=(f"ceil(({size} + 2*{pad[axis]} - {kernel[axis]})/{stride[axis]}) + 1 = "
+                                            f"{caffe}; divisor ({size} - {start})*... = 0",),
+                                   expected="a pooling whose windows all hold an input element",
+                                   hint="Caffe keeps such a window only without padding; a stride larger than the "
+                                        "kernel causes it")
             sizes.append(caffe)
         result = {"type": "maxpool" if method == "MAX" else "avgpool", "name": name, "kernel": _compact(kernel),
                   "stride": _compact(stride), "padding": _compact(pad)}
         if ceil:
             result["ceil_mode"] = True
+            result["ceil_rule"] = "caffe"
             floors = [(image[1 + axis] + 2 * pad[axis] - kernel[axis]) // stride[axis] + 1 for axis in range(2)]
             changed = f" (it changes the size: {_text(sizes)} instead of floor's {_text(floors)})" \
                 if floors != sizes else ""
-            self.note("Caffe rounds pooling sizes up: ceil_mode: true", name + changed)
+            self.note("Caffe rounds pooling sizes up: ceil_mode: true, ceil_rule: caffe", name + changed)
         elif any((image[1 + axis] + 2 * pad[axis] - kernel[axis]) % stride[axis] for axis in range(2)):
             result["allow_truncation"] = True
             self.note("round_mode: FLOOR floors an inexact size: allow_truncation: true", name)

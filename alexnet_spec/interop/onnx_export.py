@@ -11,7 +11,8 @@ One node (or a few) per layer, named after it, its output value named after it t
 - conv: Conv with explicit `pads` (top, left, bottom, right: asymmetric padding as it is); dense: Gemm, transB=1.
 - lrn: ONNX's LRN, whose formula divides alpha by size, so alpha = scale * size whatever the spec's convention;
   a grouped LRN is Split, one LRN per group, Concat (`<name>_split`, `<name>_group<g>`, `<name>`).
-- maxpool/avgpool: MaxPool/AveragePool with `ceil_mode`; AveragePool with count_include_pad=1 (padded zeros count).
+- maxpool/avgpool: MaxPool/AveragePool with `ceil_mode`; AveragePool's count_include_pad from the spec's; Caffe's
+  empty last window (`ceil_rule: caffe`) as a Pad after the pooling, filled with Caffe's value.
 - adaptive_avgpool: GlobalAveragePool for 1×1, AveragePool when the bins are equal, otherwise two MatMuls with the
   bins' averaging matrices (`<name>_cols`, `<name>`): exact for PyTorch's unequal bins too.
 - flatten: Flatten(axis=1), C, H, W order; batchnorm: BatchNormalization (momentum = 1 - the spec's);
@@ -41,6 +42,7 @@ from alexnet_spec.resolved import (
 OPSET = 22
 IR_VERSION = 10
 INPUT = "input"
+CAFFE_LOWEST = float(np.finfo(np.float32).min)  # -FLT_MAX, where Caffe's max pooling starts each window
 ADAPTIVE_DOC = "alexspec adaptive_avgpool output_size"
 ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax"}
 
@@ -99,9 +101,7 @@ def _layer(graph: _Graph, layer: ResolvedLayer, value: str) -> str:
         inputs = [value, graph.weight(f"{name}.weight")] + ([graph.weight(f"{name}.bias")] if attrs.bias else [])
         return graph.activation(attrs.activation, graph.node("Gemm", inputs, name, name, transB=1), name)
     if isinstance(attrs, PoolAttrs):
-        op, extra = ("MaxPool", {}) if layer.type == "maxpool" else ("AveragePool", {"count_include_pad": 1})
-        return graph.node(op, [value], name, name, kernel_shape=list(attrs.kernel), strides=list(attrs.stride),
-                          pads=_pads(attrs.padding), ceil_mode=int(attrs.ceil_mode), **extra)
+        return _pool(graph, layer, value)
     if isinstance(attrs, AdaptivePoolAttrs):
         return _adaptive(graph, layer, value)
     if isinstance(attrs, LRNAttrs):
@@ -122,6 +122,24 @@ def _layer(graph: _Graph, layer: ResolvedLayer, value: str) -> str:
         return graph.node("Flatten", [value], name, name, axis=1)
     extra = {"axis": 1} if layer.type == "softmax" else {}
     return graph.node(ACTIVATION_OPS[layer.type], [value], name, name, **extra)
+
+
+def _pool(graph: _Graph, layer: ResolvedLayer, value: str) -> str:
+    """MaxPool/AveragePool (PyTorch's ceil rule since opset 19); Caffe's empty last window, which no ONNX pooling
+    keeps, is a Pad after it with Caffe's value there (max: -FLT_MAX; average: 0, its sum over a negative size)."""
+    attrs, name = layer.attrs, layer.name
+    op, extra = ("MaxPool", {}) if layer.type == "maxpool" else \
+        ("AveragePool", {"count_include_pad": int(attrs.count_include_pad)})
+    empty = any(attrs.empty_last)
+    pooled = graph.node(op, [value], f"{name}_pool" if empty else name, name, kernel_shape=list(attrs.kernel),
+                        strides=list(attrs.stride), pads=_pads(attrs.padding), ceil_mode=int(attrs.ceil_mode), **extra)
+    if not empty:
+        return pooled
+    rows, columns = (int(flag) for flag in attrs.empty_last)
+    graph.initializers.append(graph.numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, rows, columns], np.int64),
+                                                            f"{name}.empty_pads"))
+    fill = graph.constant(f"{name}.empty_value", CAFFE_LOWEST if layer.type == "maxpool" else 0.0)
+    return graph.node("Pad", [pooled, f"{name}.empty_pads", fill], name, f"{name}_empty", mode="constant")
 
 
 def _adaptive(graph: _Graph, layer: ResolvedLayer, value: str) -> str:

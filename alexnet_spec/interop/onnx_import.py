@@ -246,12 +246,11 @@ class _Reader:
             raise self.error(node, "dilated pooling is not in the spec language", expected="dilations 1")
         ceil = bool(attrs.get("ceil_mode", 0))
         stride, padding, size, floored = self._spatial(node, shape, kernel, attrs, ceil=ceil)
-        if kind == "avgpool" and any(padding) and not attrs.get("count_include_pad", 0):
-            raise self.error(node, "average pooling that leaves padded zeros out of the average is not in the spec "
-                             "language", expected="count_include_pad = 1 (PyTorch's and Caffe's rule)")
         layer = {"type": kind, "kernel": _compact(kernel), "stride": _compact(stride), "padding": _padding(padding)}
         if ceil:
             layer["ceil_mode"] = True
+        if kind == "avgpool" and any(padding):  # ONNX's default, 0, leaves the padded zeros out of the average
+            layer["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
         name = self.add(node, layer)
         self._explicit_padding(name, attrs, floored, self.layers[-1])
         return node.output[0], (shape[0], *size)

@@ -71,7 +71,7 @@ def infer_shapes(spec: NetworkSpec) -> tuple[ResolvedLayer, ...]:
 
 
 class _ChainState:
-    inexact = False  # an earlier size was floored without permission
+    inexact = False  # an earlier size was floored without permission (and reported): later errors would repeat it
 
 
 class _Context:
@@ -104,29 +104,46 @@ def _needs_image(ctx: _Context, shape: Shape) -> bool:
     return True
 
 
-def _spatial(ctx: _Context, shape: Shape, kernel, stride, padding: Quad, dilation=(1, 1),
-             ceil_mode=False) -> tuple[tuple[int, int], tuple[str, ...]] | None:
+def _spatial(ctx: _Context, shape: Shape, kernel, stride, padding: Quad, dilation=(1, 1), ceil_mode=False,
+             ceil_rule="torch", same=False) -> tuple[tuple[int, int], tuple[str, ...], tuple[SizeResult, ...]] | None:
     results = []
     for axis in range(2):
         size = shape[1 + axis]
         before, after = padding[2 * axis], padding[2 * axis + 1]
-        result = window_output(size, before, after, kernel[axis], stride[axis], dilation[axis], ceil_mode)
+        result = window_output(size, before, after, kernel[axis], stride[axis], dilation[axis], ceil_mode, ceil_rule,
+                               layer_padded=any(padding))
         if result.size <= 0:
             ctx.error(f"output {AXES[axis]} is not positive", field="kernel", details=(result.equation,),
                       expected=f"a window no larger than the padded input ({size + before + after})",
                       hint="use a smaller kernel or stride, more padding, or a larger input")
             return None
+        if same and not result.is_whole and not result.rounded_up:
+            result = _same_size(size, stride[axis], result)
         results.append(result)
     square = results[0].equation == results[1].equation
+    permitted = ctx.allow_truncation
     for axis, result in enumerate(results[:1] if square else results):
-        if not result.is_whole and not result.rounded_up and not ctx.allow_truncation and not ctx.state.inexact:
+        if _floored(result) and not permitted and not ctx.state.inexact:
             _not_whole(ctx, axis, shape[1 + axis], padding[2 * axis], padding[2 * axis + 1], kernel[axis],
                        stride[axis], dilation[axis], result, both_axes=square)
-    if any(not r.is_whole and not r.rounded_up for r in results):
-        ctx.state.inexact = True  # later sizes follow from a floored one: their errors would only repeat this
+    if not permitted and any(map(_floored, results)):
+        ctx.state.inexact = True  # later sizes follow from this reported one: their errors would only repeat it
     equations = (results[0].equation,) if square else tuple(
         f"{AXES[axis]}: {result.equation}" for axis, result in enumerate(results))
-    return (results[0].size, results[1].size), equations
+    return (results[0].size, results[1].size), equations, tuple(results)
+
+
+def _floored(result: SizeResult) -> bool:
+    return not result.is_whole and not result.rounded_up
+
+
+def _same_size(size: int, stride: int, result: SizeResult) -> SizeResult:
+    """TensorFlow's `same` defines the output as ceil(size/stride); with a kernel smaller than the stride no padding
+    is needed and PyTorch's floor gives that same size, so nothing is truncated."""
+    whole = -(-size // stride)
+    assert whole == result.size, (size, stride, result)
+    return SizeResult(whole, result.exact, f"{result.equation} = ceil({size}/{stride}), TensorFlow's same",
+                      rounded_up=True)
 
 
 def _not_whole(ctx: _Context, axis: int, size: int, before: int, after: int, kernel: int, stride: int,
@@ -158,10 +175,10 @@ def _conv(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
             ctx.error(f"{width} {label} are not divisible by groups={layer.groups}", field="groups",
                       expected=f"{label} a multiple of {layer.groups}",
                       hint=f"groups must divide both {channels} input and {layer.out_channels} output channels")
-    spatial = _spatial(ctx, shape, kernel, stride, padding, dilation)
+    spatial = _spatial(ctx, shape, kernel, stride, padding, dilation, same=layer.padding == "same")
     if spatial is None:
         return None
-    (height, width), equations = spatial
+    (height, width), equations, _ = spatial
     per_group = channels // layer.groups
     weights = layer.out_channels * per_group * kernel[0] * kernel[1]
     attrs = ConvAttrs(channels, layer.out_channels, kernel, stride, padding, dilation, layer.groups, layer.bias,
@@ -184,12 +201,42 @@ def _pool(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
                       expected=f"at most {kernel[axis] // 2} on each side of the {AXES[axis]}",
                       hint="a window made mostly of padding has nothing to pool (PyTorch's rule)")
             return None
-    spatial = _spatial(ctx, shape, kernel, stride, padding, ceil_mode=layer.ceil_mode)
+    spatial = _spatial(ctx, shape, kernel, stride, padding, ceil_mode=layer.ceil_mode, ceil_rule=layer.ceil_rule,
+                       same=layer.padding == "same")
     if spatial is None:
         return None
-    (height, width), equations = spatial
+    (height, width), equations, results = spatial
+    empty_last = tuple(result.empty_last for result in results)
+    if layer.type == "avgpool" and not _caffe_average_defined(ctx, shape, stride, (height, width), empty_last):
+        return None
+    attrs = PoolAttrs(kernel, stride, padding, layer.ceil_mode, layer.ceil_rule, _count_include_pad(layer),
+                      empty_last)
     return ResolvedLayer(ctx.index, layer.name, layer.type, shape, (shape[0], height, width), 0, 0, 0, equations,
-                         PoolAttrs(kernel, stride, padding, layer.ceil_mode))
+                         attrs)
+
+
+def _count_include_pad(layer) -> bool:
+    """PyTorch's default (true) for explicit padding, TensorFlow's rule (false) for `same`; maxpool: unused."""
+    if layer.type != "avgpool":
+        return True
+    return layer.padding != "same" if layer.count_include_pad is None else layer.count_include_pad
+
+
+def _caffe_average_defined(ctx: _Context, shape: Shape, stride, size: tuple[int, int],
+                           empty_last: tuple[bool, ...]) -> bool:
+    """Caffe averages an empty last window as 0 / ((size - start) * ...): -0 when it starts past the input's end,
+    but 0/0 = NaN when it starts exactly there. Refuse the NaN (pooling_layer.cpp, Forward_cpu, AVE)."""
+    for axis in range(2):
+        start = (size[axis] - 1) * stride[axis]
+        if empty_last[axis] and start == shape[1 + axis]:
+            ctx.error(f"Caffe's last window along the {AXES[axis]} starts at {start}, right after the input's "
+                      f"{shape[1 + axis]} elements: Caffe averages it as 0/0 (NaN)", field="ceil_rule",
+                      details=(f"window {size[axis] - 1}: start ({size[axis]} - 1)*{stride[axis]} = {start}, "
+                               f"divisor ({shape[1 + axis]} - {start})*... = 0",),
+                      expected="a last window that holds at least one input element",
+                      hint="use ceil_rule: torch (drops that window), padding, or a kernel at least the stride")
+            return False
+    return True
 
 
 def _adaptive(ctx: _Context, shape: Shape) -> ResolvedLayer | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AliasChoices, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictBool, model_validator
 
 from alexnet_spec.spec.types import (
     Activation,
@@ -84,9 +84,21 @@ class _Pool(LayerBase):
     kernel: Pair = Field(description="window size: an int, or [height, width]")
     stride: Pair | None = Field(None, description="stride; defaults to the kernel size")
     padding: Padding = Field(0, description="int, [vertical, horizontal], [top, bottom, left, right], `valid` or `same`")
-    ceil_mode: bool = Field(False, description="round the output size up (Caffe's rule) instead of down; "
-                                               "the last window must start inside the input or its left padding")
+    ceil_mode: StrictBool = Field(False, description="round the output size up instead of down (PyTorch's and Caffe's "
+                                               "ceil); which last window is kept is `ceil_rule`")
+    ceil_rule: Literal["torch", "caffe"] = Field(
+        "torch", description="with ceil_mode: `torch` drops a last window that would start past the input (in the "
+                             "right padding or beyond); `caffe` drops it only when the layer has padding, and "
+                             "otherwise keeps it empty (max: -3.4028235e38, Caffe's -FLT_MAX; average: 0, an error where "
+                             "Caffe divides 0 by 0)")
     allow_truncation: bool | None = TRUNCATION
+
+    @model_validator(mode="after")
+    def _rule_needs_ceil(self) -> "_Pool":
+        if self.ceil_rule != "torch" and not self.ceil_mode:
+            raise ValueError(f"ceil_rule: {self.ceil_rule} needs ceil_mode: true; rounding down is the same in "
+                             "PyTorch and Caffe")
+        return self
 
 
 class MaxPool(_Pool):
@@ -98,11 +110,15 @@ class MaxPool(_Pool):
 
 
 class AvgPool(_Pool):
-    """Average pooling; padded zeros count in the average, as in PyTorch and Caffe."""
+    """Average pooling; whether padded zeros count in the average is `count_include_pad`."""
 
     model_config = ConfigDict(json_schema_extra={"examples": ["{type: avgpool, name: s2, kernel: 2, stride: 2}"]})
 
     type: Literal["avgpool"] = Field(description="average pooling")
+    count_include_pad: StrictBool | None = Field(
+        None, description="divide by the window's size including padded zeros (`true`: PyTorch's default, Caffe) or "
+                          "by the input elements it covers (`false`: TensorFlow's rule); default true for explicit "
+                          "padding, false for `same`")
 
 
 class AdaptiveAvgPool(LayerBase):

@@ -26,6 +26,7 @@ HELPER_OF = {"conv": "conv.jinja", "dense": "dense.jinja", "maxpool": "pool.jinj
              "adaptive_avgpool": "adaptive_avgpool.jinja", "lrn": "lrn_helper.jinja", "batchnorm": "batchnorm.jinja",
              "dropout": "dropout.jinja"}
 COMMENT_COLUMN = 100
+CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,12 @@ def statement(layer: ResolvedLayer) -> str:
         if layer.type == "maxpool":
             padding = f"(({top}, {bottom + extra[0]}), ({left}, {right + extra[1]}))"
             code = f"max_pool(x, window={attrs.kernel}, stride={attrs.stride}, padding={padding})"
+            if any(attrs.empty_last):  # Caffe's empty last window: its max stays at Caffe's start value, -FLT_MAX
+                code = f"jnp.maximum({code}, {CAFFE_LOWEST!r})"
         else:
+            exclude = "" if attrs.count_include_pad else ", count_include_pad=False"
             code = (f"avg_pool(x, window={attrs.kernel}, stride={attrs.stride}, padding=(({top}, {bottom}), "
-                    f"({left}, {right})), extra={extra})")
+                    f"({left}, {right})), extra={extra}{exclude})")
     elif isinstance(attrs, AdaptivePoolAttrs):
         code = f"adaptive_avg_pool(x, bins={adaptive_bins(layer)})"
     elif isinstance(attrs, LRNAttrs):

@@ -151,11 +151,12 @@ def _dense(attrs, params, x, mode):
 
 
 def _maxpool(attrs, params, x, mode):
-    return ops.max_pool2d(x, attrs.kernel, attrs.stride, attrs.padding, attrs.ceil_mode), {}
+    return ops.max_pool2d(x, attrs.kernel, attrs.stride, attrs.padding, attrs.ceil_mode, attrs.ceil_rule), {}
 
 
 def _avgpool(attrs, params, x, mode):
-    return ops.avg_pool2d(x, attrs.kernel, attrs.stride, attrs.padding, attrs.ceil_mode), {}
+    return ops.avg_pool2d(x, attrs.kernel, attrs.stride, attrs.padding, attrs.ceil_mode, attrs.count_include_pad,
+                          attrs.ceil_rule), {}
 
 
 def _adaptive_avgpool(attrs, params, x, mode):

@@ -13,6 +13,7 @@ ACTIVATIONS = {"tanh": "torch.tanh(x)", "sigmoid": "torch.sigmoid(x)", "softmax"
 PASS_THROUGH = {"dropout", "flatten"}
 # Functions whose gradient reads their output: that output must not be overwritten in place.
 KEEP_OUTPUT = {"tanh", "sigmoid", "softmax"}
+CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
 CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the padding"
 BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
 
@@ -88,6 +89,8 @@ def simple_constructor(layer: ResolvedLayer) -> str:
         args.append(f"padding={size_text(padding)}")
     if a.ceil_mode:
         args.append("ceil_mode=True")
+    if layer.type == "avgpool" and not a.count_include_pad and padding not in (None, (0, 0)):
+        args.append("count_include_pad=False")
     return f"nn.{'MaxPool2d' if layer.type == 'maxpool' else 'AvgPool2d'}({', '.join(args)})"
 
 
@@ -144,10 +147,10 @@ def pad_statement(layer: ResolvedLayer) -> Statement | None:
 def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:
     """(height, width) that nn.*Pool2d gives. With asymmetric padding and ceil_mode it sees the padding as input and
     may add a last window starting in the bottom or right padding, which the spec's rule excludes (then a crop
-    follows)."""
+    follows). It never keeps Caffe's empty last window (then a fill follows)."""
     a = layer.attrs
     if a.symmetric_padding is not None or not a.ceil_mode:
-        return layer.output_shape[1:]
+        return tuple(size - empty for size, empty in zip(layer.output_shape[1:], a.empty_last))
     top, bottom, left, right = a.padding
     return tuple(window_output(layer.input_shape[1 + axis] + before + after, 0, 0, a.kernel[axis], a.stride[axis],
                                1, True).size
@@ -159,3 +162,42 @@ def lrn_note(layer: ResolvedLayer, groups: int) -> str:
     scale = "alpha" if a.scale == a.alpha else "alpha / n"
     where = f", within each of {groups} channel groups" if groups > 1 else ""
     return f"LRN n={a.size}, {a.convention} convention (scale = {scale}){where}"
+
+
+def pool_followup(layer: ResolvedLayer) -> tuple[str, str] | None:
+    """(expression on `x`, note) that turns nn.*Pool2d's output into the spec's, or None when it already is."""
+    a, (height, width) = layer.attrs, layer.output_shape[1:]
+    if any(a.empty_last):  # only without padding: no crop and no rescaling
+        rows, columns = (int(empty) for empty in a.empty_last)
+        value = f", value={CAFFE_LOWEST!r}" if layer.type == "maxpool" else ""
+        kept = "-FLT_MAX, its max's start value" if layer.type == "maxpool" else "0 (its sum, 0, over a negative size)"
+        return f"F.pad(x, (0, {columns}, 0, {rows}){value})", f"Caffe's empty last window: {kept}"
+    expression, notes = "x", []
+    if pooled_size(layer) != (height, width):
+        expression, notes = f"x[:, :, :{height}, :{width}]", [CROP_NOTE]
+    factors = _valid_count_factors(layer)
+    if factors is not None:
+        expression = f"{expression} * torch.outer(x.new_tensor({factors[0]}), x.new_tensor({factors[1]}))"
+        notes.append("count_include_pad false: divide by the input elements of each window, not the padded size")
+    return (expression, "; ".join(notes)) if notes else None
+
+
+def _valid_count_factors(layer: ResolvedLayer) -> tuple[list[float], list[float]] | None:
+    """Per axis, (size of each window clipped at the F.pad-ded input) / (input elements in it): what turns
+    AvgPool2d's average over explicitly padded zeros into an average over the input alone. None when the module's
+    own count_include_pad=False does it (symmetric padding) or nothing is padded."""
+    a = layer.attrs
+    if layer.type != "avgpool" or a.count_include_pad or a.symmetric_padding is not None:
+        return None
+    factors = []
+    for axis in range(2):
+        size, before, after = layer.input_shape[1 + axis], a.padding[2 * axis], a.padding[2 * axis + 1]
+        axis_factors = []
+        for index in range(layer.output_shape[1 + axis]):
+            start = index * a.stride[axis]  # in the padded input
+            padded = min(start + a.kernel[axis], size + before + after) - start
+            inside = min(start + a.kernel[axis], size + before) - max(start, before)
+            axis_factors.append(padded / inside)
+        factors.append(axis_factors)
+    return factors[0], factors[1]
+

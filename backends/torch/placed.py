@@ -14,7 +14,6 @@ from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .calls import (
     BATCHNORM_RESET,
-    CROP_NOTE,
     activation_expression,
     batchnorm_constructor,
     conv_constructor,
@@ -25,6 +24,7 @@ from .calls import (
     ends_in_relu,
     overwritable_after,
     pad_statement,
+    pool_followup,
     pooled_size,
     shape_text,
     simple_constructor,
@@ -113,10 +113,10 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
     if kind in ("maxpool", "avgpool", "adaptive_avgpool", "dropout"):
         call = Statement(_apply(f"self.{name}(x)", state, home, split), shape, note)
         crop_statement = None
-        if kind in ("maxpool", "avgpool") and pooled_size(layer) != layer.output_shape[1:]:
-            height, width = layer.output_shape[1:]
+        followup = pool_followup(layer) if kind in ("maxpool", "avgpool") else None
+        if followup is not None:
             call = replace(call, shape=_shape((layer.output_shape[0],) + pooled_size(layer), count, split))
-            crop_statement = Statement(_apply(f"x[:, :, :{height}, :{width}]", after, home, split), shape, CROP_NOTE)
+            crop_statement = Statement(_apply(followup[0], after, home, split), shape, followup[1])
         template = "pool.jinja" if kind in ("maxpool", "avgpool") else f"{kind}.jinja"
         return LayerView(name, template, simple_constructor(layer), pad=pad, call=call, crop=crop_statement), after
     if kind == "flatten":

@@ -15,7 +15,6 @@ from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .calls import (
     BATCHNORM_RESET,
-    CROP_NOTE,
     activation_expression,
     batchnorm_constructor,
     conv_constructor,
@@ -26,6 +25,7 @@ from .calls import (
     ends_in_relu,
     overwritable_after,
     pad_statement,
+    pool_followup,
     pooled_size,
     shape_text,
     simple_constructor,
@@ -99,11 +99,10 @@ def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
         return LayerView(name, "dense.jinja", linear_constructor(layer, a.in_features, a.out_features),
                          init=init_calls(a, f"self.{name}"), call=call, activation=_activation(layer, shape))
     if kind in ("maxpool", "avgpool"):
-        pooled, (height, width) = pooled_size(layer), layer.output_shape[1:]
-        crop = None
-        if pooled != (height, width):
+        pooled, followup, crop = pooled_size(layer), pool_followup(layer), None
+        if followup is not None:
             call = replace(call, shape=shape_text((layer.output_shape[0],) + pooled))
-            crop = Statement(f"x = x[:, :, :{height}, :{width}]", shape, CROP_NOTE)
+            crop = Statement(f"x = {followup[0]}", shape, followup[1])
         return LayerView(name, "pool.jinja", simple_constructor(layer), pad=pad_statement(layer), call=call,
                          crop=crop)
     if kind == "lrn":

@@ -164,3 +164,129 @@ def test_several_independent_errors_are_all_reported():
     """)
     assert len(errors) == 3
     assert [error.line for error in errors] == [4, 5, 6]
+
+
+# --- issue 17: truncation permission per layer, `same` with kernel < stride, the printed ceil arithmetic ---
+
+def test_truncation_permitted_on_one_layer_does_not_excuse_a_later_one():
+    # conv1 floors with permission: (224 + 2*3 - 7)/2 + 1 = 112.5 -> 112. conv2 has none: (112 - 3)/2 + 1 = 55.5.
+    [error] = errors_of("""
+        name: T
+        input: {channels: 3, height: 224, width: 224}
+        layers:
+          - {type: conv, name: conv1, out_channels: 4, kernel: 7, stride: 2, padding: 3, allow_truncation: true}
+          - {type: conv, name: conv2, out_channels: 4, kernel: 3, stride: 2}
+    """)
+    assert error.layer == "conv2"
+    assert error.details == ("(112 + 2*0 - 3)/2 + 1 = 55.5",)
+
+
+def test_an_unpermitted_floor_is_reported_once_not_again_downstream():
+    [error] = errors_of("""
+        name: T
+        input: {channels: 3, height: 224, width: 224}
+        layers:
+          - {type: conv, name: conv1, out_channels: 4, kernel: 7, stride: 2, padding: 3}
+          - {type: conv, name: conv2, out_channels: 4, kernel: 3, stride: 2}
+    """)
+    assert error.layer == "conv1"
+
+
+@pytest.mark.parametrize("layer", ["{type: conv, out_channels: 2, kernel: 1, stride: 2, padding: same}",
+                                   "{type: maxpool, kernel: 1, stride: 2, padding: same}",
+                                   "{type: avgpool, kernel: 2, stride: 3, padding: same}"])
+@pytest.mark.parametrize("size", [6, 7, 11])
+def test_same_with_a_kernel_smaller_than_the_stride_needs_no_permission(layer, size):
+    net = resolve_text(f"""
+        name: S
+        input: {{channels: 1, height: {size}, width: {size}}}
+        layers:
+          - {layer}
+    """)
+    stride = 3 if "stride: 3" in layer else 2
+    tensorflow = -(-size // stride)  # TensorFlow's SAME: output = ceil(input / stride), tf.nn.conv2d / pool docs
+    assert net.layers[0].output_shape[1:] == (tensorflow, tensorflow)
+
+
+def _equation_value(equation: str) -> int:
+    """Evaluate the printed left-hand side `ceil((a + 2*p - k)/s) + 1` independently."""
+    import math
+    import re
+
+    numbers = re.fullmatch(r"ceil\(\((\d+) \+ 2\*(\d+) - (\d+)\)/(\d+)\) \+ 1", equation)
+    size, pad, kernel, stride = map(int, numbers.groups())
+    return math.ceil((size + 2 * pad - kernel) / stride) + 1
+
+
+def test_ceil_mode_arithmetic_evaluates_to_what_it_prints():
+    # torch.nn.MaxPool2d(2, 2, padding=1, ceil_mode=True) on 5x5 gives 3x3 (PyTorch's pooling_output_shape).
+    net = resolve_text("""
+        name: C
+        input: {channels: 1, height: 5, width: 5}
+        layers:
+          - {type: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}
+    """)
+    [equation] = net.layers[0].equations
+    shown, _, rest = equation.partition(" = ")
+    assert int(rest.split(",")[0]) == _equation_value(shown) == 4
+    assert equation.endswith("minus the window starting in the padding = 3")
+    assert net.layers[0].output_shape == (1, 3, 3)
+
+
+def _caffe_pooled(size: int, pad: int, kernel: int, stride: int) -> int:
+    """BVLC Caffe, src/caffe/layers/pooling_layer.cpp, PoolingLayer::Reshape, transcribed:
+    pooled = ceil((size + 2*pad - kernel) / stride) + 1; if (pad_h_ || pad_w_) { if ((pooled - 1) * stride >=
+    size + pad) --pooled; }"""
+    import math
+
+    pooled = int(math.ceil(float(size + 2 * pad - kernel) / stride)) + 1
+    if pad and (pooled - 1) * stride >= size + pad:
+        pooled -= 1
+    return pooled
+
+
+@pytest.mark.parametrize("size, kernel, stride, pad", [(6, 2, 3, 0), (7, 1, 3, 0), (6, 2, 3, 1), (5, 2, 2, 1),
+                                                       (13, 3, 2, 0), (8, 3, 2, 1), (9, 1, 4, 0)])
+def test_caffe_ceil_rule_gives_caffes_sizes(size, kernel, stride, pad):
+    net = resolve_text(f"""
+        name: C
+        input: {{channels: 1, height: {size}, width: {size}}}
+        layers:
+          - {{type: maxpool, kernel: {kernel}, stride: {stride}, padding: {pad}, ceil_mode: true, ceil_rule: caffe}}
+    """)
+    expected = _caffe_pooled(size, pad, kernel, stride)
+    assert net.layers[0].output_shape == (1, expected, expected)
+
+
+def test_caffe_rule_without_ceil_mode_is_an_error():
+    [error] = errors_of("""
+        name: C
+        input: {channels: 1, height: 6, width: 6}
+        layers:
+          - {type: maxpool, kernel: 2, stride: 3, ceil_rule: caffe}
+    """)
+    assert "ceil_mode: true" in error.message and error.line == 4
+
+
+def test_caffe_average_of_an_empty_window_dividing_zero_by_zero_is_an_error():
+    # 6x6, kernel 2, stride 3, no padding: Caffe's third window starts at 6 = H, pool_size (6 - 6)*... = 0.
+    [error] = errors_of("""
+        name: C
+        input: {channels: 1, height: 6, width: 6}
+        layers:
+          - {type: avgpool, name: p, kernel: 2, stride: 3, ceil_mode: true, ceil_rule: caffe}
+    """)
+    assert error.layer == "p" and "0/0" in error.message and error.hint
+
+
+@pytest.mark.parametrize("field", ["ceil_mode: 1", "count_include_pad: 0"])
+def test_pool_flags_are_booleans_not_numbers(field):
+    with pytest.raises(SpecError) as caught:
+        resolve_text(f"""
+            name: B
+            input: {{channels: 1, height: 6, width: 6}}
+            layers:
+              - {{type: avgpool, kernel: 2, padding: 1, {field}}}
+        """)
+    [error] = caught.value.diagnostics
+    assert "valid boolean" in error.message and error.line == 4

@@ -102,14 +102,17 @@ def caffe_pooling(x, method, kernel, stride, pad):
     """pooling_layer.cpp, Reshape and Forward_cpu, line by line."""
     channels, height, width = x.shape
     pooled = [caffe_pool_size(size, pad, kernel, stride, True, pad > 0) for size in (height, width)]
-    top = np.full((channels, *pooled), -np.finfo(np.float64).max if method == "MAX" else 0.0)
+    # Forward_cpu: caffe_set(top_count, Dtype(-FLT_MAX), top_data): float32's lowest, whatever Dtype is
+    top = np.full((channels, *pooled), float(np.finfo(np.float32).min) if method == "MAX" else 0.0)
     for ph in range(pooled[0]):
         for pw in range(pooled[1]):
             hstart, wstart = ph * stride - pad, pw * stride - pad
             if method == "MAX":
                 hend, wend = min(hstart + kernel, height), min(wstart + kernel, width)
                 hstart, wstart = max(hstart, 0), max(wstart, 0)
-                top[:, ph, pw] = x[:, hstart:hend, wstart:wend].max(axis=(1, 2))
+                # `if (bottom > top) top = bottom`: an empty window keeps -FLT_MAX
+                top[:, ph, pw] = np.maximum(top[:, ph, pw], x[:, hstart:hend, wstart:wend].max(axis=(1, 2),
+                                                                                              initial=-np.inf))
             else:
                 hend, wend = min(hstart + kernel, height + pad), min(wstart + kernel, width + pad)
                 pool_size = (hend - hstart) * (wend - wstart)

@@ -23,6 +23,7 @@ from tests.interop.caffe_models import (
     LENET_SIZE,
     caffe_net_forward,
     caffe_net_weights,
+    caffe_pooling,
     conv,
     fc,
     line_of,
@@ -107,12 +108,12 @@ def test_the_spec_shows_what_caffe_left_implicit(tmp_path):
     assert "norm1, norm2: convention: caffe (Caffe divides alpha by local_size)" in comments
     assert "norm1: Caffe's defaults written out: local_size 5, alpha 1, beta 0.75, k 1" in comments
     assert "norm2: Caffe's defaults written out: k 1" in comments
-    assert "pool1, pool2, pool5: Caffe rounds pooling sizes up: ceil_mode: true" in comments
+    assert "pool1, pool2, pool5: Caffe rounds pooling sizes up: ceil_mode: true, ceil_rule: caffe" in comments
     assert "fc6_flatten: InnerProduct flattens its C×H×W input in C, H, W order" in comments
     assert "(N = 10)" in comments
     body = [line for line in text.splitlines() if not line.startswith("#")]
     assert "  - {type: lrn, name: norm1, size: 5, alpha: 1.0, beta: 0.75, k: 1.0, convention: caffe}" in body
-    assert "  - {type: maxpool, name: pool1, kernel: 3, stride: 2, ceil_mode: true}" in body
+    assert "  - {type: maxpool, name: pool1, kernel: 3, stride: 2, ceil_mode: true, ceil_rule: caffe}" in body
 
 
 def test_layers_of_every_supported_kind(tmp_path):
@@ -174,17 +175,26 @@ def test_imported_spec_computes_what_caffe_computes(tmp_path):
 
 @given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 5), pad=st.integers(0, 3),
        ceil=st.booleans())
-def test_caffes_pooling_arithmetic_is_ceil_mode_where_the_import_accepts_it(size, kernel, stride, pad, ceil):
-    """Where every Caffe window starts inside the input (always so with padding), Caffe's size is alexspec's."""
+def test_caffes_pooling_arithmetic_is_the_caffe_ceil_rule(size, kernel, stride, pad, ceil):
+    """Caffe's size (pooling_layer.cpp, Reshape) is alexspec's with ceil_rule: caffe, empty last windows included;
+    the torch rule differs only by dropping such a window, which only an unpadded layer has."""
     from alexnet_spec.arithmetic import window_output
 
     if pad >= kernel or size + 2 * pad < kernel:
         return
     caffe = caffe_pool_size(size, pad, kernel, stride, ceil, pad > 0)
-    starts_inside = (caffe - 1) * stride - pad < size
-    assert starts_inside or (pad == 0 and ceil)
-    if starts_inside:
-        assert caffe == window_output(size, pad, pad, kernel, stride, 1, ceil).size
+    assert caffe == window_output(size, pad, pad, kernel, stride, 1, ceil, "caffe").size
+    torch_rule = window_output(size, pad, pad, kernel, stride, 1, ceil).size
+    assert torch_rule == caffe or (pad == 0 and ceil and (caffe - 1) * stride >= size and torch_rule == caffe - 1)
+
+
+def test_caffes_empty_last_max_window_is_imported(tmp_path):
+    # 227 rows, kernel 1, stride 3: ceil(226/3) + 1 = 77 windows, the last starting at 228, past the input.
+    net, text = imported(tmp_path, ALEXNET_HEADER + pool("p", "data", kernel=1, stride=3))
+    assert net.layer("p").output_shape == (3, 77, 77) and "ceil_rule: caffe" in text
+    x = np.random.default_rng(9).standard_normal((1, 3, 227, 227))
+    actual = backends.get("numpy").build(net).run({}, x)
+    np.testing.assert_array_equal(actual[0], caffe_pooling(x[0], "MAX", 1, 3, 0))
 
 
 # --- fillers: the spec's init has Caffe's distribution (include/caffe/filler.hpp) ---
@@ -315,7 +325,8 @@ def test_unsupported_or_invalid_layers_are_located(tmp_path, change, message, at
      "a BatchNorm must be followed by its Scale layer"),
     (ALEXNET_HEADER + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" }\n'
      'layer { name: "sc" type: "Scale" bottom: "data" top: "data" }\n', "a Scale without bias_term: true has no shift"),
-    (ALEXNET_HEADER + pool("p", "data", kernel=1, stride=3), "Caffe's last pooling window starts at 228"),
+    (ALEXNET_HEADER + pool("p", "data", kernel=1, stride=227, method="AVE"),
+     "Caffe's last pooling window starts at 227, right after the input's 227 rows/columns: Caffe averages it as 0/0"),
     (ALEXNET_HEADER + pool("p", "data", kernel=3, stride=2, pad=3), "padding 3 is not smaller than the kernel 3"),
     (ALEXNET_HEADER + pool("p", "data", kernel=3, stride=0), "stride 0 is not positive"),
     (ALEXNET_HEADER + 'layer { name: "d" type: "Data" top: "data" }\n', "layer type 'Data' is not supported"),

@@ -111,3 +111,26 @@ def test_weights_that_do_not_fit_are_errors():
     with pytest.raises(SpecError, match=r"weight 'fc1\.weight' has shape \(7, 5\)"):
         export_model(net, {**weights, "fc1.weight": np.zeros((7, 5))})
     export_model(net, {**weights, "bn1.num_batches_tracked": np.array(3)}, check=False)  # torch's counter: ignored
+
+
+@pytest.mark.parametrize("layer", [
+    "{type: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+    "{type: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: true}",
+    "{type: avgpool, kernel: 3, stride: 2, padding: same}",  # count_include_pad false by default (TensorFlow)
+    "{type: avgpool, kernel: 3, stride: 2, padding: same, count_include_pad: true}",
+    "{type: maxpool, kernel: 1, stride: 4, ceil_mode: true, ceil_rule: caffe}",  # Caffe's empty last window
+    "{type: avgpool, kernel: 1, stride: 4, ceil_mode: true, ceil_rule: caffe}",
+])
+def test_pooling_semantics_run_in_onnxruntime_as_the_oracle(layer):
+    net = resolve_text(f"""
+        name: P
+        input: {{channels: 2, height: 7, width: 7}}
+        layers:
+          - {layer}
+    """)
+    model = export_and_check(net, {})
+    x = np.random.default_rng(4).standard_normal((2, *net.input_shape), dtype=np.float32)
+    expected = oracle_output(net, {}, x)
+    np.testing.assert_allclose(onnxruntime_output(model, x), expected, rtol=1e-6, atol=1e-6)
+    if "caffe" in layer:
+        assert net.layers[0].output_shape == (2, 3, 3) and [node.op_type for node in model.graph.node][-1] == "Pad"

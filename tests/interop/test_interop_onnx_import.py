@@ -160,8 +160,6 @@ def test_unsupported_op_names_the_node(tmp_path):
      {"s": np.array([2, -1], np.int64)}, "node r (Reshape): a Reshape to [2, -1] is not a flatten"),
     ([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], dilations=[2, 2])], {},
      "node p (MaxPool): dilated pooling"),
-    ([helper.make_node("AveragePool", ["x"], ["y"], name="p", kernel_shape=[3, 3], pads=[1, 1, 1, 1])], {},
-     "node p (AveragePool): average pooling that leaves padded zeros out"),
     ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Softmax", ["f"], ["y"], name="s",
                                                                             axis=0)], {},
      "node s (Softmax): softmax over axis 0"),
@@ -180,3 +178,13 @@ def test_not_a_model(tmp_path):
         import_onnx(tmp_path / "x.onnx")
     with pytest.raises(SpecError, match="no such file"):
         import_onnx(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize("count_include_pad", [None, 0, 1])
+def test_average_pool_count_include_pad_is_read(tmp_path, count_include_pad):
+    # ONNX's AveragePool: count_include_pad defaults to 0 (padded zeros left out of the divisor).
+    extra = {} if count_include_pad is None else {"count_include_pad": count_include_pad}
+    model = make_model([helper.make_node("AveragePool", ["x"], ["y"], name="p", kernel_shape=[3, 3], strides=[2, 2],
+                                         pads=[1, 1, 1, 1], ceil_mode=1, **extra)], {}, shape=(1, 2, 7, 7))
+    net, _ = imports_as_onnxruntime_runs(tmp_path, model, shape=(1, 2, 7, 7))
+    assert net.layer("p").attrs.count_include_pad is bool(count_include_pad)
