@@ -94,6 +94,8 @@ def statement(layer: ResolvedLayer) -> str:
     elif isinstance(attrs, DropoutAttrs):
         code = f'dropout(x, {attrs.p!r}, train, drop_keys.get("{name}"))'
     elif layer.type == "flatten":
+        if len(layer.input_shape) == 3:  # channels first before flattening: features in PyTorch's (C, H, W) order
+            return "x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)"
         return "x = x.reshape(x.shape[0], -1)"
     else:
         code = ACTIVATIONS[layer.type].format("x")
@@ -175,7 +177,7 @@ def with_comment(code: str, shape: str, note: str = "") -> str:
 
 def note(layer: ResolvedLayer) -> str:
     if layer.type == "flatten":
-        return "flattened in H, W, C order"
+        return "flattened in C, H, W order, as PyTorch"
     if isinstance(layer.attrs, LRNAttrs):
         return f"LRN n={layer.attrs.size}, {layer.attrs.convention} convention, groups={layer.attrs.groups}"
     return "; ".join(layer.equations)

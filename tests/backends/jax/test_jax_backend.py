@@ -247,3 +247,63 @@ def test_convert_file_refuses_unknown_suffixes(tmp_path):
 
     with pytest.raises(SpecError, match="cannot convert .txt to .npz"):
         convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.npz")
+
+
+# A 4-channel 3×5 map: every (C, H, W) position distinct, so any other flatten order shows.
+FLATTEN_HEAD = """
+    name: FlattenTail
+    input: {channels: 2, height: 3, width: 5}
+    layers:
+      - {type: conv, name: conv, out_channels: 4, kernel: 1}
+      - {type: flatten, name: flatten}
+"""
+
+
+@pytest.mark.parametrize("tail", ["", "- {type: softmax}", "- {type: batchnorm}", "- {type: dropout, p: 0.5}",
+                                  "- {type: dense, out_features: 7}"])
+def test_features_come_out_in_torchs_c_h_w_order(tail):
+    """Whatever follows the flatten, the JAX module returns what torch.flatten(x, 1) of the NCHW map gives (the
+    torch module is the peer), with the canonical weights transferred as they are; and `alexspec check`'s evaluate
+    hands on exactly what `apply` returned, with no reordering of its own."""
+    torch = pytest.importorskip("torch")
+    net = resolve_text(FLATTEN_HEAD + (f"      {tail}\n" if tail else ""))
+    weights = _canonical(net)
+    x = np.random.default_rng(5).standard_normal((2,) + net.input_shape)
+    model = backends.get("torch").build(net).double().eval()
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state or None))
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    checked = BACKEND.evaluate(net, weights, x, dtype="float64")[-1][1]
+    np.testing.assert_array_equal(checked, y)
+
+
+def test_convert_weights_gives_the_jax_module_torchs_function(tmp_path):
+    """A trained torch state dict through `convert_file` (.pt -> .npz): the JAX module with those params computes
+    what the torch module computes, through a batchnorm before the flatten and a dense layer after it."""
+    torch = pytest.importorskip("torch")
+    from alexnet_spec.weights import convert_file
+
+    spec = tmp_path / "small.yaml"
+    spec.write_text(textwrap.dedent(SMALL))
+    net = load_network(spec)
+    torch.manual_seed(0)
+    model = backends.get("torch").build(net).double().eval()
+    for buffer in (model.state_dict()[name] for name in model.state_dict() if name.endswith("running_var")):
+        buffer.uniform_(0.5, 2.0)  # running statistics that are not the identity
+    torch.save(model.state_dict(), tmp_path / "trained.pt")
+    convert_file(spec, tmp_path / "trained.pt", tmp_path / "trained.npz")
+    params, state = {}, {}
+    with np.load(tmp_path / "trained.npz") as archive:
+        for key in archive.files:
+            layer, _, field = key.partition("/")
+            (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = archive[key]
+    x = np.random.default_rng(2).standard_normal((3,) + net.input_shape)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    with jax.enable_x64(True):
+        y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state))
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
