@@ -108,6 +108,7 @@ class BatchNormAttrs:
     eps: float
     momentum: float  # PyTorch's convention: weight of the batch statistic
     spatial: bool  # True after a conv (normalise channels), False after a dense layer (features)
+    running_variance: str = "unbiased"  # the batch variance the running one moves towards: "unbiased" or "biased"
 
 
 LayerAttrs = Union[ConvAttrs, PoolAttrs, AdaptivePoolAttrs, LRNAttrs, DenseAttrs, DropoutAttrs, BatchNormAttrs, None]

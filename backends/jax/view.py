@@ -90,7 +90,7 @@ def statement(layer: ResolvedLayer) -> str:
                 f"k={float(attrs.k)!r}, groups={attrs.groups})")
     elif isinstance(attrs, BatchNormAttrs):
         return (f'x, new_state["{name}"] = batch_norm(x, params["{name}"], state["{name}"], train, '
-                f"eps={attrs.eps!r}, momentum={attrs.momentum!r})")
+                f"eps={attrs.eps!r}, momentum={attrs.momentum!r}, running_variance={attrs.running_variance!r})")
     elif isinstance(attrs, DropoutAttrs):
         code = f'dropout(x, {attrs.p!r}, train, drop_keys.get("{name}"))'
     elif layer.type == "flatten":
