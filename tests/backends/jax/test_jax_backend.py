@@ -307,3 +307,34 @@ def test_convert_weights_gives_the_jax_module_torchs_function(tmp_path):
     with jax.enable_x64(True):
         y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state))
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("running_variance", ["unbiased", "biased"])
+def test_batchnorm_running_statistics_follow_torch_or_keras(running_variance):
+    """apply(train=True) returns the running statistics torch.nn.BatchNorm computes (unbiased) or Keras 3's rule
+    gives (biased, written out in tests/batchnorm_rules.py), as the spec says."""
+    pytest.importorskip("torch")
+    from tests.batchnorm_rules import expected_running_statistics, spec_text, weights_and_input
+
+    net = resolve_text(spec_text(running_variance))
+    weights, x = weights_and_input()
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        _, new_state = BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), train=True, state=state)
+        updated = jax_to_torch(params, net, new_state)
+    for name, value in expected_running_statistics(weights, x, running_variance).items():
+        np.testing.assert_allclose(updated[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_training_batchnorm_needs_more_than_one_value_per_channel():
+    """As torch.nn.BatchNorm1d raises ("Expected more than 1 value per channel when training"), jitted or not;
+    eval mode takes a batch of one."""
+    from tests.batchnorm_rules import spec_text
+
+    net = resolve_text(spec_text("unbiased"))
+    module = BACKEND.build(net)
+    params, x = module.init(jax.random.PRNGKey(0)), jnp.ones((1, 4, 5, 3))
+    for apply in (module.apply, jax.jit(module.apply, static_argnames="train")):
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+            apply(params, x, train=True)
+    assert module.apply(params, x).shape == (1, 60)
