@@ -27,13 +27,16 @@ class ConvAttrs:
     weight_init: Distribution
     bias_init: Distribution | None
 
+    # Fans as torch.nn.init._calculate_fan_in_and_fan_out computes them from the (O, I/groups, kh, kw) weight:
+    # size(1) * kh * kw and size(0) * kh * kw. With groups, fan_in counts one group's inputs but fan_out every
+    # output channel, so a spec that says kaiming or xavier gets what nn.init gives PyTorch users.
     @property
     def fan_in(self) -> int:
         return self.in_channels // self.groups * self.kernel[0] * self.kernel[1]
 
     @property
     def fan_out(self) -> int:
-        return self.out_channels // self.groups * self.kernel[0] * self.kernel[1]
+        return self.out_channels * self.kernel[0] * self.kernel[1]
 
     @property
     def symmetric_padding(self) -> tuple[int, int] | None:
@@ -111,6 +114,7 @@ class BatchNormAttrs:
     eps: float
     momentum: float  # PyTorch's convention: weight of the batch statistic
     spatial: bool  # True after a conv (normalise channels), False after a dense layer (features)
+    running_variance: str = "unbiased"  # the batch variance the running one moves towards: "unbiased" or "biased"
 
 
 LayerAttrs = Union[ConvAttrs, PoolAttrs, AdaptivePoolAttrs, LRNAttrs, DenseAttrs, DropoutAttrs, BatchNormAttrs, None]

@@ -3,10 +3,9 @@
     params, state = torch_to_jax(model.state_dict(), spec)
     state_dict = jax_to_torch(params, spec, state)
 
-conv: (O, I/groups, kh, kw) <-> (kh, kw, I/groups, O). dense: (out, in) <-> (in, out). The dense layer fed by a
-`flatten` of a C×H×W map also has its rows reordered: PyTorch flattens NCHW in (C, H, W) order, the JAX module
-flattens NHWC in (H, W, C) order (the usual source of silent mismatches). Features between that flatten and the
-dense layer (a batchnorm, say) are in the JAX order too. A round trip is the identity.
+conv: (O, I/groups, kh, kw) <-> (kh, kw, I/groups, O). dense: (out, in) <-> (in, out). Features need no
+reordering: the JAX module's flatten moves channels first before reshaping, so it flattens in PyTorch's (C, H, W)
+order and a dense kernel's rows (or a batchnorm's features) mean the same in both. A round trip is the identity.
 """
 
 from __future__ import annotations
@@ -35,27 +34,6 @@ def _array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def flatten_orders(net: ResolvedNetwork) -> dict[str, tuple[int, int, int]]:
-    """{layer name: (C, H, W)} for layers whose features are a flattened map, up to and including the dense layer
-    that consumes them."""
-    orders, current = {}, None
-    for layer in net.layers:
-        if layer.type == "flatten" and len(layer.input_shape) == 3:
-            current = layer.input_shape
-            continue
-        if current is not None:
-            orders[layer.name] = current
-            if isinstance(layer.attrs, DenseAttrs):
-                current = None
-    return orders
-
-
-def nchw_to_nhwc_index(chw: tuple[int, int, int]) -> np.ndarray:
-    """For each position of the (H, W, C) flattening, the position of the same element in the (C, H, W) one."""
-    channels, height, width = chw
-    return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
-
-
 def _expect(name: str, array: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
     if tuple(array.shape) != tuple(shape):
         raise SpecError(Diagnostic(f"weight {name!r} has shape {tuple(array.shape)}", file=source,
@@ -75,7 +53,6 @@ def _get(mapping: Mapping[str, Any], name: str, source: str, layer: str | None =
 def torch_to_jax(state_dict: Mapping[str, Any], spec_or_net, source: str = "state dict") -> tuple[dict, dict]:
     """(params, state) for the JAX module from canonical weights (numpy arrays or torch tensors)."""
     net = _resolved(spec_or_net)
-    orders = flatten_orders(net)
     params, state = {}, {}
     for layer in net.layers:
         attrs, name = layer.attrs, layer.name
@@ -86,16 +63,12 @@ def torch_to_jax(state_dict: Mapping[str, Any], spec_or_net, source: str = "stat
         elif isinstance(attrs, DenseAttrs):
             weight = _expect(f"{name}.weight", _get(state_dict, f"{name}.weight", source),
                              (attrs.out_features, attrs.in_features), source)
-            kernel = weight.T
-            if name in orders:
-                kernel = kernel[nchw_to_nhwc_index(orders[name])]
-            params[name] = {"kernel": kernel}
+            params[name] = {"kernel": weight.T}
         elif isinstance(attrs, BatchNormAttrs):
-            order = nchw_to_nhwc_index(orders[name]) if name in orders else slice(None)
-            params[name] = {"scale": _get(state_dict, f"{name}.weight", source)[order],
-                            "bias": _get(state_dict, f"{name}.bias", source)[order]}
-            state[name] = {"mean": _get(state_dict, f"{name}.running_mean", source)[order],
-                           "var": _get(state_dict, f"{name}.running_var", source)[order]}
+            params[name] = {"scale": _get(state_dict, f"{name}.weight", source),
+                            "bias": _get(state_dict, f"{name}.bias", source)}
+            state[name] = {"mean": _get(state_dict, f"{name}.running_mean", source),
+                           "var": _get(state_dict, f"{name}.running_var", source)}
             continue
         else:
             continue
@@ -108,7 +81,6 @@ def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any
                  source: str = "params") -> dict[str, np.ndarray]:
     """Canonical weights (numpy arrays, torch state_dict names and layouts) from JAX params and state."""
     net = _resolved(spec_or_net)
-    orders = flatten_orders(net)
     result = {}
     for layer in net.layers:
         attrs, name = layer.attrs, layer.name
@@ -122,22 +94,14 @@ def jax_to_torch(params: Mapping[str, Any], spec_or_net, state: Mapping[str, Any
         elif isinstance(attrs, DenseAttrs):
             kernel = _expect(f"{name}/kernel", _get(entry, "kernel", source, name),
                              (attrs.in_features, attrs.out_features), source)
-            if name in orders:
-                inverse = np.empty_like(nchw_to_nhwc_index(orders[name]))
-                inverse[nchw_to_nhwc_index(orders[name])] = np.arange(inverse.size)
-                kernel = kernel[inverse]
             result[f"{name}.weight"] = kernel.T
         elif isinstance(attrs, BatchNormAttrs):
-            order = slice(None)
-            if name in orders:
-                order = np.empty_like(nchw_to_nhwc_index(orders[name]))
-                order[nchw_to_nhwc_index(orders[name])] = np.arange(order.size)
             running = (state or {}).get(name, {"mean": np.zeros(attrs.num_features), "var": np.ones(attrs.num_features)})
             width = (attrs.num_features,)
             for key, field, values in (("weight", "scale", entry), ("bias", "bias", entry),
                                        ("running_mean", "mean", running), ("running_var", "var", running)):
                 result[f"{name}.{key}"] = _expect(f"{name}/{field}", _get(values, field, source, name), width,
-                                                  source)[order]
+                                                  source)
             continue
         else:
             continue

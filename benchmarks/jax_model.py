@@ -46,7 +46,7 @@ def obvious_apply(params, x):
     x = pool(obvious_lrn(conv(x, "conv1", (4, 4), 0, 1)))
     x = pool(obvious_lrn(conv(x, "conv2", (1, 1), 2, 2)))
     x = conv(conv(x, "conv3", (1, 1), 1, 1), "conv4", (1, 1), 1, 2)
-    x = pool(conv(x, "conv5", (1, 1), 1, 2)).reshape(x.shape[0], -1)
+    x = jnp.transpose(pool(conv(x, "conv5", (1, 1), 1, 2)), (0, 3, 1, 2)).reshape(x.shape[0], -1)  # C, H, W order
     for name in ("fc6", "fc7"):
         x = jax.nn.relu(x @ params[name]["kernel"] + params[name]["bias"])
     return jax.nn.softmax(x @ params["fc8"]["kernel"] + params["fc8"]["bias"], axis=-1)

@@ -510,9 +510,9 @@ class _Converter:
         weight_filler, bias_filler = params.block("weight_filler"), params.block("bias_filler") if bias else None
         if weight_filler is None and bias_filler is None:
             return None
-        if spec_fans is None:  # conv: (O, I/g, kh, kw); the spec counts both fans per group
+        if spec_fans is None:  # conv: (O, I/g, kh, kw); the spec's fans are torch.nn.init's (ConvAttrs.fan_in/out)
             receptive = math.prod(weight[2:])
-            spec_fans = (weight[1] * receptive, weight[0] // groups * receptive)
+            spec_fans = (weight[1] * receptive, weight[0] * receptive)
         init = {"weight": self._distribution(weight_filler, weight, spec_fans, name, "weight")}
         if bias:
             init["bias"] = self._distribution(bias_filler, (_bias_size(weight, params),), spec_fans, name, "bias")
@@ -568,8 +568,8 @@ class _Converter:
         if n == Fraction(spec_in + spec_out, 2):
             return {"dist": "xavier", "distribution": shape} if uniform else \
                 {"dist": "xavier", "gain": math.sqrt(2.0), "distribution": "normal"}
-        self.note(f"the {kind} filler's fan ({norm}, n = {n}) is not one the spec counts (it counts a grouped "
-                  "layer's fans per group): its distribution written as numbers", name)
+        self.note(f"the {kind} filler's fan ({norm}, n = {n}) is not one the spec counts: its distribution "
+                  "written as numbers", name)
         if uniform:
             bound = math.sqrt(3 / n)
             return {"dist": "uniform", "low": -bound, "high": bound}

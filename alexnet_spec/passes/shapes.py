@@ -287,7 +287,8 @@ def _flatten(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
 
 def _batchnorm(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
     layer: L.BatchNorm = ctx.layer
-    attrs = BatchNormAttrs(shape[0], layer.eps, layer.momentum, spatial=len(shape) == 3)
+    attrs = BatchNormAttrs(shape[0], layer.eps, layer.momentum, spatial=len(shape) == 3,
+                           running_variance=layer.running_variance)
     return ResolvedLayer(ctx.index, layer.name, "batchnorm", shape, shape, 2 * shape[0], 2 * shape[0], 0, (), attrs)
 
 

@@ -169,6 +169,10 @@ class BatchNorm(LayerBase):
     eps: float = Field(1e-5, gt=0, description="added to the variance")
     momentum: float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running average "
                                                         "(PyTorch's convention; Keras' 0.99 is 0.01 here)")
+    running_variance: Literal["unbiased", "biased"] = Field(
+        "unbiased", description="which batch variance the running variance moves towards in training: `unbiased` "
+                                "(sum of squares / (n - 1), as torch.nn.BatchNorm) or `biased` (/ n, as Keras 3's "
+                                "BatchNormalization); both normalise the batch itself with the biased variance")
 
 
 class ReLU(LayerBase):

@@ -71,17 +71,23 @@ class Uniform(StrictModel):
     high: float = Field(description="upper bound")
 
 
+FANS = ("fans as torch.nn.init computes them from the weight: a conv's fan_in = in_channels / groups × kh × kw, "
+        "fan_out = out_channels × kh × kw (every output channel, grouped or not); a dense layer's in and out features")
+
+
 class Kaiming(StrictModel):
-    """He et al. 2015: std = gain / sqrt(fan), gain = sqrt(2) for relu."""
+    """He et al. 2015: std = gain / sqrt(fan), gain = sqrt(2) for relu. Fans as torch.nn.init's: for a conv,
+    fan_in = in_channels / groups × kh × kw and fan_out = out_channels × kh × kw."""
 
     dist: Literal["kaiming"] = Field(description="He (Kaiming) initialisation")
-    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description="which fan scales the variance")
+    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description=f"which fan scales the variance; {FANS}")
     nonlinearity: Literal["relu", "linear", "tanh", "sigmoid"] = Field("relu", description="sets the gain")
     distribution: Literal["normal", "uniform"] = Field("normal", description="shape of the distribution")
 
 
 class Xavier(StrictModel):
-    """Glorot and Bengio 2010: variance 2 / (fan_in + fan_out), times gain squared."""
+    """Glorot and Bengio 2010: variance 2 / (fan_in + fan_out), times gain squared. Fans as torch.nn.init's: for a
+    conv, fan_in = in_channels / groups × kh × kw and fan_out = out_channels × kh × kw."""
 
     dist: Literal["xavier"] = Field(description="Glorot (Xavier) initialisation")
     gain: float = Field(1.0, gt=0, description="multiplies the standard deviation")

@@ -1,7 +1,8 @@
 """Every layer's output of a generated JAX module, for `alexspec check` and the equivalence tests.
 
 `apply` has one statement per layer; `layer_outputs` runs it once, not jitted, under a line tracer and reads `x` after
-each layer's statement, so what is compared is the code users read. Outputs go back to the canonical layout."""
+each layer's statement, so what is compared is the code users read. Spatial maps go back from NHWC to the canonical
+(N, C, H, W) layout; features are compared as the module returns them (its flatten is in C, H, W order)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from alexnet_spec.resolved import ResolvedNetwork
-from alexnet_spec.weights import flatten_orders, nchw_to_nhwc_index, torch_to_jax
+from alexnet_spec.weights import torch_to_jax
 
 from alexnet_spec.backends.source import values_after_statements
 
@@ -37,18 +38,10 @@ def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype:
         state = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), state) or None
         nhwc = jnp.asarray(np.transpose(np.asarray(x), (0, 2, 3, 1)), cast)
         outputs = layer_outputs(module, net, params, nhwc, state)
-        orders = flatten_orders(net)
         result = []
         for layer in net.layers:
             value = np.asarray(outputs[layer.name], dtype=np.float64)
-            if value.ndim == 4:
+            if value.ndim == 4:  # NHWC, the module's layout for maps
                 value = value.transpose(0, 3, 1, 2)
-            else:
-                chw = layer.input_shape if layer.type == "flatten" and len(layer.input_shape) == 3 else (
-                    orders.get(layer.name) if layer.type != "dense" else None)
-                if chw is not None:  # features still in the (H, W, C) order of the JAX flatten
-                    inverse = np.empty(value.shape[1], dtype=int)
-                    inverse[nchw_to_nhwc_index(chw)] = np.arange(value.shape[1])
-                    value = value[:, inverse]
             result.append((layer.name, value))
     return result

@@ -94,10 +94,12 @@ def statement(layer: ResolvedLayer) -> str:
                 f"k={float(attrs.k)!r}, groups={attrs.groups})")
     elif isinstance(attrs, BatchNormAttrs):
         return (f'x, new_state["{name}"] = batch_norm(x, params["{name}"], state["{name}"], train, '
-                f"eps={attrs.eps!r}, momentum={attrs.momentum!r})")
+                f"eps={attrs.eps!r}, momentum={attrs.momentum!r}, running_variance={attrs.running_variance!r})")
     elif isinstance(attrs, DropoutAttrs):
         code = f'dropout(x, {attrs.p!r}, train, drop_keys.get("{name}"))'
     elif layer.type == "flatten":
+        if len(layer.input_shape) == 3:  # channels first before flattening: features in PyTorch's (C, H, W) order
+            return "x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)"
         return "x = x.reshape(x.shape[0], -1)"
     else:
         code = ACTIVATIONS[layer.type].format("x")
@@ -180,7 +182,7 @@ def with_comment(code: str, shape: str, note: str = "") -> str:
 
 def note(layer: ResolvedLayer) -> str:
     if layer.type == "flatten":
-        return "flattened in H, W, C order"
+        return "flattened in C, H, W order, as PyTorch"
     if isinstance(layer.attrs, LRNAttrs):
         return f"LRN n={layer.attrs.size}, {layer.attrs.convention} convention, groups={layer.attrs.groups}"
     return "; ".join(layer.equations)

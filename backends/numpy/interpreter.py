@@ -171,7 +171,8 @@ def _batchnorm(attrs, params, x, mode):
     running = [params[key] for key in BATCHNORM_BUFFERS]
     if not mode.train:
         return ops.batchnorm_eval(x, params["weight"], params["bias"], *running, attrs.eps), {}
-    y, mean, var = ops.batchnorm_train(x, params["weight"], params["bias"], *running, attrs.eps, attrs.momentum)
+    y, mean, var = ops.batchnorm_train(x, params["weight"], params["bias"], *running, attrs.eps, attrs.momentum,
+                                       attrs.running_variance)
     return y, {"running_mean": mean, "running_var": var}
 
 

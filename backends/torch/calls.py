@@ -60,7 +60,11 @@ def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "")
         args.append(f"eps={number(a.eps)}")
     if a.momentum != 0.1:
         args.append(f"momentum={number(a.momentum)}")
-    return f"nn.BatchNorm{2 if a.spatial else 1}d({', '.join(args + _device(device))})"
+    # torch's own class updates the running variance with the unbiased batch variance; the file's helper subclass
+    # (batchnorm_helper.jinja) with the biased one
+    kind = f"BatchNorm{2 if a.spatial else 1}d"
+    cls = f"nn.{kind}" if a.running_variance == "unbiased" else f"{kind}BiasedVariance"
+    return f"{cls}({', '.join(args + _device(device))})"
 
 
 def lrn_constructor(layer: ResolvedLayer, groups: int, inplace: bool) -> str:

@@ -1,8 +1,9 @@
 """The declared initialisation of a conv or dense layer as explicit `nn.init` calls, one per parameter.
 
 Each distribution in the resolved layer (Normal, Uniform, Kaiming, Xavier, Constant) becomes a call whose numbers a
-reader can check: fans are the spec's (`ConvAttrs.fan_in`, per group), written into the call rather than left to
-`nn.init.kaiming_*`, which would count a grouped or device-split layer's fans differently.
+reader can check: fans are the spec's (`ConvAttrs.fan_in` and `fan_out`, torch.nn.init's rule for the whole layer's
+weight), written into the call rather than left to `nn.init.kaiming_*`, which would count a device-split layer's
+shares (smaller weights) differently.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from alexnet_spec.backends.source import provenance
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+from alexnet_spec.resolved import BatchNormAttrs, ResolvedLayer, ResolvedNetwork
 
 from .calls import (
     BATCHNORM_RESET,
@@ -38,7 +38,8 @@ from .placed import placed_view
 GENERATED_NAMES = frozenset({"reset_parameters", "devices", "split_layers", "load_single_state_dict",
                              "single_state_dict"})
 # Module-level names of the generated file that a class named after the spec would shadow.
-MODULE_NAMES = frozenset({"F", "LocalResponseNorm"})
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
+                          "BatchNorm2dBiasedVariance"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class FileView:
     needs_lrn: bool  # include the LocalResponseNorm helper
     model: ClassView
     placed: ClassView | None  # the class splitting the layers over the spec's devices
+    needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
 
 
 def file_view(net: ResolvedNetwork) -> FileView:
@@ -58,7 +60,9 @@ def file_view(net: ResolvedNetwork) -> FileView:
     needs_math = any("math." in line for view in layers for line in view.init)
     imports = (("import math", "") if needs_math else ()) + (
         "import torch", "import torch.nn.functional as F", "from torch import nn")
-    return FileView(_header(net), imports, any(layer.type == "lrn" for layer in net.layers), model, placed)
+    biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
+                 for layer in net.layers)
+    return FileView(_header(net), imports, any(layer.type == "lrn" for layer in net.layers), model, placed, biased)
 
 
 def check_names(net: ResolvedNetwork) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from alexnet_spec.loading import load_network
@@ -78,3 +80,37 @@ def test_paper_init_biases():
     ones = [layer.name for layer in net.layers if layer.type in ("conv", "dense") and layer.attrs.bias_init.value == 1]
     assert ones == ["conv2", "conv4", "conv5", "fc6", "fc7"]
     assert net.layer("conv1").attrs.weight_init.std == 0.01
+
+
+def test_keras_bn_initialises_as_its_keras_code():
+    """Keras' defaults, which the document's code keeps: glorot_uniform kernels and zero biases. glorot_uniform
+    (keras.initializers.GlorotUniform) draws U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)), its fans from
+    the Keras kernel shape: (kh, kw, in, out) -> fan_in = kh*kw*in, fan_out = kh*kw*out; (in, out) for Dense.
+    Checked on the torch module as built: every bound is reached (large tensors) and never passed."""
+    torch = pytest.importorskip("torch")
+    from alexnet_spec import backends
+
+    net = load_network(SPECS_DIR / "alexnet_keras_bn.yaml")
+    torch.manual_seed(0)
+    model = backends.get("torch").build(net)
+    for layer in net.layers:
+        if layer.type == "conv":
+            a = layer.attrs
+            keras_shape = (a.kernel[0], a.kernel[1], a.in_channels, a.out_channels)
+            fan_in, fan_out = math.prod(keras_shape[:3]), keras_shape[0] * keras_shape[1] * keras_shape[3]
+        elif layer.type == "dense":
+            fan_in, fan_out = layer.attrs.in_features, layer.attrs.out_features
+        else:
+            continue
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        weight = getattr(model, layer.name).weight.detach()
+        assert 0.99 * limit < weight.abs().max().item() <= limit, layer.name
+        assert abs(weight.std().item() - limit / math.sqrt(3)) < 0.05 * limit / math.sqrt(3), layer.name
+        assert not getattr(model, layer.name).bias.detach().any(), layer.name
+
+
+def test_keras_bn_moves_its_running_variance_as_keras_does():
+    # Keras 3's BatchNormalization: the moving variance follows the biased batch variance (see tests/batchnorm_rules.py)
+    net = load_network(SPECS_DIR / "alexnet_keras_bn.yaml")
+    rules = {layer.name: layer.attrs.running_variance for layer in net.layers if layer.type == "batchnorm"}
+    assert rules == {f"bn{i}": "biased" for i in range(1, 9)}

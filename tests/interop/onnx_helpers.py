@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from alexnet_spec.resolved import ConvAttrs, DenseAttrs, LRNAttrs, ResolvedNetwork
+from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, LRNAttrs, ResolvedNetwork
 
 # Every layer type and form that export has a separate path for: `same` padding that is asymmetric at stride 2,
 # dilation, LRN in two conventions and with groups, ceil_mode pooling with padding (max and average: the divisor of
@@ -94,12 +94,15 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-5) -
 
 def layer_signature(net: ResolvedNetwork) -> list[tuple]:
     """Every layer's name, type, shapes, counts and attributes, LRN by its effective scale (the import writes ONNX's
-    `torch` convention), without what ONNX does not carry: init distributions and device placement."""
+    `torch` convention), without what ONNX does not carry: init distributions, device placement and batchnorm's
+    training-time running-variance rule (the export is for inference)."""
     rows = []
     for layer in net.layers:
         attrs = layer.attrs
         if isinstance(attrs, (ConvAttrs, DenseAttrs)):
             attrs = dataclasses.replace(attrs, weight_init=None, bias_init=None)
+        if isinstance(attrs, BatchNormAttrs):
+            attrs = dataclasses.replace(attrs, running_variance=None)
         if isinstance(attrs, LRNAttrs):
             attrs = (attrs.size, float(np.float32(attrs.scale * attrs.size)), attrs.beta, attrs.k, attrs.groups)
         rows.append((layer.name, layer.type, layer.input_shape, layer.output_shape, layer.params, layer.buffers,

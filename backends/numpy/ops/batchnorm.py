@@ -3,7 +3,8 @@
     y = (x - mean) / sqrt(var + eps) * weight + bias
 
 eval: mean and var are the running statistics. train: the batch's mean and biased variance, and the running
-statistics move by `momentum` towards the batch mean and the unbiased batch variance.
+statistics move by `momentum` towards the batch mean and the batch variance: the unbiased one (sum of squares over
+n - 1, torch.nn.BatchNorm's rule) or the biased one (over n, Keras 3's), as the spec's `running_variance` says.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ def batchnorm_eval(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, running_
 
 
 def batchnorm_train(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, running_mean: np.ndarray,
-                    running_var: np.ndarray, eps: float, momentum: float
+                    running_var: np.ndarray, eps: float, momentum: float, running_variance: str = "unbiased"
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalise with the batch's own statistics.
 
     x: (N, C, H, W) or (N, C); the statistics of channel c are over its N*H*W (or N) values.
     Returns (y of x's shape, new running_mean (C,), new running_var (C,)), where
-    new = (1 - momentum) * old + momentum * batch statistic, the variance there being the unbiased one.
+    new = (1 - momentum) * old + momentum * batch statistic, the variance there being the unbiased one
+    (`running_variance` "unbiased") or the biased one ("biased").
     """
     axes = _reduced_axes(x)
     count = x.size // x.shape[1]
@@ -44,7 +46,7 @@ def batchnorm_train(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, running
     mean = x.mean(axis=axes)
     variance = ((x - _per_channel(x, mean)) ** 2).mean(axis=axes)  # biased: divides by count
     y = batchnorm_eval(x, weight, bias, mean, variance, eps)
-    unbiased = variance * count / (count - 1)
+    batch_variance = variance * count / (count - 1) if running_variance == "unbiased" else variance
     new_mean = (1 - momentum) * running_mean + momentum * mean
-    new_var = (1 - momentum) * running_var + momentum * unbiased
+    new_var = (1 - momentum) * running_var + momentum * batch_variance
     return y, new_mean, new_var

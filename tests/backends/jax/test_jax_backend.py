@@ -247,3 +247,94 @@ def test_convert_file_refuses_unknown_suffixes(tmp_path):
 
     with pytest.raises(SpecError, match="cannot convert .txt to .npz"):
         convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.npz")
+
+
+# A 4-channel 3×5 map: every (C, H, W) position distinct, so any other flatten order shows.
+FLATTEN_HEAD = """
+    name: FlattenTail
+    input: {channels: 2, height: 3, width: 5}
+    layers:
+      - {type: conv, name: conv, out_channels: 4, kernel: 1}
+      - {type: flatten, name: flatten}
+"""
+
+
+@pytest.mark.parametrize("tail", ["", "- {type: softmax}", "- {type: batchnorm}", "- {type: dropout, p: 0.5}",
+                                  "- {type: dense, out_features: 7}"])
+def test_features_come_out_in_torchs_c_h_w_order(tail):
+    """Whatever follows the flatten, the JAX module returns what torch.flatten(x, 1) of the NCHW map gives (the
+    torch module is the peer), with the canonical weights transferred as they are; and `alexspec check`'s evaluate
+    hands on exactly what `apply` returned, with no reordering of its own."""
+    torch = pytest.importorskip("torch")
+    net = resolve_text(FLATTEN_HEAD + (f"      {tail}\n" if tail else ""))
+    weights = _canonical(net)
+    x = np.random.default_rng(5).standard_normal((2,) + net.input_shape)
+    model = backends.get("torch").build(net).double().eval()
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state or None))
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    checked = BACKEND.evaluate(net, weights, x, dtype="float64")[-1][1]
+    np.testing.assert_array_equal(checked, y)
+
+
+def test_convert_weights_gives_the_jax_module_torchs_function(tmp_path):
+    """A trained torch state dict through `convert_file` (.pt -> .npz): the JAX module with those params computes
+    what the torch module computes, through a batchnorm before the flatten and a dense layer after it."""
+    torch = pytest.importorskip("torch")
+    from alexnet_spec.weights import convert_file
+
+    spec = tmp_path / "small.yaml"
+    spec.write_text(textwrap.dedent(SMALL))
+    net = load_network(spec)
+    torch.manual_seed(0)
+    model = backends.get("torch").build(net).double().eval()
+    for buffer in (model.state_dict()[name] for name in model.state_dict() if name.endswith("running_var")):
+        buffer.uniform_(0.5, 2.0)  # running statistics that are not the identity
+    torch.save(model.state_dict(), tmp_path / "trained.pt")
+    convert_file(spec, tmp_path / "trained.pt", tmp_path / "trained.npz")
+    params, state = {}, {}
+    with np.load(tmp_path / "trained.npz") as archive:
+        for key in archive.files:
+            layer, _, field = key.partition("/")
+            (state if field in ("mean", "var") else params).setdefault(layer, {})[field] = archive[key]
+    x = np.random.default_rng(2).standard_normal((3,) + net.input_shape)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    with jax.enable_x64(True):
+        y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state))
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("running_variance", ["unbiased", "biased"])
+def test_batchnorm_running_statistics_follow_torch_or_keras(running_variance):
+    """apply(train=True) returns the running statistics torch.nn.BatchNorm computes (unbiased) or Keras 3's rule
+    gives (biased, written out in tests/batchnorm_rules.py), as the spec says."""
+    pytest.importorskip("torch")
+    from tests.batchnorm_rules import expected_running_statistics, spec_text, weights_and_input
+
+    net = resolve_text(spec_text(running_variance))
+    weights, x = weights_and_input()
+    with jax.enable_x64(True):
+        params, state = torch_to_jax(weights, net)
+        _, new_state = BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), train=True, state=state)
+        updated = jax_to_torch(params, net, new_state)
+    for name, value in expected_running_statistics(weights, x, running_variance).items():
+        np.testing.assert_allclose(updated[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_training_batchnorm_needs_more_than_one_value_per_channel():
+    """As torch.nn.BatchNorm1d raises ("Expected more than 1 value per channel when training"), jitted or not;
+    eval mode takes a batch of one."""
+    from tests.batchnorm_rules import spec_text
+
+    net = resolve_text(spec_text("unbiased"))
+    module = BACKEND.build(net)
+    params, x = module.init(jax.random.PRNGKey(0)), jnp.ones((1, 4, 5, 3))
+    for apply in (module.apply, jax.jit(module.apply, static_argnames="train")):
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+            apply(params, x, train=True)
+    assert module.apply(params, x).shape == (1, 60)

@@ -337,3 +337,36 @@ def test_render_explains_that_there_is_no_source():
     [diagnostic] = caught.value.diagnostics
     assert "reference interpreter" in diagnostic.message
     assert "--backend torch" in diagnostic.hint and "jax" in diagnostic.hint
+
+
+@pytest.mark.parametrize("running_variance", ["unbiased", "biased"])
+def test_batchnorm_running_statistics_follow_torch_or_keras(running_variance):
+    """Training updates the running variance with the unbiased batch variance (torch.nn.BatchNorm itself is the
+    peer) or the biased one (Keras 3's rule, written out in tests/batchnorm_rules.py), as the spec says."""
+    pytest.importorskip("torch")
+    from tests.batchnorm_rules import expected_running_statistics, spec_text, weights_and_input
+
+    net = resolve_text(spec_text(running_variance))
+    weights, x = weights_and_input()
+    updated = {}
+    interpreter.run(net, weights, x, train=True, new_buffers=updated)
+    expected = expected_running_statistics(weights, x, running_variance)
+    assert sorted(updated) == sorted(expected)
+    for name, value in expected.items():
+        assert_allclose(updated[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_batchnorm_running_variance_defaults_to_torchs_and_refuses_other_words():
+    assert resolve_text(TINY_BN).layer("bn").attrs.running_variance == "unbiased"
+    with pytest.raises(SpecError) as raised:
+        resolve_text(TINY_BN.replace("name: bn}", "name: bn, running_variance: keras}"))
+    message = str(raised.value)
+    assert "test.yaml:4:" in message and "layer bn: running_variance" in message and "'keras'" in message
+
+
+TINY_BN = """
+    name: TinyBN
+    input: {channels: 2, height: 3, width: 3}
+    layers:
+      - {type: batchnorm, name: bn}
+"""

@@ -133,3 +133,30 @@ def test_evaluate_gives_every_layer_for_alexspec_check(dtype, rtol):
     for (name, got), (_, want) in zip(actual, expected):
         assert got.dtype == np.dtype(dtype)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 0.1, err_msg=name)
+
+
+@pytest.mark.parametrize("running_variance", ["unbiased", "biased"])
+def test_batchnorm_running_statistics_follow_torch_or_keras(running_variance):
+    """One training step of the generated module: outputs as torch.nn.BatchNorm's, running variance updated with
+    the unbiased batch variance (torch itself the peer) or the biased one (Keras 3's rule, tests/batchnorm_rules.py)."""
+    from tests.batchnorm_rules import expected_running_statistics, spec_text, weights_and_input
+
+    net = resolve_text(spec_text(running_variance))
+    weights, x = weights_and_input()
+    model = backend.build(net).double().train()
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=False)
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    state = model.state_dict()
+    for name, value in expected_running_statistics(weights, x, running_variance).items():
+        np.testing.assert_allclose(state[name].numpy(), value, rtol=1e-12, atol=1e-12, err_msg=name)
+    assert int(state["bn.num_batches_tracked"]) == 1
+
+
+def test_biased_running_variance_module_still_refuses_one_value_per_channel():
+    """torch's own check survives the subclass: the feature batchnorm sees one value per feature at batch 1."""
+    from tests.batchnorm_rules import spec_text
+
+    model = backend.build(resolve_text(spec_text("biased"))).double().train()
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        model(torch.randn(1, 3, 4, 5, dtype=torch.float64))

@@ -119,7 +119,7 @@ def test_explicit_distributions():
             out_features: 200
             init: {weight: {dist: xavier}, bias: {dist: normal, mean: 3.0, std: 0.5}}
     """)
-    fan_out = 128 // 4 * 9  # per group, as the spec counts it
+    fan_out = 128 * 9  # torch.nn.init's fan_out: weight.size(0) (every output channel, groups or not) * kh * kw
     assert model.he_out.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.03)
     assert torch.all(model.he_out.bias == 0.25)
     bound = 5 / 3 * math.sqrt(3 / (128 * 9))

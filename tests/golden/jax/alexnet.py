@@ -195,7 +195,7 @@ def apply(params, x, *, train=False, key=None, state=None, layout="NHWC", mesh=N
     x = place(x, mesh, split=True)                                                                    # (N, 13, 13, 256)   conv5's channels split over the 2 devices
     x = jax.nn.relu(x)                                                                                # (N, 13, 13, 256)
     x = max_pool(x, window=(3, 3), stride=(2, 2), padding=((0, 0), (0, 0)))                           # (N, 6, 6, 256)   (13 + 2*0 - 3)/2 + 1 = 6
-    x = x.reshape(x.shape[0], -1)                                                                     # (N, 9216)   flattened in H, W, C order
+    x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)                                        # (N, 9216)   flattened in C, H, W order, as PyTorch
     x = dense(x, params["fc6"])                                                                       # (N, 4096)
     x = place(x, mesh, split=True)                                                                    # (N, 4096)   fc6's features split over the 2 devices
     x = jax.nn.relu(x)                                                                                # (N, 4096)
