@@ -76,11 +76,11 @@ def _read_base(document: yaml_source.SourceDocument, base_ref: str, base_path: P
         first = error.diagnostics[0]
         where = f" (line {first.line}, column {first.column})" if first.line is not None else ""
         problem = first.message.split(":", 1)[0] if first.message.startswith("invalid YAML") else first.message
-        raise SpecError(_at(document, ("extends",), f"the base spec {base_ref!r} cannot be used: {problem}{where}",
+        raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: {problem}{where}",
                             expected="a YAML spec file: a mapping with name, input and layers",
                             hint=f"looked for {base_path}")) from None
     if "layers" not in base.tree and "extends" not in base.tree:
-        raise SpecError(_at(document, ("extends",), f"the base spec {base_ref!r} cannot be used: it has neither "
+        raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: it has neither "
                             "`layers` nor `extends`", expected="a YAML spec file: a mapping with name, input and "
                             "layers", hint=f"looked for {base_path}"))
     return base

@@ -98,10 +98,11 @@ def read_text(path: str | Path, *, max_bytes: int = limits.MAX_SPEC_BYTES, what:
         raise SpecError(_not_a_file(name, "a directory", what)) from None
     except OSError as error:
         raise SpecError(Diagnostic(f"cannot read the file ({error.strerror})", file=name)) from None
+    kind = _file_kind(os.fstat(descriptor).st_mode)
+    if kind is not None:
+        os.close(descriptor)
+        raise SpecError(_not_a_file(name, kind, what))
     with os.fdopen(descriptor, "rb") as stream:
-        kind = _file_kind(os.fstat(descriptor).st_mode)
-        if kind is not None:
-            raise SpecError(_not_a_file(name, kind, what))
         try:
             raw = stream.read(max_bytes + 1)
         except OSError as error:
