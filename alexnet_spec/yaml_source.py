@@ -163,6 +163,14 @@ class _BoundedComposer(Composer):
     graph, with each node's size computed once.
     """
 
+    def compose_node(self, parent, index):
+        event = self.parser.peek_event()
+        tag = getattr(event, "ctag", None)
+        if tag is not None and str(tag) != "!":  # !!set, !!binary, !python/...: ruamel's constructors may fail on them
+            raise LimitError(f"an explicit YAML tag ({str(tag)[:40]})", event.start_mark,
+                             hint="the spec language has no tags: write the value plainly")
+        return super().compose_node(parent, index)
+
     def compose_scalar_node(self, anchor):
         node = super().compose_scalar_node(anchor)
         if str(node.tag).endswith(":int") and len(node.value) > limits.MAX_INT_DIGITS:
@@ -233,6 +241,9 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
                                 "check indentation, colons and quoting around this position")) from None
     except YAMLError as error:
         raise SpecError(Diagnostic(f"invalid YAML: {error}", file=file)) from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as error:  # a constructor of ruamel's failed
+        raise SpecError(Diagnostic(f"invalid YAML: a value cannot be read ({type(error).__name__})", file=file,
+                                   hint="write numbers, strings, lists and mappings plainly")) from None
     if tree is None:
         raise SpecError(Diagnostic("the spec is empty", file=file, line=1, column=1,
                                    expected="a mapping with name, input and layers",
