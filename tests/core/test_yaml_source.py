@@ -123,3 +123,11 @@ def test_size_above_the_limit_is_located(tmp_spec):
     path = tmp_spec(TINY_SPEC.replace("height: 12", f"height: {limits.MAX_SIZE + 1}"))
     message = _error(load_network, path)
     assert "spec.yaml:2:" in message and f"{limits.MAX_SIZE}" in message.replace(",", "")
+
+
+def test_docs_list_every_limit():
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    for what, bound in limits.describe():
+        assert f"| {what} | {bound} |" in text
