@@ -81,15 +81,23 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
 
 def nearest_whole_sizes(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
                         dilation: int = 1) -> tuple[int, int]:
-    """The input sizes just below and above `size` for which the division is exact."""
+    """The input sizes just below and above `size` for which the division is exact (O(1): one remainder)."""
     span = size + pad_before + pad_after - (dilation * (kernel - 1) + 1)
     remainder = span % stride
     return size - remainder, size + (stride - remainder) % stride
 
 
 def padding_for_whole(size: int, kernel: int, stride: int, dilation: int = 1) -> int | None:
-    """The smallest symmetric padding (below the kernel size) that makes the division exact, if any."""
-    for pad in range(0, kernel):
-        if (size + 2 * pad - (dilation * (kernel - 1) + 1)) % stride == 0:
-            return pad
-    return None
+    """The smallest symmetric padding (below the kernel size) that makes the division exact, if any.
+
+    Solved, not searched (the spec controls the kernel size): 2*pad = target (mod stride), with target = effective
+    kernel - size. With g = gcd(2, stride) it has solutions only when g divides the target, and then they are
+    pad = (target/g) * inverse(2/g) modulo stride/g; the smallest is below the kernel size or there is none.
+    """
+    target = (dilation * (kernel - 1) + 1 - size) % stride
+    common = math.gcd(2, stride)
+    if target % common:
+        return None
+    modulus = stride // common
+    pad = (target // common) * pow(2 // common, -1, modulus) % modulus if modulus > 1 else 0
+    return pad if pad < kernel else None

@@ -12,9 +12,10 @@ from alexnet_spec.spec.network import NetworkSpec
 def spec_to_data(spec: NetworkSpec) -> dict:
     """Plain data of the spec, fields left at their defaults omitted (the type of each layer always kept)."""
     data = spec.model_dump(mode="json", exclude_defaults=True)
-    for layer, model in zip(data["layers"], spec.layers):
-        layer["type"] = model.type
-        data["layers"][data["layers"].index(layer)] = {"type": layer.pop("type"), **layer}
+    # By position: looking each layer up with list.index made this quadratic in the number of layers (and, for two
+    # equal layers, could pick the wrong one).
+    data["layers"] = [{"type": model.type, **{key: value for key, value in layer.items() if key != "type"}}
+                      for layer, model in zip(data["layers"], spec.layers)]
     return data
 
 

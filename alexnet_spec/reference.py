@@ -68,6 +68,9 @@ def markdown() -> str:
     from alexnet_spec.schema import VARIANT_PROPERTIES
 
     lines += [f"| `{name}` | {value['description']} |" for name, value in VARIANT_PROPERTIES.items()]
+    lines += ["", "`extends` names a .yaml or .yml file and may leave the spec's folder (`../shared/base.yaml`); a file "
+              "that is not a spec is an error at `extends` that never quotes it. Every file is read within the bounds "
+              "listed in [security.md](security.md)."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,14 @@
 
 Edits apply in that order: remove, overrides, insert_after. Nodes keep the positions of the file they came from,
 so an error in the base is reported in the base file.
+
+Reading the base: `extends` names a .yaml or .yml file, relative to the extending file, and it may leave that file's
+folder (`extends: ../shared/alexnet.yaml` is a common layout, and a spec is trusted like a compiler's source file,
+which can #include any path). What keeps that safe with a spec from someone else: the base is read with the bounds of
+every spec file (limits.py: at most 1 MiB, a regular file, never a directory, device or FIFO, UTF-8 text, bounded
+YAML), and a file that is not a spec (missing, unreadable, not YAML, not a mapping with `layers` or `extends`) is an
+error at the `extends` line that says what is wrong with it but never quotes it. Only a file that is a spec has its
+lines shown in errors. docs/security.md says the same for users.
 """
 
 from __future__ import annotations
@@ -41,14 +49,7 @@ def expand(document: yaml_source.SourceDocument, _chain: tuple[str, ...] = ()) -
         cycle = " -> ".join(Path(p).name for p in chain + (str(base_path.resolve()),))
         raise SpecError(_at(document, ("extends",), f"`extends` makes a cycle: {cycle}",
                             hint="a spec cannot extend itself, directly or through other files"))
-    try:
-        base = yaml_source.load(base_path)
-    except SpecError as error:
-        if error.diagnostics[0].line is None:  # the file itself is missing or unreadable: point at `extends`
-            raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: "
-                                f"{error.diagnostics[0].message}", hint=f"looked for {base_path}")) from None
-        raise
-    base = expand(base, chain)
+    base = expand(_read_base(document, base_ref, base_path), chain)
     overridden = _Overridden()
     merged = _merge(base, document, overridden)
     origins = {**base.origins, **_origins(base.tree, base.file, base.origins), **_origins(tree, document.file, {})}
@@ -90,6 +91,36 @@ class _Overridden:
                     edits[("layers", index) + path[2:]] = edit
             edits.update({("layers", index, key): edit for key, edit in written.items()})
         return edits
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def _read_base(document: yaml_source.SourceDocument, base_ref: str, base_path: Path) -> yaml_source.SourceDocument:
+    """The base spec that `extends` names, read with the bounds of any spec file (limits.py).
+
+    Only a .yaml/.yml file that parses as a YAML mapping counts as a spec. Any other file (missing, a directory, a
+    device, binary, too large, not YAML, not a mapping) is an error at `extends` in the extending file that says
+    what is wrong with the base but never quotes it: `extends` can name any readable file, and its lines must not
+    end up in an error message.
+    """
+    if Path(base_ref).suffix.lower() not in SPEC_SUFFIXES:
+        raise SpecError(_at(document, ("extends",), f"`extends` must name a .yaml spec file, not {base_ref!r}",
+                            expected="a path ending in .yaml or .yml", hint="for example extends: alexnet.yaml"))
+    try:
+        base = yaml_source.load(base_path)
+    except SpecError as error:
+        first = error.diagnostics[0]
+        where = f" (line {first.line}, column {first.column})" if first.line is not None else ""
+        problem = first.message.split(":", 1)[0] if first.message.startswith("invalid YAML") else first.message
+        raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: {problem}{where}",
+                            expected="a YAML spec file: a mapping with name, input and layers",
+                            hint=f"looked for {base_path}")) from None
+    if "layers" not in base.tree and "extends" not in base.tree:
+        raise SpecError(_at(document, ("extends",), f"cannot read the base spec {base_ref!r}: it has neither "
+                            "`layers` nor `extends`", expected="a YAML spec file: a mapping with name, input and "
+                            "layers", hint=f"looked for {base_path}"))
+    return base
 
 
 def _origins(node, file: str, known: dict[int, str]) -> dict[int, str]:

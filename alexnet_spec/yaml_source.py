@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import ScalarNode, SequenceNode
 
+from alexnet_spec import limits
 from alexnet_spec.errors import Diagnostic, SpecError
 
 Position = tuple[int, int]  # 1-based line and column
@@ -101,42 +106,169 @@ def _node_start(node: Any) -> Position | None:
     return None
 
 
-def read_text(path: str | Path) -> str:
-    """The file's text, or a SpecError for a missing, unreadable or binary file."""
+def read_text(path: str | Path, *, max_bytes: int = limits.MAX_SPEC_BYTES, what: str = "spec") -> str:
+    """The text of a regular file of at most `max_bytes`, or a SpecError naming the file (never its contents).
+
+    Directories, devices, FIFOs and sockets are refused before reading: a FIFO or a terminal would block forever and
+    /dev/zero never ends. The file is opened without blocking and checked again once open, so that it cannot be
+    swapped for a FIFO in between; at most `max_bytes` + 1 bytes are read.
+    """
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise SpecError(Diagnostic("no such file", file=name, hint="check the path; specs live in files ending in .yaml"))
+        raise SpecError(Diagnostic("no such file", file=name, hint=f"check the path; {what} files end in "
+                                   f"{_SUFFIX_WORDS.get(what, '.yaml')}")) from None
     except IsADirectoryError:
-        raise SpecError(Diagnostic("is a directory, not a spec file", file=name, hint="pass the path of a .yaml file"))
+        raise SpecError(_not_a_file(name, "a directory", what)) from None
     except OSError as error:
-        raise SpecError(Diagnostic(f"cannot read the file ({error.strerror})", file=name))
+        raise SpecError(Diagnostic(f"cannot read the file ({error.strerror})", file=name)) from None
+    kind = _file_kind(os.fstat(descriptor).st_mode)
+    if kind is not None:
+        os.close(descriptor)
+        raise SpecError(_not_a_file(name, kind, what))
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            raw = stream.read(max_bytes + 1)
+        except OSError as error:
+            raise SpecError(Diagnostic(f"cannot read the file ({error.strerror})", file=name)) from None
+    if len(raw) > max_bytes:
+        raise SpecError(Diagnostic(f"the file is larger than {max_bytes:,} bytes", file=name,
+                                   expected=f"a {what} file of at most {max_bytes:,} bytes",
+                                   hint=f"{what} files are small text files (specs/alexnet.yaml is 3 KB); is this "
+                                        "the right file?"))
     if b"\x00" in raw:
-        raise SpecError(Diagnostic("binary file, not YAML text", file=name, expected="a UTF-8 YAML spec",
-                                   hint="is this a weights file? specs are .yaml text files"))
+        raise SpecError(Diagnostic(f"binary file, not {_TEXT_WORDS.get(what, 'YAML text')}", file=name,
+                                   expected=f"a UTF-8 {what} file",
+                                   hint=_BINARY_HINTS.get(what, "is this a weights file? specs are .yaml text files")))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise SpecError(Diagnostic("the file is not valid UTF-8 text", file=name, line=line, column=1,
-                                   expected="a UTF-8 YAML spec", hint="save the file as UTF-8"))
+                                   expected=f"a UTF-8 {what} file", hint="save the file as UTF-8")) from None
+
+
+_SUFFIX_WORDS = {"spec": ".yaml", "prototxt": ".prototxt"}
+_TEXT_WORDS = {"spec": "YAML text", "prototxt": "a prototxt"}
+_BINARY_HINTS = {"prototxt": "a .caffemodel holds weights; import the deploy.prototxt beside it"}
+
+
+def _file_kind(mode: int) -> str | None:
+    """None for a regular file; otherwise what it is, in words."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def _not_a_file(name: str, kind: str, what: str) -> Diagnostic:
+    return Diagnostic(f"is {kind}, not a {what} file", file=name, expected=f"a regular {what} file",
+                      hint=f"pass the path of a {_SUFFIX_WORDS.get(what, '.yaml')} file")
+
+
+class LimitError(MarkedYAMLError):
+    """A bound of limits.py hit while composing the YAML tree: `problem` says which, at `problem_mark`."""
+
+    def __init__(self, problem: str, mark, hint: str):
+        super().__init__(None, None, problem, mark)
+        self.hint = hint
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing integers with too many digits and trees that aliases make too large.
+
+    ruamel itself keeps an alias as a second reference to one node, so the text parses in linear time; but everything
+    after parsing (plain data, validation, `extends` merging) walks the tree with each alias expanded, and nested
+    aliases grow that tree exponentially (the "billion laughs"). So the expanded size is counted here, on the node
+    graph, with each node's size computed once.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.parser.peek_event()
+        tag = getattr(event, "ctag", None)
+        if tag is not None and str(tag) != "!":  # !!set, !!binary, !python/...: ruamel's constructors may fail on them
+            raise LimitError(f"an explicit YAML tag ({str(tag)[:40]})", event.start_mark,
+                             hint="the spec language has no tags: write the value plainly")
+        return super().compose_node(parent, index)
+
+    def compose_scalar_node(self, anchor):
+        node = super().compose_scalar_node(anchor)
+        if str(node.tag).endswith(":int") and len(node.value) > limits.MAX_INT_DIGITS:
+            raise LimitError(f"an integer of {len(node.value):,} characters", node.start_mark,
+                             hint=f"integers have at most {limits.MAX_INT_DIGITS} digits; sizes are at most "
+                                  f"{limits.MAX_SIZE:,}")
+        return node
+
+    def get_single_node(self):
+        document = super().get_single_node()
+        if document is not None:
+            _expanded_size(document)
+        return document
+
+
+def _expanded_size(root) -> int:
+    """Nodes of the tree under `root` with every alias expanded; a LimitError past MAX_YAML_NODES or for an alias
+    inside the node it names (an infinite tree)."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise LimitError("an alias refers to a node that contains it: the tree would be infinite",
+                             node.start_mark, hint="an alias (*name) can only repeat a node defined before it")
+        if isinstance(node, ScalarNode):
+            total = 1
+        else:
+            in_progress.add(key)
+            children = node.value if isinstance(node, SequenceNode) else [part for pair in node.value for part in pair]
+            total = 1 + sum(size(child) for child in children)
+            in_progress.discard(key)
+        if total > limits.MAX_YAML_NODES:
+            raise LimitError(f"with its aliases expanded, this makes more than {limits.MAX_YAML_NODES:,} YAML nodes",
+                             node.start_mark, hint="aliases (*name) repeat whole subtrees; a spec needs far fewer "
+                                                   "nodes (specs/alexnet.yaml has about 200)")
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def parse(text: str, file: str = "<spec>") -> SourceDocument:
-    """Parse YAML text safely (no arbitrary tags), keeping positions; errors become SpecError."""
+    """Parse YAML text safely (no arbitrary tags), keeping positions; errors become SpecError.
+
+    The bounds of limits.py apply: nesting depth, integer length, and the size of the tree with aliases expanded.
+    """
+    if len(text.encode("utf-8")) > limits.MAX_SPEC_BYTES:
+        raise SpecError(Diagnostic(f"the spec is larger than {limits.MAX_SPEC_BYTES:,} bytes", file=file,
+                                   expected=f"a spec of at most {limits.MAX_SPEC_BYTES:,} bytes"))
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _BoundedComposer
+    yaml.max_depth = limits.MAX_YAML_DEPTH
     try:
         tree = yaml.load(text)
+    except LimitError as error:
+        raise SpecError(_marked(error, file, error.problem, error.hint)) from None
+    except MaxDepthExceededError as error:
+        raise SpecError(_marked(error, file, f"mappings and lists nested more than {limits.MAX_YAML_DEPTH} deep",
+                                "a spec nests at most a few levels (layers, a layer, its init)")) from None
     except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = (error.problem or error.context or "invalid YAML").strip()
-        raise SpecError(Diagnostic(f"invalid YAML: {problem}", file=file, line=line, column=col,
-                                   hint="check indentation, colons and quoting around this position"))
+        raise SpecError(_marked(error, file, f"invalid YAML: {problem}",
+                                "check indentation, colons and quoting around this position")) from None
     except YAMLError as error:
-        raise SpecError(Diagnostic(f"invalid YAML: {error}", file=file))
+        raise SpecError(Diagnostic(f"invalid YAML: {error}", file=file)) from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as error:  # a constructor of ruamel's failed
+        raise SpecError(Diagnostic(f"invalid YAML: a value cannot be read ({type(error).__name__})", file=file,
+                                   hint="write numbers, strings, lists and mappings plainly")) from None
     if tree is None:
         raise SpecError(Diagnostic("the spec is empty", file=file, line=1, column=1,
                                    expected="a mapping with name, input and layers",
@@ -146,6 +278,12 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
                                    expected="a mapping with name, input and layers",
                                    hint="start from specs/alexnet.yaml"))
     return SourceDocument(file=file, text=text, tree=tree)
+
+
+def _marked(error: MarkedYAMLError, file: str, message: str, hint: str) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    return Diagnostic(message, file=file, line=line, column=col, hint=hint)
 
 
 def load(path: str | Path) -> SourceDocument:

@@ -223,3 +223,78 @@ def inputs(shape: tuple[int, ...], batch: int = 2):
     from hypothesis.extra.numpy import arrays
 
     return arrays("float64", (batch,) + tuple(shape), elements=st.floats(-1, 1, width=64))
+
+
+# --- Bad input, as a new user or an attacker writes it: every command must do what the docs say or exit 2 ---
+
+BAD_VALUES = [True, False, None, "0.5", "abc", "", float("nan"), float("inf"), float("-inf"), 10**40, -(10**40),
+              2**63, 0, -1, 1e308, [], {}, [1, 2, 3], [True, 1], {"a": 1}, "class", "None", "ｆｏｒｗａｒｄ", "ﬁlter",
+              "a'b\"c", "x\ny", "conv1", "forward", "register_forward_hook", "<script>"]
+FIELDS = ["out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias", "activation", "name", "alpha",
+          "beta", "k", "size", "p", "eps", "momentum", "output_size", "out_features", "init", "placement",
+          "allow_truncation", "ceil_mode", "type", "convention", "depth_radius"]
+
+
+@st.composite
+def spec_with_bad_value(draw) -> dict:
+    """A valid spec with one value replaced by a bad one (a boolean, a string, NaN, a huge number, a keyword ...)."""
+    spec = draw(valid_specs(max_spatial=2, allow_devices=False))
+    where = draw(st.sampled_from(["layer", "input", "top"]))
+    value = draw(st.sampled_from(BAD_VALUES))
+    if where == "layer":
+        draw(st.sampled_from(spec["layers"]))[draw(st.sampled_from(FIELDS))] = value
+    elif where == "input":
+        spec["input"][draw(st.sampled_from(["channels", "height", "width"]))] = value
+    else:
+        spec[draw(st.sampled_from(["name", "devices", "allow_truncation", "init", "layers"]))] = value
+    return spec
+
+
+def _alias_bomb(levels: int, width: int) -> str:
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]" for level in range(1, levels)]
+    return "\n".join(lines) + "\nname: Bomb\n"
+
+
+@st.composite
+def bad_yaml_texts(draw) -> str:
+    """Spec text that is not a spec, or not YAML: alias bombs, deep nesting, huge numbers, truncations, garbage."""
+    kind = draw(st.sampled_from(["bomb", "recursive", "deep", "digits", "truncated", "garbage", "bad_value", "tags"]))
+    if kind == "bomb":
+        return _alias_bomb(draw(st.integers(3, 10)), draw(st.integers(5, 10)))
+    if kind == "recursive":
+        return "name: &n [1, *n]\n"
+    if kind == "deep":
+        depth = draw(st.integers(60, 3000))
+        return "name: " + draw(st.sampled_from(["[", "{a: "])) * depth + "\n"
+    if kind == "digits":
+        return f"name: X\ninput: {{channels: 3, height: {'9' * draw(st.integers(20, 6000))}, width: 8}}\nlayers: []\n"
+    text = to_yaml(draw(valid_specs(max_spatial=2, allow_devices=False)))
+    if kind == "truncated":
+        return text[: draw(st.integers(0, len(text)))]
+    if kind == "garbage":
+        return draw(st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"%@`#,? \n\tab1.\\")), max_size=200))
+    if kind == "tags":
+        return text.replace("name:", draw(st.sampled_from(["name: !!binary", "name: !python/object", "name: !!set",
+                                                            "name: !!timestamp", "name: !!float"])), 1)
+    return to_yaml(draw(spec_with_bad_value()))
+
+
+def truncated_or_corrupted(data: bytes):
+    """Bytes of a real file cut short, with a few bytes changed, or replaced by random bytes."""
+    return st.one_of(
+        st.integers(0, max(len(data) - 1, 0)).map(lambda end: data[:end]),
+        st.tuples(st.integers(0, max(len(data) - 1, 0)), st.binary(min_size=1, max_size=8)).map(
+            lambda edit: data[:edit[0]] + edit[1] + data[edit[0] + len(edit[1]):]),
+        st.binary(max_size=300),
+    )
+
+
+PROTOTXT_ATTACKS = [
+    "layer {" * 5000,
+    'name: "X"\ninput: "data"\ninput_dim: ' + "9" * 5000 + "\n",
+    'name: "' + "\\101" * 20000 + '"\n',
+    'layer { name: "a" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 1000000000 dim: 9 } } }\n',
+    'layer { name: "a" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 9 dim: 9 } } }\n'
+    'layer { name: "n" type: "LRN" bottom: "data" top: "n" lrn_param { alpha: nan beta: inf k: -inf } }\n',
+]

@@ -594,22 +594,11 @@ def _text(pair) -> str:
 # --- from a file to validated spec text ---
 
 def read_prototxt(path: str | Path) -> str:
-    name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError(Diagnostic("no such file", file=name, hint="check the path of the deploy .prototxt"))
-    except IsADirectoryError:
-        raise SpecError(Diagnostic("is a directory, not a prototxt file", file=name))
-    except OSError as error:
-        raise SpecError(Diagnostic(f"cannot read the file ({error.strerror})", file=name))
-    if b"\x00" in raw:
-        raise SpecError(Diagnostic("binary file, not a prototxt", file=name, expected="Caffe's text format",
-                                   hint="a .caffemodel holds weights; import the deploy.prototxt beside it"))
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SpecError(Diagnostic(f"not UTF-8 text (byte {error.start})", file=name))
+    """The prototxt's text: a regular UTF-8 file of at most MAX_PROTOTXT_BYTES (limits.py), or a SpecError."""
+    from alexnet_spec.limits import MAX_PROTOTXT_BYTES
+    from alexnet_spec.yaml_source import read_text
+
+    return read_text(path, max_bytes=MAX_PROTOTXT_BYTES, what="prototxt")
 
 
 def convert(text: str, file: str = "<prototxt>") -> CaffeImport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keyword
 import os
 import re
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,27 +26,34 @@ class Namer:
     def __init__(self) -> None:
         self.taken: set[str] = set()
         self.renamed: list[tuple[str, str]] = []
+        # The next number to try for a prefix or a repeated name: counting from 1 on every call made naming n
+        # unnamed (or equally named) layers quadratic.
+        self.next_number: dict[str, int] = {}
 
     def name(self, original: str | None, prefix: str) -> str:
         """A fresh legal name for `original` (None or "" for an unnamed layer: `prefix` numbered)."""
-        cleaned = re.sub(r"\W+", "_", original or "").strip("_")
+        cleaned = unicodedata.normalize("NFKC", re.sub(r"\W+", "_", original or "")).strip("_")
+        cleaned = re.sub(r"\W+", "_", cleaned).strip("_")
         if cleaned and cleaned[0].isdigit():
             cleaned = f"{prefix}_{cleaned}"
         if cleaned and (keyword.iskeyword(cleaned) or cleaned in RESERVED_NAMES):
             cleaned = f"{cleaned}_{prefix}"
         if not cleaned:
-            number = 1
-            while f"{prefix}{number}" in self.taken:
-                number += 1
-            cleaned = f"{prefix}{number}"
-        candidate, number = cleaned, 2
-        while candidate in self.taken:
-            candidate = f"{cleaned}_{number}"
-            number += 1
+            cleaned = self._numbered(prefix, "{base}{number}", 1)
+        candidate = cleaned if cleaned not in self.taken else self._numbered(cleaned, "{base}_{number}", 2)
         self.taken.add(candidate)
         if original and candidate != original:
             self.renamed.append((original, candidate))
         return candidate
+
+    def _numbered(self, base: str, pattern: str, first: int) -> str:
+        """The first name `pattern` makes of `base` and a number (from `first`, or where the last search ended) that
+        is not taken."""
+        number = self.next_number.get(pattern.format(base=base, number=""), first)
+        while pattern.format(base=base, number=number) in self.taken:
+            number += 1
+        self.next_number[pattern.format(base=base, number="")] = number + 1
+        return pattern.format(base=base, number=number)
 
 
 def model_name(*candidates: str | None) -> str:

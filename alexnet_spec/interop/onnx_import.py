@@ -24,6 +24,7 @@ import numpy as np
 
 from alexnet_spec.arithmetic import window_output
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.limits import MAX_ONNX_BYTES
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, short_float, spec_header, spec_yaml
 from alexnet_spec.interop.onnx_export import ADAPTIVE_DOC, adaptive_bins
 from alexnet_spec.spec.layers import NAME_PREFIX
@@ -477,6 +478,10 @@ def load_model(path: str | Path):
     if not Path(path).is_file():
         raise SpecError(Diagnostic("no such file" if not Path(path).exists() else "not a file", file=file,
                                    expected="an ONNX model (.onnx)"))
+    if Path(path).stat().st_size > MAX_ONNX_BYTES:
+        raise SpecError(Diagnostic(f"the file is larger than {MAX_ONNX_BYTES:,} bytes", file=file,
+                                   expected="an ONNX model of at most 2 GiB (protobuf's limit; larger models keep "
+                                            "their weights in external data files)"))
     try:
         return onnx.load(file)
     except Exception as error:  # onnx raises DecodeError, OSError, ... for what is not a model

@@ -27,7 +27,11 @@ TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 UNTERMINATED_STRING = re.compile(r"""["']""")
+OCTAL_ESCAPE = re.compile(r"[0-7]{1,3}")
+HEX_ESCAPE = re.compile(r"[xX]([0-9a-fA-F]{1,2})")
 CLOSING = {"{": "}", "<": ">"}
+MAX_DEPTH = 32  # nested blocks (Caffe's nest a few levels: layer, its parameters, a filler)
+MAX_NUMBER_CHARACTERS = 64  # Python refuses to convert integers of more than 4,300 digits; no Caffe field needs 64
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\\": "\\", "'": "'",
            '"': '"', "?": "?"}
 
@@ -116,6 +120,7 @@ def parse(text: str, file: str = "<prototxt>") -> Message:
 class _Parser:
     def __init__(self, tokens: list[_Token], file: str):
         self.tokens, self.file, self.index = tokens, file, 0
+        self.depth = 0  # open blocks; bounded, as the parser recurses into each
 
     def error(self, token: _Token, message: str, expected: str | None = None, hint: str | None = None) -> SpecError:
         return SpecError(Diagnostic(message, file=self.file, line=token.line, column=token.column, expected=expected,
@@ -138,6 +143,16 @@ class _Parser:
 
     def fields(self, message: Message, opening: _Token | None) -> Message:
         """Fields up to the closing bracket of `opening` (the end of the file for the top level)."""
+        if opening is not None and self.depth >= MAX_DEPTH:
+            raise self.error(opening, f"blocks nested more than {MAX_DEPTH} deep",
+                             hint="Caffe's messages nest a few levels (layer, its parameters, a filler)")
+        self.depth += 1
+        try:
+            return self._fields(message, opening)
+        finally:
+            self.depth -= 1
+
+    def _fields(self, message: Message, opening: _Token | None) -> Message:
         closing = CLOSING[opening.text] if opening else None
         while True:
             token = self.peek()
@@ -219,6 +234,10 @@ class _Parser:
         if token.kind == "word":
             return Word(token.text)
         if token.kind == "number":
+            if len(token.text.lstrip("+-")) > MAX_NUMBER_CHARACTERS:
+                raise self.error(token, f"a number of {len(token.text):,} characters",
+                                 expected=f"at most {MAX_NUMBER_CHARACTERS} characters",
+                                 hint="no Caffe field needs a number this long")
             return _number(token.text)
         found = "the end of the file" if token.kind == "end" else repr(token.text)
         raise self.error(token, f"field {name.text!r} has no value: found {found}",
@@ -248,8 +267,9 @@ def _unescape(body: str) -> str:
             index += 1
             continue
         following = body[index + 1]
-        octal = re.match(r"[0-7]{1,3}", body[index + 1:])
-        hexadecimal = re.match(r"[xX]([0-9a-fA-F]{1,2})", body[index + 1:])
+        # Matched in place: slicing the rest of the string at every escape was quadratic in its length.
+        octal = OCTAL_ESCAPE.match(body, index + 1)
+        hexadecimal = HEX_ESCAPE.match(body, index + 1)
         if octal:
             out.append(int(octal.group(), 8) & 0xFF)
             index += 1 + len(octal.group())

@@ -10,6 +10,7 @@ from alexnet_spec.arithmetic import (
     window_output,
 )
 from alexnet_spec.errors import Diagnostic, DiagnosticSink, SpecError
+from alexnet_spec.limits import MAX_ADAPTIVE_BINS
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
@@ -244,6 +245,11 @@ def _adaptive(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
     if not _needs_image(ctx, shape):
         return None
     size = pair(layer.output_size)
+    if max(size) > MAX_ADAPTIVE_BINS:
+        ctx.error(f"adaptive pooling to {size[0]}×{size[1]} bins", field="output_size",
+                  expected=f"at most {MAX_ADAPTIVE_BINS:,} bins per axis (limits.py; the JAX module lists every bin)",
+                  hint=f"the input is {shape[1]}×{shape[2]}; more bins than input pixels only repeat pixels")
+        return None
     equations = tuple(f"{AXES[axis]}: {shape[1 + axis]} -> {size[axis]} adaptive bins" for axis in range(2))
     return ResolvedLayer(ctx.index, layer.name, layer.type, shape, (shape[0],) + size, 0, 0, 0, equations,
                          AdaptivePoolAttrs(size))

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, ConfigDict, Field, StrictBool, model_validato
 
 from alexnet_spec.spec.types import (
     Activation,
+    Float,
     Init,
     LayerName,
     NonNegativeInt,
@@ -58,9 +59,10 @@ class LRN(LayerBase):
     type: Literal["lrn"] = Field(description="local response normalisation across channels")
     size: PositiveInt | None = Field(None, description="window size n (odd), counting the channel itself")
     depth_radius: NonNegativeInt | None = Field(None, description="TensorFlow's half-window r; n = 2r + 1")
-    alpha: float = Field(description="scale of the sum of squares (see `convention`)")
-    beta: float = Field(description="exponent")
-    k: float = Field(validation_alias=AliasChoices("k", "bias"), description="additive constant (alias `bias`)")
+    alpha: Float = Field(description="scale of the sum of squares (see `convention`)")
+    beta: Float = Field(description="exponent")
+    k: Float = Field(gt=0, validation_alias=AliasChoices("k", "bias"),
+                     description="additive constant, positive (alias `bias`)")
     convention: Literal["paper", "tf", "caffe", "torch"] = Field(
         description="`paper`/`tf`: alpha multiplies the plain sum of squares; `caffe`/`torch`: alpha is divided by n")
     groups: PositiveInt = Field(1, description="channel groups; the window never crosses a group boundary "
@@ -144,7 +146,7 @@ class Dropout(LayerBase):
     model_config = ConfigDict(json_schema_extra={"examples": ["{type: dropout, name: drop6, p: 0.5}"]})
 
     type: Literal["dropout"] = Field(description="dropout")
-    p: float = Field(0.5, ge=0.0, lt=1.0, description="probability of zeroing an element")
+    p: Float = Field(0.5, ge=0.0, lt=1.0, description="probability of zeroing an element")
 
 
 class Dense(LayerBase):
@@ -166,8 +168,8 @@ class BatchNorm(LayerBase):
     model_config = ConfigDict(json_schema_extra={"examples": ["{type: batchnorm, name: bn1, eps: 0.001, momentum: 0.01}"]})
 
     type: Literal["batchnorm"] = Field(description="batch normalisation")
-    eps: float = Field(1e-5, gt=0, description="added to the variance")
-    momentum: float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running average "
+    eps: Float = Field(1e-5, gt=0, description="added to the variance")
+    momentum: Float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running average "
                                                         "(PyTorch's convention; Keras' 0.99 is 0.01 here)")
     running_variance: Literal["unbiased", "biased"] = Field(
         "unbiased", description="which batch variance the running variance moves towards in training: `unbiased` "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import keyword
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
+from alexnet_spec.limits import MAX_LAYERS
 from alexnet_spec.spec.layers import Layer
 from alexnet_spec.spec.types import Init, LayerName, PositiveInt, StrictModel
 
@@ -13,7 +15,14 @@ from alexnet_spec.spec.types import Init, LayerName, PositiveInt, StrictModel
 RESERVED_MODEL_NAMES = frozenset({"F", "LocalResponseNorm", "Tensor", "Module"})
 
 
+# Python's constants: `None`, `True` and `False` cannot be class names, and the other spellings read as them.
+PYTHON_CONSTANTS = frozenset({"none", "true", "false"})
+
+
 def _check_model_name(name: str) -> str:
+    if name.lower() in PYTHON_CONSTANTS or keyword.iskeyword(name):
+        raise ValueError(f"model name {name!r} is a Python keyword or constant (any case); generated classes are "
+                         f"named after the model: try {name.capitalize()}Net")
     if name in RESERVED_MODEL_NAMES:
         raise ValueError(f"model name {name!r} would shadow a name the generated module uses; try {name}Net")
     return name
@@ -43,7 +52,7 @@ class NetworkSpec(StrictModel):
                                                       "number (otherwise that is an error)")
     init: Init = Field("torch", description="initialisation: `torch` (framework defaults), `paper` (N(0, 0.01); "
                                             "biases 1 in conv2, conv4, conv5 and hidden dense layers), or explicit")
-    layers: list[Layer] = Field(min_length=1, description="the layers, in order")
+    layers: list[Layer] = Field(min_length=1, max_length=MAX_LAYERS, description="the layers, in order")
 
     # The file the spec was read from and the `--set` edits applied to it, for generated headers; not part of the
     # spec's value.

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from alexnet_spec.arithmetic import nearest_whole_sizes, same_padding, window_output
+from alexnet_spec.arithmetic import nearest_whole_sizes, padding_for_whole, same_padding, window_output
 
 
 @pytest.mark.parametrize("size, pads, kernel, stride, dilation, expected, equation", [
@@ -58,3 +58,36 @@ def test_tensorflow_same_padding(size, kernel, stride, expected):
 
 def test_nearest_whole_sizes():
     assert nearest_whole_sizes(224, 0, 0, 11, 4) == (223, 227)
+
+
+def _smallest_padding_by_search(size, kernel, stride, dilation):
+    """The definition written out: the least pad in [0, kernel) with (size + 2 pad - dilation (kernel - 1) - 1)
+    divisible by the stride."""
+    return next((pad for pad in range(kernel) if (size + 2 * pad - dilation * (kernel - 1) - 1) % stride == 0), None)
+
+
+@pytest.mark.parametrize("stride", range(1, 9))
+def test_padding_for_whole_is_the_smallest_exact_padding(stride):
+    for size in range(1, 40):
+        for kernel in range(1, 12):
+            for dilation in (1, 2, 3):
+                assert padding_for_whole(size, kernel, stride, dilation) == \
+                    _smallest_padding_by_search(size, kernel, stride, dilation), (size, kernel, stride, dilation)
+
+
+def test_padding_for_whole_does_not_search_up_to_the_kernel_size():
+    # The spec controls the kernel size: with an even stride and an odd remainder no padding works, and a search up
+    # to the kernel (10**12) would never end. Solved in O(1), it answers at once.
+    import signal
+
+    def too_slow(*_):
+        raise TimeoutError("padding_for_whole searched")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(2)
+    try:
+        assert padding_for_whole(11, 10**12, 2) is None  # 11 + 2p - 10**12 is odd for every p
+        assert padding_for_whole(11, 10**12, 3) == 1  # 11 + 2 - 10**12 = 13 - 10**12, and 10**12 = 1 (mod 3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alexnet_spec.errors import SpecError
-from tests.conftest import TINY_SPEC, resolve_text
+from tests.conftest import TINY_SPEC, resolve_text, spec_text
 
 
 def errors_of(body: str, overrides=()) -> list:
@@ -290,3 +290,19 @@ def test_pool_flags_are_booleans_not_numbers(field):
         """)
     [error] = caught.value.diagnostics
     assert "valid boolean" in error.message and error.line == 4
+
+
+def test_adaptive_pool_bins_are_bounded():
+    # 10**8 bins would be a JAX module listing 10**8 (start, end) pairs: a located error instead.
+    from alexnet_spec.limits import MAX_ADAPTIVE_BINS
+
+    body = TINY_SPEC.replace("{type: maxpool, kernel: 2, stride: 2}",
+                             f"{{type: adaptive_avgpool, output_size: [2, {MAX_ADAPTIVE_BINS + 1}]}}")
+    with pytest.raises(SpecError) as caught:
+        resolve_text(body)
+    [error] = caught.value.diagnostics
+    line = spec_text(body).splitlines()[error.line - 1]
+    assert error.layer == "avgpool1" and line[error.column - 1:].startswith("[2, ")  # at the output_size value
+    assert f"at most {MAX_ADAPTIVE_BINS:,} bins per axis" in error.expected
+    assert resolve_text(TINY_SPEC.replace("{type: maxpool, kernel: 2, stride: 2}",
+                                          f"{{type: adaptive_avgpool, output_size: {MAX_ADAPTIVE_BINS}}}"))

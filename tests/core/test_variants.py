@@ -169,3 +169,65 @@ def test_a_chain_of_overrides_points_at_the_override_it_replaced(tmp_path):
     middle_line, middle_column = position_of(middle, "1}")
     assert result.returncode == 2 and f"{path}:{line}:{column}: error: layer c1: invalid stride: 0" in result.stderr
     assert f"overrides {tmp_path / 'm.yaml'}:{middle_line}:{middle_column}" in result.stderr
+
+
+# --- `extends` reads only spec files, and never quotes one that is not ---
+
+SECRET = "root:x:0:0:SECRET-LINE:/root:/bin/bash\n"
+
+
+@pytest.mark.parametrize("name", ["passwd", "secret.yaml", "secret.txt"])
+def test_extends_never_echoes_a_file_that_is_not_a_spec(tmp_path, name):
+    (tmp_path / name).write_text(SECRET + "second: [unclosed\n")
+    path = write(tmp_path, "v.yaml", f"extends: {name}\nname: V\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "SECRET-LINE" not in result.stderr + result.stdout
+    assert f"{path}:1:" in result.stderr  # located at `extends`, in the extending file
+
+
+def test_extends_etc_passwd_is_refused_without_its_contents(tmp_path):
+    path = write(tmp_path, "v.yaml", "extends: /etc/passwd\nname: V\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "root:" not in result.stderr and "must name a .yaml spec file" in result.stderr
+
+
+def test_extends_a_yaml_mapping_that_is_no_spec(tmp_path):
+    (tmp_path / "config.yaml").write_text("password: SECRET-LINE\n")
+    path = write(tmp_path, "v.yaml", "extends: config.yaml\nname: V\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "SECRET-LINE" not in result.stderr and "neither `layers`" in result.stderr
+
+
+def test_extends_a_directory(tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(SpecError) as caught:
+        load_network(write(tmp_path, "v.yaml", "extends: folder.yaml\n"))
+    [error] = caught.value.diagnostics
+    assert "is a directory" in error.message and (error.file, error.line) == (str(tmp_path / "v.yaml"), 1)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="FIFOs are POSIX")
+def test_extends_a_fifo_does_not_hang(tmp_path):
+    import os
+    import time
+
+    os.mkfifo(tmp_path / "pipe.yaml")
+    start = time.monotonic()
+    with pytest.raises(SpecError, match="FIFO"):
+        load_network(write(tmp_path, "v.yaml", "extends: pipe.yaml\n"))
+    assert time.monotonic() - start < 5
+
+
+def test_extends_a_device_or_a_huge_or_binary_file(tmp_path):
+    from alexnet_spec.limits import MAX_SPEC_BYTES
+
+    (tmp_path / "huge.yaml").write_bytes(b"a: 1\n" + b"#" * MAX_SPEC_BYTES)
+    (tmp_path / "binary.yaml").write_bytes(b"\x00\x01\x02SECRET-LINE")
+    os_link = tmp_path / "zero.yaml"
+    os_link.symlink_to("/dev/zero")
+    for base, words in (("huge.yaml", "larger than"), ("binary.yaml", "binary file"), ("zero.yaml", "device")):
+        with pytest.raises(SpecError) as caught:
+            load_network(write(tmp_path, "v.yaml", f"extends: {base}\n"))
+        [error] = caught.value.diagnostics
+        assert words in error.message and error.file.endswith("v.yaml") and "SECRET" not in str(caught.value)
