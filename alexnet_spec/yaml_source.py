@@ -167,8 +167,8 @@ def _file_kind(mode: int) -> str | None:
 
 
 def _not_a_file(name: str, kind: str, what: str) -> Diagnostic:
-    return Diagnostic(f"is {kind}, not a {what} file", file=name, expected=f"a regular {what} file",
-                      hint=f"pass the path of a {_SUFFIX_WORDS.get(what, '.yaml')} file")
+    # One line, as every ordinary I/O problem: the path and what it is say everything.
+    return Diagnostic(f"is {kind}, not a {what} file", file=name)
 
 
 class LimitError(MarkedYAMLError):

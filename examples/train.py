@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     inner = model.module if distributed else model
     print(f"rank {rank}: final loss {loss_value:.6f} weights {weights_digest(inner)}", flush=True)
     if distributed:
+        dist.barrier()  # no rank tears gloo down while another still talks to it (seen: "terminate called" at exit)
         dist.destroy_process_group()
     return 0 if torch.isfinite(torch.tensor(loss_value)) else 1
 

@@ -61,8 +61,9 @@ class LRN(LayerBase):
     depth_radius: NonNegativeInt | None = Field(None, description="TensorFlow's half-window r; n = 2r + 1")
     alpha: Float = Field(description="scale of the sum of squares (see `convention`)")
     beta: Float = Field(description="exponent")
-    k: Float = Field(gt=0, validation_alias=AliasChoices("k", "bias"),
-                     description="additive constant, positive (alias `bias`)")
+    k: Float = Field(ge=0, validation_alias=AliasChoices("k", "bias"),
+                     description="additive constant, 0 or more (alias `bias`); TensorFlow's worked example uses 0, "
+                                 "where a window of zeros gives 0/0 as in TensorFlow")
     convention: Literal["paper", "tf", "caffe", "torch"] = Field(
         description="`paper`/`tf`: alpha multiplies the plain sum of squares; `caffe`/`torch`: alpha is divided by n")
     groups: PositiveInt = Field(1, description="channel groups; the window never crosses a group boundary "

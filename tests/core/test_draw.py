@@ -236,9 +236,9 @@ def test_any_description_and_names_make_a_valid_svg(names, description):
     root = ElementTree.fromstring(draw(net).encode("utf-8"))
     assert {name for names, *_ in layer_boxes(root) for name in names} == {"input", conv, relu, pool, flatten, dense}
     assert {device for _, device, *_ in layer_boxes(root)} == {first, second}
-    # The description is wrapped at whitespace (textwrap's: \t\n\x0b\x0c\r and space); every other character shows,
-    # in order, before the note on the devices.
+    # The description is wrapped at whitespace, and textwrap drops whitespace (str.isspace: \x85 and \u2028 too) where
+    # it breaks a line; every other character shows, in order, before the note on the devices.
     notes = "".join(span.text or "" for span in root.iter(f"{SVG}tspan") if span.get("class") == "note")
-    shown = [character for character in notes if character not in " \n"]
-    expected = [_xml_char(character) for character in description if character not in "\t\n\x0b\x0c\r "]
+    shown = [character for character in notes if not character.isspace()]
+    expected = [_xml_char(character) for character in description if not character.isspace()]
     assert shown[:len(expected)] == expected

@@ -59,10 +59,17 @@ def test_nan_and_infinity_in_distributions(init):
     assert "not a finite number" in rejected(body)
 
 
-@pytest.mark.parametrize("k", ["0", "-1", "-0.5"])
-def test_lrn_k_must_be_positive(k):
-    # b = a / (k + scale * sum)**beta: with k <= 0 the denominator reaches 0 (or a negative base) for small inputs.
-    assert "expected a positive number" in rejected(with_layer(LRN.replace("k: 2", f"k: {k}")))
+@pytest.mark.parametrize("k", ["-1", "-0.5", "-1e-30"])
+def test_lrn_k_must_not_be_negative(k):
+    # b = a / (k + scale * sum)**beta: with k < 0 the base is negative for small inputs, a complex power.
+    assert "expected a non-negative number (0 or more)" in rejected(with_layer(LRN.replace("k: 2", f"k: {k}")))
+
+
+def test_lrn_k_zero_is_tensorflows_worked_example():
+    # tf.nn.lrn(a, 2, 0, 1, 1): bias 0 is TensorFlow's own worked example (tests/backends/numpy/tf_lrn_example.py).
+    from tests.conftest import resolve_text
+
+    assert resolve_text(with_layer(LRN.replace("k: 2", "k: 0"))).layer("norm1").attrs.k == 0
 
 
 @pytest.mark.parametrize("low, high", [(1, 1), (2, -2)])
