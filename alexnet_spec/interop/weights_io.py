@@ -49,7 +49,29 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {key: _read_member(archive, key, path) for key in archive.files}
 
 
+def _claimed_bytes_fit(archive, key: str, path: Path) -> None:
+    """A .npy header states the array's shape, and numpy allocates that much before reading a zip member: a header
+    may claim terabytes in a file of a few bytes. Refuse any header that claims more than its member holds."""
+    member = key if key in archive.zip.namelist() else f"{key}.npy"
+    try:
+        info = archive.zip.getinfo(member)
+        with archive.zip.open(member) as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(stream)
+            header = stream.tell() if stream.seekable() else None
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        return  # not a .npy member, or a damaged one: reading it reports that
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if header is not None and claimed > info.file_size - header:
+        raise SpecError(Diagnostic(f"array {key!r} claims {claimed:,} bytes ({'×'.join(map(str, shape))} {dtype}) "
+                                   f"but the file holds {max(info.file_size - header, 0):,}", file=str(path),
+                                   hint="the file is damaged or not a weights file")) from None
+
+
 def _read_member(archive, key: str, path: Path) -> np.ndarray:
+    _claimed_bytes_fit(archive, key, path)
     try:
         array = archive[key]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
