@@ -26,7 +26,7 @@ golden: $(STAMP)
 
 # Regenerate docs/spec.md and docs/alexspec.schema.json from the spec models (a test fails when they are stale).
 docs: $(STAMP)
-	$(PY) -m alexnet_spec.reference > docs/spec.md
+	$(PY) -m alexnet_spec.tools.spec_reference > docs/spec.md
 	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
 	$(VENV)/bin/alexspec draw specs/alexnet.yaml -o docs/alexnet.svg
 

@@ -24,7 +24,7 @@ def load(path: str | Path, overrides: Sequence[str] | dict[str, Any] | None = No
 
     `overrides` are `--set` edits: ["conv1.groups=1", "input.height=224"], or {"conv1.groups": 1}.
     """
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.source.loading import load_network
 
     network = load_network(path, _override_list(overrides))
     spec = network.spec
@@ -35,7 +35,7 @@ def load(path: str | Path, overrides: Sequence[str] | dict[str, Any] | None = No
 
 def resolve(spec: NetworkSpec | str | Path):
     """The ResolvedNetwork (shapes, parameters, placement) of a spec or a spec file."""
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.source.loading import load_network
     from alexnet_spec.passes import resolve as resolve_spec
 
     if isinstance(spec, (str, Path)):

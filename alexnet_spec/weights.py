@@ -180,7 +180,7 @@ def convert_file(spec_path: str | Path, in_path: str | Path, out_path: str | Pat
     file appears whole or not at all."""
     from alexnet_spec.files import write_bytes
     from alexnet_spec.interop.weights_io import load_npz, load_pt
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.source.loading import load_network
 
     source, target = Path(in_path), Path(out_path)
     direction = (source.suffix, target.suffix)

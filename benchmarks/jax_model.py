@@ -14,7 +14,7 @@ import numpy as np
 from jax import lax
 
 from alexnet_spec.backends.jax import generated_module
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from benchmarks.harness import interleaved, ratio
 from benchmarks.record import Row
 

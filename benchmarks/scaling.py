@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from alexnet_spec import backends
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.loading import parse_network
 from benchmarks.harness import interleaved
 from benchmarks.record import Row
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from alexnet_spec.backends.torch import generated_module
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.loading import parse_network
 from benchmarks.harness import interleaved, ratio
 from benchmarks.record import Row
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from alexnet_spec.backends.torch import backend
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from benchmarks.harness import Timing, interleaved, ratio
 from benchmarks.record import Row
 

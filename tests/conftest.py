@@ -22,7 +22,7 @@ def spec_text(body: str) -> str:
 
 def resolve_text(body: str, overrides=()):
     """The ResolvedNetwork of an inline YAML spec."""
-    from alexnet_spec.loading import parse_network
+    from alexnet_spec.source.loading import parse_network
 
     return parse_network(spec_text(body), "test.yaml", overrides)
 

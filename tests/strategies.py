@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from alexnet_spec.arithmetic import same_padding, window_output
-from alexnet_spec.dump import to_yaml_text as to_yaml
+from alexnet_spec.source.dump import to_yaml_text as to_yaml
 
 DEVICES = ["d0", "d1"]
 

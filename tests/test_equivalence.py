@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alexnet_spec import backends
-from alexnet_spec.check import compare
-from alexnet_spec.loading import parse_network
+from alexnet_spec.tools.check import compare
+from alexnet_spec.source.loading import parse_network
 from tests.strategies import to_yaml, valid_specs
 
 

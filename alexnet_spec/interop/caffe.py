@@ -596,7 +596,7 @@ def _text(pair) -> str:
 def read_prototxt(path: str | Path) -> str:
     """The prototxt's text: a regular UTF-8 file of at most MAX_PROTOTXT_BYTES (limits.py), or a SpecError."""
     from alexnet_spec.limits import MAX_PROTOTXT_BYTES
-    from alexnet_spec.yaml_source import read_text
+    from alexnet_spec.source.yaml_source import read_text
 
     return read_text(path, max_bytes=MAX_PROTOTXT_BYTES, what="prototxt")
 
@@ -609,8 +609,8 @@ def convert(text: str, file: str = "<prototxt>") -> CaffeImport:
 def resolve_import(result: CaffeImport):
     """The ResolvedNetwork of a converted prototxt: alexspec's validation, with any error located at the prototxt
     layer it concerns; then every size checked against Caffe's arithmetic."""
-    from alexnet_spec.dump import to_yaml_text
-    from alexnet_spec.loading import parse_network
+    from alexnet_spec.source.dump import to_yaml_text
+    from alexnet_spec.source.loading import parse_network
 
     try:
         net = parse_network(to_yaml_text(result.data), "<imported spec>")

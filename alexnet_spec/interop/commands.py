@@ -1,22 +1,16 @@
-"""The interop commands: `alexspec import caffe`, `alexspec import onnx` and `alexspec export`.
-
-cli.py registers them (`app.add_typer(import_app, name="import")`, `app.command("export")(export_command)`). They
-parse arguments, call the converters and print; onnx, numpy and torch are imported only when a command runs, so
-that `alexspec --help` stays fast. They reuse cli's option types and error handling; to work in either import order
-despite that cycle, nothing here needs cli while this module is being defined: the annotations are strings (resolved
-by Typer when the app is built, from the names imported at the bottom) and `reports_errors` and the file writers are
-looked up when a command runs.
-"""
+"""The interop commands: `alexspec import caffe`, `alexspec import onnx` and `alexspec export`; cli.py registers them.
+They parse arguments, call the converters and print; onnx, numpy and torch are imported only when a command runs,
+so that `alexspec --help` stays fast."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
+from alexnet_spec.cli_support import SetOpt, VerboseOpt, emit, emit_bytes, load, reports_errors
 from alexnet_spec.errors import Diagnostic, SpecError
 
 FORMATS = ("onnx",)
@@ -26,35 +20,6 @@ import_app = typer.Typer(help="Bring networks in from other formats: Caffe deplo
 
 SpecOutput = Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write (atomically); "
                                                     "stdout without it")]
-
-
-def reports_errors(command: Callable) -> Callable:
-    """`cli.reports_errors` around `command`: a SpecError becomes located diagnostics on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from alexnet_spec.cli import reports_errors as cli_reports_errors
-
-        return cli_reports_errors(command)(*args, **kwargs)
-
-    return wrapper
-
-
-def _emit(text: str, output: Optional[Path]) -> None:
-    """To stdout, or to `output` written whole or not at all."""
-    from alexnet_spec.files import write_text
-
-    if output is None:
-        sys.stdout.write(text)
-        return
-    write_text(output, text)
-    print(f"wrote {output}", file=sys.stderr)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    from alexnet_spec.files import write_bytes
-
-    write_bytes(path, data)
 
 
 def _needs_onnx(what: str) -> None:
@@ -73,7 +38,7 @@ def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .
     """A Caffe deploy prototxt as a spec, with what Caffe leaves implicit written down and listed in its header."""
     from alexnet_spec.interop.caffe import import_prototxt
 
-    _emit(import_prototxt(prototxt, output.parent if output is not None else None), output)
+    emit(import_prototxt(prototxt, output.parent if output is not None else None), output)
 
 
 @import_app.command("onnx")
@@ -95,12 +60,11 @@ def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX mode
 
     text, weights = import_onnx_text(model, output.parent if output is not None else None)
     if weights_out is not None:
-        _write_bytes(weights_out, weights_bytes(weights_out, weights))
-        print(f"wrote {weights_out} ({len(weights)} arrays)", file=sys.stderr)
+        emit_bytes(weights_bytes(weights_out, weights), weights_out, f" ({len(weights)} arrays)")
     else:
         print(f"{model}: {len(weights)} weight arrays not written (pass --weights-out FILE.npz to keep them)",
               file=sys.stderr)
-    _emit(text, output)
+    emit(text, output)
 
 
 @reports_errors
@@ -120,9 +84,8 @@ def export_command(spec: Annotated[Path, typer.Argument(help="a YAML spec file",
 
     from alexnet_spec.interop.onnx_export import OPSET, export_model
     from alexnet_spec.interop.weights_io import read_weights
-    from alexnet_spec.loading import load_network
 
-    net = load_network(spec, set or [])
+    net = load(spec, set)
     if weights is None:
         from alexnet_spec.backends.numpy.weights import init_weights
 
@@ -131,10 +94,5 @@ def export_command(spec: Annotated[Path, typer.Argument(help="a YAML spec file",
     else:
         arrays, source = read_weights(weights, net), str(weights)
     data = export_model(net, arrays, source=source).SerializeToString()
-    _write_bytes(output, data)
-    print(f"wrote {output} (ONNX opset {OPSET}, {net.total_params:,} parameters, {len(data) / 1e6:.1f} MB)",
-          file=sys.stderr)
+    emit_bytes(data, output, f" (ONNX opset {OPSET}, {net.total_params:,} parameters, {len(data) / 1e6:.1f} MB)")
 
-
-# Last: cli imports this module, and these names are only needed when Typer reads the annotations above.
-from alexnet_spec.cli import SetOpt, VerboseOpt  # noqa: E402

@@ -135,7 +135,7 @@ def spec_yaml(spec) -> str:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from alexnet_spec.dump import spec_to_data
+    from alexnet_spec.source.dump import spec_to_data
 
     def flow(value):
         if isinstance(value, dict):

@@ -509,8 +509,8 @@ def resolve_onnx_import(result: OnnxImport):
     """The ResolvedNetwork of an imported model; alexspec's errors name the node they concern."""
     import dataclasses
 
-    from alexnet_spec.dump import to_yaml_text
-    from alexnet_spec.loading import parse_network
+    from alexnet_spec.source.dump import to_yaml_text
+    from alexnet_spec.source.loading import parse_network
 
     try:
         return parse_network(to_yaml_text(result.data), "<imported spec>")

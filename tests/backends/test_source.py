@@ -161,7 +161,7 @@ def test_the_api_remembers_the_overrides_of_a_loaded_spec():
 TRACEBACK_SCRIPT = """
 import sys
 from alexnet_spec.backends import get
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.loading import parse_network
 
 net = parse_network('''
 name: Tiny

@@ -292,7 +292,7 @@ def test_an_os_error_from_any_command_is_a_one_line_user_error():
     import typer
     from typer.testing import CliRunner
 
-    from alexnet_spec.cli import reports_errors
+    from alexnet_spec.cli_support import reports_errors
 
     @reports_errors
     def failing(verbose: bool = False) -> None:

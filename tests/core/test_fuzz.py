@@ -145,7 +145,7 @@ def onnx_bytes() -> bytes:
     pytest.importorskip("onnx")
     pytest.importorskip("torch")
     from alexnet_spec.interop.onnx_export import export_model
-    from alexnet_spec.loading import parse_network
+    from alexnet_spec.source.loading import parse_network
     from tests.interop.onnx_helpers import quick_weights
 
     net = parse_network(spec_text(TINY_SPEC), "tiny.yaml")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from alexnet_spec.dump import dump_yaml
+from alexnet_spec.source.dump import dump_yaml
 from alexnet_spec.errors import SpecError
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.loading import parse_network
 from tests.strategies import invalid_specs, to_yaml, valid_specs
 
 

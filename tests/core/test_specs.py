@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.conftest import SPEC_FILES, SPECS_DIR
 
 EXPECTED_PARAMS = {

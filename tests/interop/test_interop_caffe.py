@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from alexnet_spec import backends
 from alexnet_spec.errors import SpecError
 from alexnet_spec.interop.caffe import caffe_pool_size, import_prototxt
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.loading import parse_network
 from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
 from tests.interop.caffe_models import (
     ALEXNET,
@@ -384,7 +384,7 @@ def test_writing_the_imported_spec_is_linear_in_the_layers():
     # spec_to_data (the imported spec as YAML data) looked each layer up with list.index: quadratic, 100 times
     # pydantic's own (linear) model_dump at 8,000 layers. Measured against that dump, in the same run, so that the
     # machine's speed cancels out.
-    from alexnet_spec.dump import spec_to_data
+    from alexnet_spec.source.dump import spec_to_data
     from alexnet_spec.spec.network import NetworkSpec
 
     spec = NetworkSpec.model_validate({"name": "Chain", "input": {"channels": 1, "height": 4, "width": 4},

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from alexnet_spec.interop.commands import export_command, import_app
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.conftest import ROOT, SPECS_DIR
 from tests.interop.caffe_models import ALEXNET, CAFFE_NET, LENET, caffe_net_forward, caffe_net_weights, line_of
 

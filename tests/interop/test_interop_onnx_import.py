@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alexnet_spec.errors import SpecError
-from alexnet_spec.loading import load_network, parse_network
+from alexnet_spec.source.loading import load_network, parse_network
 from tests.conftest import SPECS_DIR, resolve_text
 from tests.interop.onnx_helpers import (
     EVERY_FORM,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from alexnet_spec import backends
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from alexnet_spec.weights import jax_to_torch, torch_to_jax
 from tests.conftest import ROOT, SPEC_FILES, resolve_text
 
@@ -198,7 +198,7 @@ def test_generated_file_runs_without_alexspec(tmp_path):
 def test_sharded_build_on_two_devices_equals_the_single_device_build():
     script = textwrap.dedent("""
         import jax, numpy as np, alexnet_spec.backends
-        from alexnet_spec.loading import load_network
+        from alexnet_spec.source.loading import load_network
         net = load_network("specs/alexnet.yaml", ["input.height=67", "input.width=67"])
         single = alexnet_spec.backends.get("jax").build(net)
         placed = alexnet_spec.backends.get("jax").build(net, devices=["cpu:0", "cpu:1"])

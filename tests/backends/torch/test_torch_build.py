@@ -12,7 +12,7 @@ import torch
 from alexnet_spec import build
 from alexnet_spec.backends.torch import backend
 from alexnet_spec.errors import SpecError
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.backends.torch.torch_helpers import build_text, layer_outputs
 from tests.conftest import ROOT, SPEC_FILES, TINY_SPEC, resolve_text
 

@@ -14,7 +14,7 @@ import torch
 
 from alexnet_spec import compile_source
 from alexnet_spec.backends.torch import backend
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from benchmarks.torch_model import TwoTowerAlexNet, copy_in_order, torchvision_sequential
 from tests.backends.torch.torch_helpers import build_text
 from tests.conftest import ROOT

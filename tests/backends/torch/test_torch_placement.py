@@ -10,7 +10,7 @@ import torch
 
 from alexnet_spec.backends.torch import backend, placed_state_dict, single_state_dict
 from alexnet_spec.backends.torch.view import file_view
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.backends.torch.torch_helpers import build_text
 from tests.conftest import ROOT, resolve_text
 

@@ -13,7 +13,7 @@ import pytest
 from alexnet_spec.backends import get
 from alexnet_spec.backends.torch import render
 from alexnet_spec.errors import SpecError
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.conftest import ROOT, SPEC_FILES, resolve_text, run_cli
 
 GOLDEN = ROOT / "tests" / "golden" / "torch"

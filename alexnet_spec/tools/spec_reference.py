@@ -65,7 +65,7 @@ def markdown() -> str:
         lines += _field_table(model, skip=("dist",))
     lines += ["", "## Variants", "", "A spec may start with `extends: base.yaml` and then edit the base by layer name:",
               "", "| field | meaning |", "|---|---|"]
-    from alexnet_spec.schema import VARIANT_PROPERTIES
+    from alexnet_spec.tools.schema import VARIANT_PROPERTIES
 
     lines += [f"| `{name}` | {value['description']} |" for name, value in VARIANT_PROPERTIES.items()]
     lines += ["", "`extends` names a .yaml or .yml file and may leave the spec's folder (`../shared/base.yaml`); a file "

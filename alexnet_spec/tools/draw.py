@@ -24,7 +24,7 @@ from functools import lru_cache
 import jinja2
 import markupsafe
 
-from alexnet_spec.report import per_device_totals, shape_text
+from alexnet_spec.tools.summary import per_device_totals, shape_text
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
@@ -460,7 +460,7 @@ def _environment() -> jinja2.Environment:
     # Autoescape on: everything placed is XML text or an attribute value (unlike the code templates of backends/).
     # Every value passes xml_text (finalize) before escaping, so no spec text (description, model, layer and device
     # names) can make the document invalid.
-    return jinja2.Environment(loader=jinja2.PackageLoader("alexnet_spec", "templates"), autoescape=True,
+    return jinja2.Environment(loader=jinja2.PackageLoader("alexnet_spec.tools", "templates"), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                               keep_trailing_newline=True, finalize=xml_text)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from alexnet_spec.report import shape_text
+from alexnet_spec.tools.summary import shape_text
 from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 STATUSES = ("changed", "renamed", "moved", "added", "removed")

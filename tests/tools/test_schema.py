@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from alexnet_spec.reference import markdown
-from alexnet_spec.schema import json_schema, json_schema_text
+from alexnet_spec.tools.spec_reference import markdown
+from alexnet_spec.tools.schema import json_schema, json_schema_text
 from alexnet_spec.spec.layers import LAYER_TYPES
-from alexnet_spec.yaml_source import parse, to_plain
+from alexnet_spec.source.yaml_source import parse, to_plain
 from tests.conftest import ROOT, SPEC_FILES
 
 REGENERATE = "run `make docs` to regenerate"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alexnet_spec import load
-from alexnet_spec.dump import dump_yaml
-from alexnet_spec.loading import parse_network
+from alexnet_spec.source.dump import dump_yaml
+from alexnet_spec.source.loading import parse_network
 from tests.conftest import SPEC_FILES
 
 

@@ -15,7 +15,7 @@ from ruamel.yaml.error import YAMLError
 
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.passes.names import generated_names
-from alexnet_spec.yaml_source import Edit, SourceDocument
+from alexnet_spec.source.yaml_source import Edit, SourceDocument
 
 TOP_LEVEL_MAPPINGS = ("input",)
 FORMS = "LAYER.FIELD=VALUE, FIELD=VALUE or input.FIELD=VALUE"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from alexnet_spec import yaml_source
+from alexnet_spec.source import yaml_source
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.passes.names import generated_names
 

@@ -1,54 +1,30 @@
-"""The `draw` and `diff` commands: parse arguments, call `draw.draw` or `diff.diff_networks`, print.
-
-`alexnet_spec.cli` registers them (`app.command("draw")(draw_command)`, `app.command("diff")(diff_command)`) and this
-module reuses cli's option types and error handling. To work in either import order despite that cycle, nothing here
-needs cli while this module is being defined: the annotations are strings (resolved by Typer when the app is built,
-from the names imported at the bottom) and `reports_errors` is looked up when a command runs.
-"""
+"""The `draw` and `diff` commands: parse arguments, call `draw.draw` or `diff.diff_networks`, print. cli.py
+registers them."""
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
-
-def _reports_errors(command: Callable) -> Callable:
-    """`cli.reports_errors` around `command`: a SpecError becomes located diagnostics on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from alexnet_spec.cli import reports_errors
-
-        return reports_errors(command)(*args, **kwargs)
-
-    return wrapper
+from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, load, reports_errors
 
 
-@_reports_errors
+@reports_errors
 def draw_command(spec: SpecArg,
                  output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg file to write "
                                                                 "(atomically); without it, the SVG goes to stdout",
                                                                 show_default=False)] = None,
                  set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Draw the architecture as SVG: one box per layer to scale, device towers side by side, cross-device arrows."""
-    from alexnet_spec.draw import draw
-    from alexnet_spec.files import write_text
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.tools.draw import draw
 
-    svg = draw(load_network(spec, set or []))
-    if output is None:
-        sys.stdout.write(svg)
-        return
-    write_text(output, svg)
-    print(f"wrote {output}", file=sys.stderr)
+    emit(draw(load(spec, set)), output)
 
 
-@_reports_errors
+@reports_errors
 def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare from", show_default=False)],
                  b: Annotated[Path, typer.Argument(help="the spec to compare to", show_default=False)],
                  set: SetOpt = None,
@@ -64,10 +40,9 @@ def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare fro
     `--set` applies to B only, so `alexspec diff X.yaml X.yaml --set conv2.groups=1` previews an edit; `--set-a`
     applies to A. Exit status 0 whether or not they differ (1 with `--exit-code` when they do), 2 on an error.
     """
-    from alexnet_spec.diff import diff_networks, diff_table
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.tools.diff import diff_networks, diff_table
 
-    report = diff_networks(load_network(a, set_a or []), load_network(b, set or []))
+    report = diff_networks(load(a, set_a), load(b, set))
     if json_output:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -77,6 +52,3 @@ def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare fro
     if exit_code and report.differs:
         raise typer.Exit(1)
 
-
-# Last: cli imports this module, and these names are only needed when Typer reads the annotations above.
-from alexnet_spec.cli import JsonOpt, SetOpt, SpecArg, VerboseOpt  # noqa: E402

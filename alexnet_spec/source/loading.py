@@ -9,14 +9,14 @@ from typing import Sequence
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from alexnet_spec import yaml_source
+from alexnet_spec.source import yaml_source
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.passes import resolve
-from alexnet_spec.passes.overrides import apply_overrides
+from alexnet_spec.source.overrides import apply_overrides
 from alexnet_spec.resolved import ResolvedNetwork
 from alexnet_spec.spec.network import NetworkSpec
-from alexnet_spec.validation import diagnostics_from
-from alexnet_spec.variants import expand
+from alexnet_spec.source.pydantic_errors import diagnostics_from
+from alexnet_spec.source.variants import expand
 
 
 def locate(diagnostics: list[Diagnostic], document: yaml_source.SourceDocument) -> list[Diagnostic]:

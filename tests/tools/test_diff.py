@@ -12,9 +12,9 @@ import typer
 from hypothesis import given, settings
 from typer.testing import CliRunner
 
-from alexnet_spec.diff import diff_networks, field_changes
-from alexnet_spec.loading import load_network, parse_network
-from alexnet_spec.tool_commands import diff_command
+from alexnet_spec.tools.diff import diff_networks, field_changes
+from alexnet_spec.source.loading import load_network, parse_network
+from alexnet_spec.tools.commands import diff_command
 from tests.conftest import ROOT, SPECS_DIR, resolve_text
 from tests.strategies import to_yaml, valid_specs
 
@@ -182,9 +182,3 @@ def test_command_bad_path_is_a_located_error(run, tmp_path):
     result = run(bad, LENET)
     assert result.exit_code == 2 and f"{bad}:4:" in result.stderr and "out_channels" in result.stderr
 
-
-def test_commands_import_in_either_order():
-    # cli registers tool_commands' commands and tool_commands reuses cli's helpers: both orders must import.
-    for first, second in (("cli", "tool_commands"), ("tool_commands", "cli")):
-        code = f"import alexnet_spec.{first}, alexnet_spec.{second}"
-        assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True).returncode == 0, code

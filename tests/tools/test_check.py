@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alexnet_spec.check import compare
+from alexnet_spec.tools.check import compare
 from tests.conftest import run_cli
 
 pytest.importorskip("torch", reason="check compares the torch build with the oracle")

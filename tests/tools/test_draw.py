@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from alexnet_spec.draw import draw, layout, text_width
-from alexnet_spec.loading import load_network, parse_network
+from alexnet_spec.tools.draw import draw, layout, text_width
+from alexnet_spec.source.loading import load_network, parse_network
 from alexnet_spec.passes import resolve
 from alexnet_spec.spec.network import NetworkSpec
 from tests.backends.test_source import hostile_text, identifiers
-from alexnet_spec.tool_commands import draw_command
+from alexnet_spec.tools.commands import draw_command
 from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR, resolve_text
 from tests.strategies import to_yaml, valid_specs
 

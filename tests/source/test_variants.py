@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from alexnet_spec.errors import SpecError
-from alexnet_spec.loading import load_network
+from alexnet_spec.source.loading import load_network
 from tests.conftest import SPECS_DIR, run_cli
 
 

@@ -8,7 +8,8 @@ import tracemalloc
 
 import pytest
 
-from alexnet_spec import limits, yaml_source
+from alexnet_spec import limits
+from alexnet_spec.source import yaml_source
 from alexnet_spec.errors import SpecError
 from tests.conftest import TINY_SPEC, run_cli, spec_text
 
@@ -94,7 +95,7 @@ def test_aliases_within_the_bound_still_work():
           - {type: flatten}
           - {type: dense, out_features: 2}
     """)
-    from alexnet_spec.loading import parse_network
+    from alexnet_spec.source.loading import parse_network
 
     net = parse_network(text, "a.yaml")  # the alias repeats an unnamed layer: each copy gets its own name
     assert [layer.type for layer in net.layers][:3] == ["conv", "relu", "conv"]
@@ -118,7 +119,7 @@ def test_integer_with_thousands_of_digits():
 
 
 def test_size_above_the_limit_is_located(tmp_spec):
-    from alexnet_spec.loading import load_network
+    from alexnet_spec.source.loading import load_network
 
     path = tmp_spec(TINY_SPEC.replace("height: 12", f"height: {limits.MAX_SIZE + 1}"))
     message = _error(load_network, path)
