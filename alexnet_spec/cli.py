@@ -129,7 +129,7 @@ def convert_weights(spec: SpecArg,
                     target: Annotated[Path, typer.Argument(help="the output: .npz (from .pt) or .pt (from .npz)")],
                     verbose: VerboseOpt = False) -> None:
     """Move trained weights between frameworks: torch .pt <-> jax .npz, with layouts and flatten order converted."""
-    from alexnet_spec.weights import convert_file
+    from alexnet_spec.tools.convert_weights import convert_file
 
     convert_file(spec, source, target)
     print(f"wrote {target}", file=sys.stderr)

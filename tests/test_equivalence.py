@@ -113,7 +113,7 @@ def test_torch_and_jax_gradients_agree(data, seed):
     import jax.numpy as jnp
     import torch
 
-    from alexnet_spec.weights import jax_to_torch, torch_to_jax
+    from alexnet_spec.backends.jax.weights import jax_to_torch, torch_to_jax
 
     net, weights, x = random_case(_without_training_only_layers(data), seed)
     model = backends.get("torch").build(net, dtype="float64").eval()

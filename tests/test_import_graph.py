@@ -3,7 +3,7 @@ backends, and nothing flows back.
 
 - No import cycle among the modules of alexnet_spec and backends (module-level imports: what runs at import).
 - The core (alexnet_spec without the command line, the tools and the API facade) imports neither the command line,
-  nor a tool, nor a backend, not even inside a function.
+  nor a tool, nor a backend's modules, not even inside a function; it may look a backend up in the registry.
 - Backends read ResolvedNetwork only: they never import the spec models.
 - Tools reach backends through the registry (alexnet_spec.backends), never a backend's own modules.
 """
@@ -111,8 +111,9 @@ def test_no_import_cycles():
 
 
 def test_core_imports_no_command_line_tool_or_backend():
+    # The registry (alexnet_spec.backends itself) is the one seam: a core module may look a backend up by name.
     found = _violations(_is_core, lambda target: target in COMMAND_LINE or target == "alexnet_spec.interop.commands"
-                        or target.startswith(("alexnet_spec.tools", "alexnet_spec.backends")))
+                        or target.startswith(("alexnet_spec.tools", "alexnet_spec.backends.")))
     assert found == {debt for debt in KNOWN_DEBTS if _is_core(debt[0])}
 
 

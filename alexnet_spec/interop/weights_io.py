@@ -24,9 +24,9 @@ def read_weights(path: str | Path, net: ResolvedNetwork) -> dict[str, np.ndarray
     if path.suffix == ".npz":
         arrays = load_npz(path)
         if arrays and all("/" in key for key in arrays):  # JAX params from `alexspec convert-weights`
-            from alexnet_spec.weights import jax_file_to_torch
+            from alexnet_spec import backends
 
-            return jax_file_to_torch(arrays, net, str(path))
+            return backends.get("jax").flat_to_canonical(arrays, net, str(path))
         return arrays
     if path.suffix in (".pt", ".pth"):
         return load_pt(path)

@@ -4,7 +4,8 @@
     source = backend.render(net)      # what `alexspec compile SPEC --backend jax` prints; never imports jax
     model = backend.build(net)        # the executed module: model.init(key), model.init_state(), model.apply(...)
 
-Weights move from and to PyTorch with alexnet_spec.weights.torch_to_jax and jax_to_torch.
+Weights move from and to canonical (PyTorch) weights with backends/jax/weights.py: torch_to_jax, jax_to_torch, and
+the flat params files of `alexspec convert-weights`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ class JaxBackend:
         from .evaluate import evaluate
 
         return evaluate(generated_module(net), net, weights, x, dtype)
+
+    def flat_to_canonical(self, arrays: Mapping[str, Any], net: ResolvedNetwork, source: str):
+        """Canonical weights from a params file's flat "layer/field" arrays, every name and shape checked."""
+        from .weights import jax_file_to_torch
+
+        return jax_file_to_torch(arrays, net, source)
+
+    def canonical_to_flat(self, weights: Mapping[str, Any], net: ResolvedNetwork, source: str):
+        """A params file's flat "layer/field" arrays from canonical weights."""
+        from .weights import canonical_to_flat
+
+        return canonical_to_flat(weights, net, source)
 
 
 backend = JaxBackend()

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from alexnet_spec.resolved import ResolvedNetwork
-from alexnet_spec.weights import torch_to_jax
+from .weights import torch_to_jax
 
 from alexnet_spec.backends.source import values_after_statements
 

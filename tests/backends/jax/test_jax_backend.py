@@ -13,7 +13,7 @@ import pytest
 
 from alexnet_spec import backends
 from alexnet_spec.source.loading import load_network
-from alexnet_spec.weights import jax_to_torch, torch_to_jax
+from alexnet_spec.backends.jax.weights import jax_to_torch, torch_to_jax
 from tests.conftest import ROOT, SPEC_FILES, resolve_text
 
 jax = pytest.importorskip("jax", reason="the jax backend needs the [jax] extra")
@@ -243,7 +243,7 @@ def test_weight_exchange_names_the_key_and_both_shapes():
 
 def test_convert_file_refuses_unknown_suffixes(tmp_path):
     from alexnet_spec.errors import SpecError
-    from alexnet_spec.weights import convert_file
+    from alexnet_spec.tools.convert_weights import convert_file
 
     with pytest.raises(SpecError, match="cannot convert .txt to .npz"):
         convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.npz")
@@ -285,7 +285,7 @@ def test_convert_weights_gives_the_jax_module_torchs_function(tmp_path):
     """A trained torch state dict through `convert_file` (.pt -> .npz): the JAX module with those params computes
     what the torch module computes, through a batchnorm before the flatten and a dense layer after it."""
     torch = pytest.importorskip("torch")
-    from alexnet_spec.weights import convert_file
+    from alexnet_spec.tools.convert_weights import convert_file
 
     spec = tmp_path / "small.yaml"
     spec.write_text(textwrap.dedent(SMALL))
