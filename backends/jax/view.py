@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from alexnet_spec.backends.source import escape_text, provenance
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
+    Constant,
     ConvAttrs,
     DenseAttrs,
     DropoutAttrs,
     LRNAttrs,
+    Normal,
     PoolAttrs,
     ResolvedLayer,
     ResolvedNetwork,
+    Uniform,
 )
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
 
-KAIMING_GAIN = {"relu": math.sqrt(2.0), "linear": 1.0, "tanh": 5.0 / 3.0, "sigmoid": 1.0}
 ACTIVATIONS = {"relu": "jax.nn.relu({})", "tanh": "jnp.tanh({})", "sigmoid": "jax.nn.sigmoid({})",
                "softmax": "jax.nn.softmax({}, axis=-1)"}
 HELPER_OF = {"conv": "conv.jinja", "dense": "dense.jinja", "maxpool": "pool.jinja", "avgpool": "pool.jinja",
@@ -126,30 +126,17 @@ def adaptive_bins(layer: ResolvedLayer) -> tuple:
     return tuple(bins)
 
 
-def distribution(dist, shape: tuple[int, ...], fan_in: int, fan_out: int) -> tuple[str, str]:
-    """(expression, comment) drawing one parameter from its declared distribution."""
+def distribution(dist, shape: tuple[int, ...]) -> tuple[str, str]:
+    """(expression, comment) drawing one parameter from its resolved distribution; the comment is the formula
+    behind the numbers when there is one (Kaiming, Xavier, PyTorch's default), else the distribution's kind."""
     if isinstance(dist, Normal):
-        return f"normal(next(keys), {shape}, dtype, mean={dist.mean!r}, std={dist.std!r})", "normal"
-    if isinstance(dist, Uniform):
-        return f"uniform(next(keys), {shape}, dtype, low={dist.low!r}, high={dist.high!r})", "uniform"
+        return f"normal(next(keys), {shape}, dtype, mean={dist.mean!r}, std={dist.std!r})", dist.formula or "normal"
+    if isinstance(dist, Uniform):  # FrameworkDefault included: jax has no default of its own to leave it to
+        return (f"uniform(next(keys), {shape}, dtype, low={dist.low!r}, high={dist.high!r})",
+                dist.formula or "uniform")
     if isinstance(dist, Constant):
-        return f"constant({shape}, dtype, {dist.value!r})", "constant"
-    if isinstance(dist, Kaiming):
-        fan = fan_in if dist.mode == "fan_in" else fan_out
-        gain = KAIMING_GAIN[dist.nonlinearity]
-        why = f"kaiming ({dist.nonlinearity}, {dist.mode} = {fan})"
-        if dist.distribution == "normal":
-            return f"normal(next(keys), {shape}, dtype, mean=0.0, std={gain / math.sqrt(fan)!r})", why
-        bound = gain * math.sqrt(3.0 / fan)
-        return f"uniform(next(keys), {shape}, dtype, low={-bound!r}, high={bound!r})", why
-    if isinstance(dist, Xavier):
-        why = f"xavier (fan_in = {fan_in}, fan_out = {fan_out})"
-        if dist.distribution == "normal":
-            std = dist.gain * math.sqrt(2.0 / (fan_in + fan_out))
-            return f"normal(next(keys), {shape}, dtype, mean=0.0, std={std!r})", why
-        bound = dist.gain * math.sqrt(6.0 / (fan_in + fan_out))
-        return f"uniform(next(keys), {shape}, dtype, low={-bound!r}, high={bound!r})", why
-    raise TypeError(f"unknown distribution {dist!r}")
+        return f"constant({shape}, dtype, {dist.value!r})", dist.formula or "constant"
+    raise TypeError(f"unknown distribution {dist!r}; expected Normal, Uniform or Constant")
 
 
 def params_view(layer: ResolvedLayer) -> ParamsView | None:
@@ -169,7 +156,7 @@ def params_view(layer: ResolvedLayer) -> ParamsView | None:
     for key, dist in (("kernel", attrs.weight_init), ("bias", attrs.bias_init)):
         if dist is None:
             continue
-        expression, comment = distribution(dist, shapes[key], attrs.fan_in, attrs.fan_out)
+        expression, comment = distribution(dist, shapes[key])
         entries.append(Entry(key, expression, f"{comment}; {'HWIO' if len(shapes[key]) == 4 else ''}".rstrip("; ")))
     return ParamsView(layer.name, tuple(entries))
 

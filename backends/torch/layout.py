@@ -47,6 +47,7 @@ class ClassView:
     output: str  # forward's return statement
     devices: tuple[str, ...] = ()  # placed class: the spec's device names
     split_layers: str = "()"  # placed class: the layers held as one share per device, a tuple literal
+    reset_doc: tuple[str, ...] = ("Initialise every parameter as the spec declares.",)  # reset_parameters' docstring
 
 
 def format_forward(layers: list[LayerView], first: Statement | None) -> tuple[tuple[LayerView, ...], str, str | None]:

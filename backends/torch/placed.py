@@ -29,7 +29,7 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls
+from .initialisation import init_calls, reset_doc
 from .layout import ClassView, LayerView, Statement, format_forward
 
 INPUT, SPLIT = "input", "split"
@@ -53,7 +53,8 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
            f"load_single_state_dict and single_state_dict convert weights from and to {net.class_name}'s layout.")
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(f"{net.class_name}Placed", doc, definition, first, layers, output, devices,
-                     _tuple_literal([view.name for view in layers if view.shares]))
+                     _tuple_literal([view.name for view in layers if view.shares]),
+                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."))
 
 
 def _device(index: int) -> str:

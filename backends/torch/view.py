@@ -30,7 +30,7 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls
+from .initialisation import init_calls, reset_doc
 from .layout import ClassView, LayerView, Statement, format_forward
 from .placed import placed_view
 
@@ -56,10 +56,7 @@ def file_view(net: ResolvedNetwork) -> FileView:
     check_names(net)
     model = model_view(net)
     placed = placed_view(net) if net.devices else None
-    layers = model.layers + (placed.layers if placed else ())
-    needs_math = any("math." in line for view in layers for line in view.init)
-    imports = (("import math", "") if needs_math else ()) + (
-        "import torch", "import torch.nn.functional as F", "from torch import nn")
+    imports = ("import torch", "import torch.nn.functional as F", "from torch import nn")
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
     return FileView(_header(net), imports, any(layer.type == "lrn" for layer in net.layers), model, placed, biased)
@@ -88,7 +85,8 @@ def model_view(net: ResolvedNetwork) -> ClassView:
         overwritable = overwritable_after(layer, overwritable)
         after_relu = ends_in_relu(layer, after_relu)
     layers, definition, first = format_forward(layers, memory_format_statement(net))
-    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x")
+    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x",
+                     reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."))
 
 
 def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
