@@ -34,9 +34,6 @@ from .initialisation import init_calls, reset_doc
 from .layout import ClassView, LayerView, Statement, format_forward
 from .placed import placed_view
 
-# Names the generated classes define besides nn.Module's: a layer named so would shadow them.
-GENERATED_NAMES = frozenset({"reset_parameters", "devices", "split_layers", "load_single_state_dict",
-                             "single_state_dict"})
 # Module-level names of the generated file that a class named after the spec would shadow.
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
@@ -63,18 +60,13 @@ def file_view(net: ResolvedNetwork) -> FileView:
 
 
 def check_names(net: ResolvedNetwork) -> None:
-    """A layer named like a method of the generated class, or a class named like a helper of the file, would shadow
-    it: refuse with the name."""
+    """A class named like a helper of the file would shadow it: refuse with the name. (Layer names that would
+    shadow a method of the generated classes are refused with the spec's other reserved names, spec/types.py; the
+    model name is checked here because the class is named after it capitalised: `f` becomes `F`.)"""
     if net.class_name in MODULE_NAMES:
         raise SpecError(Diagnostic(f"model name {net.name!r} is used by the generated torch module", file=net.file,
                                    path=("name",), expected=f"a name other than {', '.join(sorted(MODULE_NAMES))}",
                                    hint=f"try {net.name}Net"))
-    for layer in net.layers:
-        if layer.name in GENERATED_NAMES:
-            raise SpecError(Diagnostic(f"layer name {layer.name!r} is used by the generated torch module",
-                                       file=net.file, layer=layer.name, path=("layers", layer.index, "name"),
-                                       expected=f"a name other than {', '.join(sorted(GENERATED_NAMES))}",
-                                       hint=f"try {layer.name}_1 or a more specific name"))
 
 
 def model_view(net: ResolvedNetwork) -> ClassView:

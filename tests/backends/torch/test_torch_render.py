@@ -166,6 +166,18 @@ def test_names_that_would_shadow_generated_code_are_refused_at_their_line():
     assert caught.value.diagnostics[0].line == 1
 
 
+def test_a_model_name_whose_class_would_shadow_a_helper_is_refused():
+    # The class is the name capitalised: `f` would become `F`, the file's torch.nn.functional.
+    net = resolve_text("""
+        name: f
+        input: {channels: 1, height: 4, width: 4}
+        layers: [{type: relu}]
+    """)
+    with pytest.raises(SpecError, match="model name 'f' is used by the generated torch module") as caught:
+        render.render(net)
+    assert caught.value.diagnostics[0].hint == "try fNet"
+
+
 def test_environment_is_strict():
     import jinja2
 
