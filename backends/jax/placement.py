@@ -46,7 +46,8 @@ class PlacedModel:
 
         self.module, self.net = module, net
         self.mesh = Mesh(np.array(jax_devices(net, devices)), (AXIS,))
-        self.init_state = module.init_state
+        if hasattr(module, "init_state"):  # generated only for networks with batch normalisation
+            self.init_state = module.init_state
         self.source = module.source
         self._jitted = {}
 
