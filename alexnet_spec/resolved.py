@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
 
-from alexnet_spec.spec.network import NetworkSpec
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
+if TYPE_CHECKING:  # the spec is kept for the tools that still read it; backends read the plain fields
+    from alexnet_spec.spec.network import NetworkSpec
 
 Shape = tuple[int, ...]  # (C, H, W) for images, (F,) for features; the batch axis is never included
 Quad = tuple[int, int, int, int]  # top, bottom, left, right
-Distribution = Union[Normal, Uniform, Kaiming, Xavier, Constant]
+
+
+# ---------------------------------------------------------------- initialisation, resolved
+# passes/init.py turns every declared scheme (paper, torch, kaiming, xavier, ...) into one of these, with the fans
+# already applied: backends draw from concrete numbers and never compute initialisation formulas themselves.
+# `formula` says where the numbers come from, for generated comments; it does not take part in equality.
+
+
+@dataclass(frozen=True)
+class Normal:
+    """N(mean, std**2)."""
+
+    mean: float
+    std: float
+    formula: str = field(default="", compare=False)  # e.g. "Kaiming (relu, fan_in): std = sqrt(2) / sqrt(363)"
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """U(low, high)."""
+
+    low: float
+    high: float
+    formula: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class FrameworkDefault(Uniform):
+    """PyTorch's own initialisation of nn.Conv2d and nn.Linear (their reset_parameters): U(±1/sqrt(fan_in)) for the
+    weight (kaiming_uniform_ with a = sqrt(5)) and for the bias. A Uniform, so that backends without that default
+    draw it like any other; the torch backend leaves it to the module constructors, which already drew it."""
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Every element equal to `value`."""
+
+    value: float
+    formula: str = field(default="", compare=False)
+
+
+Distribution = Union[Normal, Uniform, Constant]  # FrameworkDefault is a Uniform
 
 
 @dataclass(frozen=True)
@@ -158,24 +199,20 @@ class ResolvedLayer:
 
 @dataclass(frozen=True)
 class ResolvedNetwork:
-    spec: NetworkSpec  # with every layer named
-    file: str
+    name: str
+    description: str  # what the network is, as the spec writes it ("" when it does not)
+    source: str  # the citation: paper, repository, model zoo entry ("" when none)
+    devices: tuple[str, ...]  # where the spec places its layers; () on one device
+    file: str  # the spec file it was read from, as given ("<spec>" and the like when not read from a file)
     spec_hash: str  # sha256 of the canonical JSON of `spec`, first 16 hex digits
     input_shape: Shape
     layers: tuple[ResolvedLayer, ...]
+    spec: "NetworkSpec"  # with every layer named; for the tools that still read it (no backend does)
     overrides: tuple[str, ...] = ()  # the `--set` edits applied to `file`, as given: generated headers repeat them
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def class_name(self) -> str:
-        return self.spec.name[0].upper() + self.spec.name[1:]
-
-    @property
-    def devices(self) -> tuple[str, ...]:
-        return tuple(self.spec.devices or ())
+        return self.name[0].upper() + self.name[1:]
 
     @property
     def output_shape(self) -> Shape:

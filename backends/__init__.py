@@ -1,15 +1,16 @@
 """The backend registry: backends are found by name through the `alexnet_spec.backends` entry-point group.
 
-A backend is an object with `name`, `file_suffix`, `render(net) -> str` (source text, without importing its
-framework) and `build(net, **options)` (executes that same source). Another package adds one by declaring an entry
-point in the same group.
+A backend is an object with `name`, `render(net) -> str` (source text, without importing its framework),
+`build(net, **options)` (executes that same source) and `evaluate(net, weights, x, dtype)` (every layer's output,
+which `alexspec check` compares with the reference's). Another package adds one by declaring an entry point in the
+same group.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from alexnet_spec.errors import Diagnostic, SpecError
 
@@ -18,11 +19,20 @@ GROUP = "alexnet_spec.backends"
 
 class Backend(Protocol):
     name: str
-    file_suffix: str
 
-    def render(self, net: Any) -> str: ...
+    def render(self, net: Any) -> str:
+        """The generated module's source text; never imports the backend's framework."""
+        ...
 
-    def build(self, net: Any, **options: Any) -> Any: ...
+    def build(self, net: Any, **options: Any) -> Any:
+        """A model made by executing the source that `render` returns."""
+        ...
+
+    def evaluate(self, net: Any, weights: Mapping[str, Any], x: Any, dtype: str = "float64") -> list[tuple[str, Any]]:
+        """[(layer name, output)] for every layer, in eval mode, with `weights` in the canonical format (the
+        single-device torch state_dict's names and layouts) and outputs in the canonical layout ((N, C, H, W) or
+        (N, F)), as numpy arrays: what `alexspec check` compares."""
+        ...
 
 
 @lru_cache(maxsize=None)

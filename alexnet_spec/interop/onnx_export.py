@@ -194,7 +194,7 @@ def export_model(net: ResolvedNetwork, weights: Mapping[str, Any], source: str =
                 for tensor in graph.initializers]
     _check_shapes(model_of(helper.make_graph(graph.nodes, net.name, inputs + declared, result)), net, outputs)
     model = model_of(helper.make_graph(graph.nodes, net.name, inputs, result, graph.initializers,
-                                       doc_string=net.spec.description or None))
+                                       doc_string=net.description or None))
     helper.set_model_props(model, {"alexspec.spec_hash": net.spec_hash, "alexspec.spec_file": net.file})
     if check:
         onnx.checker.check_model(model, full_check=True)

@@ -26,5 +26,7 @@ def resolve(spec: NetworkSpec, file: str = "<spec>") -> ResolvedNetwork:
     placements = place(named, layers)
     layers = tuple(dataclasses.replace(layer, placement=placement) for layer, placement in zip(layers, placements))
     layers = resolve_init(named, layers)
-    return ResolvedNetwork(spec=named, file=file, spec_hash=spec_hash(named),
-                           input_shape=(spec.input.channels, spec.input.height, spec.input.width), layers=layers)
+    return ResolvedNetwork(name=named.name, description=named.description, source=named.source,
+                           devices=tuple(named.devices or ()), file=file, spec_hash=spec_hash(named),
+                           input_shape=(spec.input.channels, spec.input.height, spec.input.width), layers=layers,
+                           spec=named)

@@ -14,6 +14,7 @@ from alexnet_spec.limits import MAX_ADAPTIVE_BINS
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
+    Constant,
     ConvAttrs,
     DenseAttrs,
     DropoutAttrs,
@@ -25,11 +26,10 @@ from alexnet_spec.resolved import (
 )
 from alexnet_spec.spec import layers as L
 from alexnet_spec.spec.network import NetworkSpec
-from alexnet_spec.spec.types import Constant
 
 AXES = ("height", "width")
 # Placeholder until passes/init.py resolves the declared scheme; never reaches a backend.
-UNRESOLVED_INIT = Constant(dist="constant", value=0.0)
+UNRESOLVED_INIT = Constant(0.0)
 
 
 def pair(value) -> tuple[int, int]:

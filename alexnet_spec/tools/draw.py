@@ -370,7 +370,7 @@ def layout(net: ResolvedNetwork) -> Picture:
     heading.append(Text(MARGIN, 50, "start", (Span(totals_line, "totals"),)))
     width = max(width, math.ceil(MARGIN * 2 + text_width(totals_line)))
     y = 50.0
-    notes = [net.spec.description] if net.spec.description else []
+    notes = [net.description] if net.description else []
     if placed:
         notes.append(f"Split over {' and '.join(devices) if len(devices) == 2 else ', '.join(devices)}: each tower "
                      "shows its device's share of every split layer; red arrows read activations held by another "

@@ -21,7 +21,6 @@ from .render import render as _render
 
 class JaxBackend:
     name = "jax"
-    file_suffix = ".py"
 
     def render(self, net: ResolvedNetwork) -> str:
         """The module's source text."""

@@ -40,13 +40,13 @@ class PlacedModel:
     generated `apply` with `mesh`), `shard(params)` to place existing params, `source`."""
 
     def __init__(self, module, net: ResolvedNetwork, devices: Sequence[Any]):
-        import jax
         import numpy as np
         from jax.sharding import Mesh
 
         self.module, self.net = module, net
         self.mesh = Mesh(np.array(jax_devices(net, devices)), (AXIS,))
-        self.init_state = module.init_state
+        if hasattr(module, "init_state"):  # generated only for networks with batch normalisation
+            self.init_state = module.init_state
         self.source = module.source
         self._jitted = {}
 

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from alexnet_spec.backends.source import escape_text, provenance
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
+    Constant,
     ConvAttrs,
     DenseAttrs,
     DropoutAttrs,
     LRNAttrs,
+    Normal,
     PoolAttrs,
     ResolvedLayer,
     ResolvedNetwork,
+    Uniform,
 )
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
 
-KAIMING_GAIN = {"relu": math.sqrt(2.0), "linear": 1.0, "tanh": 5.0 / 3.0, "sigmoid": 1.0}
 ACTIVATIONS = {"relu": "jax.nn.relu({})", "tanh": "jnp.tanh({})", "sigmoid": "jax.nn.sigmoid({})",
                "softmax": "jax.nn.softmax({}, axis=-1)"}
-HELPER_OF = {"conv": "conv.jinja", "dense": "dense.jinja", "maxpool": "pool.jinja", "avgpool": "pool.jinja",
+HELPER_OF = {"conv": "conv.jinja", "dense": "dense.jinja", "maxpool": "max_pool.jinja", "avgpool": "avg_pool.jinja",
              "adaptive_avgpool": "adaptive_avgpool.jinja", "lrn": "lrn_helper.jinja", "batchnorm": "batchnorm.jinja",
              "dropout": "dropout.jinja"}
+# The helper that draws each kind of initial value (init_*.jinja), by the name `init` calls it with.
+INIT_HELPERS = {"normal": "init_normal.jinja", "uniform": "init_uniform.jinja", "constant": "init_constant.jinja"}
+DRAWS = ("normal", "uniform")  # the init helpers that take a key
+# Every import a generated file may have, in its order. jnp is always used (`init` takes dtype=jnp.float32); the
+# others where the code below uses them: jax for jax.random (keys, dropout), jax.nn and jax.sharding.
+JAX, NUMPY, LAX = "import jax", "import numpy as np", "from jax import lax"
+IMPORTS = (JAX, "import jax.numpy as jnp", NUMPY, LAX)
+ALWAYS_IMPORTED = frozenset({"import jax.numpy as jnp"})
+HELPER_IMPORTS = {"conv.jinja": (LAX,), "max_pool.jinja": (LAX,), "avg_pool.jinja": (NUMPY, LAX),
+                  "lrn_helper.jinja": (LAX,), "batchnorm.jinja": (LAX,), "dropout.jinja": (JAX,),
+                  "init_normal.jinja": (JAX,), "init_uniform.jinja": (JAX,), "placement_helpers.jinja": (JAX, LAX)}
+ACTIVATION_IMPORTS = {"relu": (JAX,), "sigmoid": (JAX,), "softmax": (JAX,), "tanh": ()}  # ACTIVATIONS' modules
 COMMENT_COLUMN = 100
 CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
 
@@ -34,6 +46,7 @@ class Entry:
     key: str
     expression: str
     comment: str
+    helper: str  # the init helper the expression calls: normal, uniform or constant
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,11 @@ class StateView:
 @dataclass(frozen=True)
 class FileView:
     header: tuple[str, ...]
+    imports: tuple[str, ...]
     helpers: tuple[str, ...]
     params: tuple[ParamsView, ...]
-    key_count: int
-    state: tuple[StateView, ...]
+    key_count: int  # random draws in `init`; 0: it splits no key
+    state: tuple[StateView, ...]  # batchnorm layers; none: no init_state, and apply ignores `state`
     dropouts: list[str]
     statements: tuple[str, ...]
     apply_doc: tuple[str, ...]
@@ -126,30 +140,20 @@ def adaptive_bins(layer: ResolvedLayer) -> tuple:
     return tuple(bins)
 
 
-def distribution(dist, shape: tuple[int, ...], fan_in: int, fan_out: int) -> tuple[str, str]:
-    """(expression, comment) drawing one parameter from its declared distribution."""
+def distribution(key: str, dist, shape: tuple[int, ...]) -> Entry:
+    """The entry drawing one parameter from its resolved distribution; its comment is the formula behind the
+    numbers when there is one (Kaiming, Xavier, PyTorch's default), else the distribution's kind."""
+    layout = "; HWIO" if len(shape) == 4 else ""
     if isinstance(dist, Normal):
-        return f"normal(next(keys), {shape}, dtype, mean={dist.mean!r}, std={dist.std!r})", "normal"
-    if isinstance(dist, Uniform):
-        return f"uniform(next(keys), {shape}, dtype, low={dist.low!r}, high={dist.high!r})", "uniform"
+        return Entry(key, f"normal(next(keys), {shape}, dtype, mean={dist.mean!r}, std={dist.std!r})",
+                     (dist.formula or "normal") + layout, "normal")
+    if isinstance(dist, Uniform):  # FrameworkDefault included: jax has no default of its own to leave it to
+        return Entry(key, f"uniform(next(keys), {shape}, dtype, low={dist.low!r}, high={dist.high!r})",
+                     (dist.formula or "uniform") + layout, "uniform")
     if isinstance(dist, Constant):
-        return f"constant({shape}, dtype, {dist.value!r})", "constant"
-    if isinstance(dist, Kaiming):
-        fan = fan_in if dist.mode == "fan_in" else fan_out
-        gain = KAIMING_GAIN[dist.nonlinearity]
-        why = f"kaiming ({dist.nonlinearity}, {dist.mode} = {fan})"
-        if dist.distribution == "normal":
-            return f"normal(next(keys), {shape}, dtype, mean=0.0, std={gain / math.sqrt(fan)!r})", why
-        bound = gain * math.sqrt(3.0 / fan)
-        return f"uniform(next(keys), {shape}, dtype, low={-bound!r}, high={bound!r})", why
-    if isinstance(dist, Xavier):
-        why = f"xavier (fan_in = {fan_in}, fan_out = {fan_out})"
-        if dist.distribution == "normal":
-            std = dist.gain * math.sqrt(2.0 / (fan_in + fan_out))
-            return f"normal(next(keys), {shape}, dtype, mean=0.0, std={std!r})", why
-        bound = dist.gain * math.sqrt(6.0 / (fan_in + fan_out))
-        return f"uniform(next(keys), {shape}, dtype, low={-bound!r}, high={bound!r})", why
-    raise TypeError(f"unknown distribution {dist!r}")
+        return Entry(key, f"constant({shape}, dtype, {dist.value!r})", (dist.formula or "constant") + layout,
+                     "constant")
+    raise TypeError(f"unknown distribution {dist!r}; expected Normal, Uniform or Constant")
 
 
 def params_view(layer: ResolvedLayer) -> ParamsView | None:
@@ -161,17 +165,13 @@ def params_view(layer: ResolvedLayer) -> ParamsView | None:
         shapes = {"kernel": (attrs.in_features, attrs.out_features), "bias": (attrs.out_features,)}
     elif isinstance(attrs, BatchNormAttrs):
         width = (attrs.num_features,)
-        return ParamsView(layer.name, (Entry("scale", f"constant({width}, dtype, 1.0)", "batchnorm scale"),
-                                       Entry("bias", f"constant({width}, dtype, 0.0)", "batchnorm shift")))
+        return ParamsView(layer.name, (Entry("scale", f"constant({width}, dtype, 1.0)", "batchnorm scale", "constant"),
+                                       Entry("bias", f"constant({width}, dtype, 0.0)", "batchnorm shift", "constant")))
     else:
         return None
-    entries = []
-    for key, dist in (("kernel", attrs.weight_init), ("bias", attrs.bias_init)):
-        if dist is None:
-            continue
-        expression, comment = distribution(dist, shapes[key], attrs.fan_in, attrs.fan_out)
-        entries.append(Entry(key, expression, f"{comment}; {'HWIO' if len(shapes[key]) == 4 else ''}".rstrip("; ")))
-    return ParamsView(layer.name, tuple(entries))
+    entries = tuple(distribution(key, dist, shapes[key])
+                    for key, dist in (("kernel", attrs.weight_init), ("bias", attrs.bias_init)) if dist is not None)
+    return ParamsView(layer.name, entries)
 
 
 def with_comment(code: str, shape: str, note: str = "") -> str:
@@ -190,13 +190,24 @@ def note(layer: ResolvedLayer) -> str:
 
 def file_view(net: ResolvedNetwork) -> FileView:
     params = tuple(view for view in map(params_view, net.layers) if view is not None)
-    key_count = max(1, sum(entry.expression.startswith(("normal", "uniform")) for view in params for entry in view.entries))
+    entries = [entry for view in params for entry in view.entries]
+    key_count = sum(entry.helper in DRAWS for entry in entries)
     placed = bool(net.devices)
-    helpers = ["init_helpers.jinja"] + (["placement_helpers.jinja"] if placed else [])
+    helpers = [INIT_HELPERS[name] for name in INIT_HELPERS if any(entry.helper == name for entry in entries)]
+    helpers += ["placement_helpers.jinja"] if placed else []
     for layer in net.layers:
         helper = HELPER_OF.get(layer.type)
         if helper and helper not in helpers:
             helpers.append(helper)
+    needed = {line for helper in helpers for line in HELPER_IMPORTS.get(helper, ())}
+    needed.update(line for layer in net.layers for kind in (layer.type, getattr(layer.attrs, "activation", None))
+                  for line in ACTIVATION_IMPORTS.get(kind, ()))
+    dropouts = [layer.name for layer in net.layers if layer.type == "dropout"]
+    if key_count or dropouts:  # init splits its key; apply splits one for the dropout layers
+        needed.add(JAX)
+    imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
+    state = tuple(StateView(layer.name, layer.attrs.num_features) for layer in net.layers
+                  if isinstance(layer.attrs, BatchNormAttrs))
     header = provenance(net, "jax") + (
         f"Input {nhwc(net.input_shape)} (NHWC; layout=\"NCHW\" accepted), output {nhwc(net.output_shape)}; "
         f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.",
@@ -215,14 +226,16 @@ def file_view(net: ResolvedNetwork) -> FileView:
                                            f"{layer.name}'s {axis} split over the {len(net.devices)} devices"))
         was_split = split
     apply_doc = ("The network on a batch x: (N, H, W, C), or (N, C, H, W) with layout=\"NCHW\".",
-                 "", "train: dropout drops (needs `key`) and batch normalisation uses batch statistics.",
-                 "state: batch-normalisation running statistics (init_state() when None).",
-                 "Returns the output; in training, a model with batch normalisation returns (output, new state).")
+                 "", "train: dropout drops (needs `key`) and batch normalisation uses batch statistics.")
+    if state:
+        apply_doc += ("state: batch-normalisation running statistics (init_state() when None).",
+                      "Returns the output; in training, (output, new state).")
+    else:
+        apply_doc += ("state: unused, as the network has no batch normalisation; taken so that every generated",
+                      "`apply` is called alike. Returns the output.")
     if placed:
         apply_doc += ("mesh: a jax.sharding.Mesh of the spec's devices (one axis): split layers' activations are "
                       "sharded", "along their channels over it (see `place`); None computes on one device.")
-    return FileView(header, tuple(helpers), params, key_count,
-                    tuple(StateView(layer.name, layer.attrs.num_features) for layer in net.layers
-                          if isinstance(layer.attrs, BatchNormAttrs)),
-                    [layer.name for layer in net.layers if layer.type == "dropout"], tuple(statements), apply_doc,
+    return FileView(header, imports, tuple(helpers), params, key_count, state,
+                    dropouts, tuple(statements), apply_doc,
                     placed)

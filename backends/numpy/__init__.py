@@ -43,7 +43,6 @@ class NumpyModel:
 
 class NumpyBackend:
     name = "numpy"
-    file_suffix = ".py"
     generates_source = False
 
     def render(self, net: ResolvedNetwork) -> str:

@@ -3,17 +3,13 @@ their expected shapes, conversion of what a caller hands in, and initialisation 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
 
-from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, ResolvedNetwork
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
+from alexnet_spec.resolved import BatchNormAttrs, Constant, ConvAttrs, DenseAttrs, Normal, ResolvedNetwork, Uniform
 
 BATCHNORM_BUFFERS = ("running_mean", "running_var")
-# torch.nn.init.calculate_gain for the nonlinearities a Kaiming distribution may name.
-KAIMING_GAIN = {"relu": math.sqrt(2.0), "linear": 1.0, "tanh": 5.0 / 3.0, "sigmoid": 1.0}
 
 
 def weight_shapes(net: ResolvedNetwork) -> dict[str, tuple[int, ...]]:
@@ -63,27 +59,15 @@ def canonical_weights(net: ResolvedNetwork, weights: Mapping[str, Any]) -> dict[
     return converted
 
 
-def sample(distribution, shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    """An array of `shape` drawn from a resolved distribution; Kaiming and Xavier use the layer's fans."""
+def sample(distribution, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """An array of `shape` drawn from a resolved distribution (its fans already applied by passes/init.py)."""
     if isinstance(distribution, Normal):
         return rng.normal(distribution.mean, distribution.std, size=shape)
-    if isinstance(distribution, Uniform):
+    if isinstance(distribution, Uniform):  # FrameworkDefault included
         return rng.uniform(distribution.low, distribution.high, size=shape)
     if isinstance(distribution, Constant):
         return np.full(shape, float(distribution.value))
-    if isinstance(distribution, Kaiming):
-        fan = fan_in if distribution.mode == "fan_in" else fan_out
-        gain = KAIMING_GAIN[distribution.nonlinearity]
-        if distribution.distribution == "normal":
-            return rng.normal(0.0, gain / math.sqrt(fan), size=shape)
-        bound = gain * math.sqrt(3.0 / fan)
-        return rng.uniform(-bound, bound, size=shape)
-    if isinstance(distribution, Xavier):
-        if distribution.distribution == "normal":
-            return rng.normal(0.0, distribution.gain * math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
-        bound = distribution.gain * math.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-bound, bound, size=shape)
-    raise TypeError(f"unknown distribution {distribution!r}; expected Normal, Uniform, Kaiming, Xavier or Constant")
+    raise TypeError(f"unknown distribution {distribution!r}; expected Normal, Uniform or Constant")
 
 
 def init_weights(net: ResolvedNetwork, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
@@ -100,10 +84,10 @@ def init_weights(net: ResolvedNetwork, rng: np.random.Generator | int | None = N
         attrs = layer.attrs
         if isinstance(attrs, (ConvAttrs, DenseAttrs)):
             name = f"{layer.name}.weight"
-            weights[name] = sample(attrs.weight_init, shapes[name], attrs.fan_in, attrs.fan_out, rng)
+            weights[name] = sample(attrs.weight_init, shapes[name], rng)
             if attrs.bias:
                 name = f"{layer.name}.bias"
-                weights[name] = sample(attrs.bias_init, shapes[name], attrs.fan_in, attrs.fan_out, rng)
+                weights[name] = sample(attrs.bias_init, shapes[name], rng)
         elif isinstance(attrs, BatchNormAttrs):
             weights[f"{layer.name}.weight"] = np.ones(attrs.num_features)
             weights[f"{layer.name}.bias"] = np.zeros(attrs.num_features)

@@ -26,7 +26,6 @@ from .render import render as _render
 
 class TorchBackend:
     name = "torch"
-    file_suffix = ".py"
 
     def render(self, net: ResolvedNetwork) -> str:
         """The module's source text."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from alexnet_spec.arithmetic import window_output
 from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
@@ -15,7 +17,16 @@ PASS_THROUGH = {"dropout", "flatten"}
 KEEP_OUTPUT = {"tanh", "sigmoid", "softmax"}
 CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
 CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the padding"
+FUNCTIONAL = "import torch.nn.functional as F"  # imported by the files whose code calls F.relu or F.pad
 BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Code applied to the tensor `x`, and the import lines it needs beyond torch and nn."""
+
+    code: str
+    imports: tuple[str, ...] = ()
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -129,11 +140,11 @@ def ends_in_relu(layer: ResolvedLayer, before: bool) -> bool:
     return layer.type == "relu" or getattr(layer.attrs, "activation", None) == "relu"
 
 
-def activation_expression(kind: str, overwritable: bool) -> str:
+def activation_expression(kind: str, overwritable: bool) -> Expression:
     """relu in place when `x` may be overwritten (see overwritable_after)."""
     if kind == "relu":
-        return "F.relu(x, inplace=True)" if overwritable else "torch.relu(x)"
-    return ACTIVATIONS[kind]
+        return Expression("F.relu(x, inplace=True)", (FUNCTIONAL,)) if overwritable else Expression("torch.relu(x)")
+    return Expression(ACTIVATIONS[kind])
 
 
 def pad_statement(layer: ResolvedLayer) -> Statement | None:
@@ -145,7 +156,7 @@ def pad_statement(layer: ResolvedLayer) -> Statement | None:
     value = ', value=float("-inf")' if layer.type == "maxpool" else ""
     shape = (layer.input_shape[0], layer.input_shape[1] + top + bottom, layer.input_shape[2] + left + right)
     return Statement(f"x = F.pad(x, ({left}, {right}, {top}, {bottom}){value})", shape_text(shape),
-                     f"padding top {top}, bottom {bottom}, left {left}, right {right}")
+                     f"padding top {top}, bottom {bottom}, left {left}, right {right}", (FUNCTIONAL,))
 
 
 def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:
@@ -168,14 +179,15 @@ def lrn_note(layer: ResolvedLayer, groups: int) -> str:
     return f"LRN n={a.size}, {a.convention} convention (scale = {scale}){where}"
 
 
-def pool_followup(layer: ResolvedLayer) -> tuple[str, str] | None:
+def pool_followup(layer: ResolvedLayer) -> tuple[Expression, str] | None:
     """(expression on `x`, note) that turns nn.*Pool2d's output into the spec's, or None when it already is."""
     a, (height, width) = layer.attrs, layer.output_shape[1:]
     if any(a.empty_last):  # only without padding: no crop and no rescaling
         rows, columns = (int(empty) for empty in a.empty_last)
         value = f", value={CAFFE_LOWEST!r}" if layer.type == "maxpool" else ""
         kept = "-FLT_MAX, its max's start value" if layer.type == "maxpool" else "0 (its sum, 0, over a negative size)"
-        return f"F.pad(x, (0, {columns}, 0, {rows}){value})", f"Caffe's empty last window: {kept}"
+        return (Expression(f"F.pad(x, (0, {columns}, 0, {rows}){value})", (FUNCTIONAL,)),
+                f"Caffe's empty last window: {kept}")
     expression, notes = "x", []
     if pooled_size(layer) != (height, width):
         expression, notes = f"x[:, :, :{height}, :{width}]", [CROP_NOTE]
@@ -183,7 +195,7 @@ def pool_followup(layer: ResolvedLayer) -> tuple[str, str] | None:
     if factors is not None:
         expression = f"{expression} * torch.outer(x.new_tensor({factors[0]}), x.new_tensor({factors[1]}))"
         notes.append("count_include_pad false: divide by the input elements of each window, not the padded size")
-    return (expression, "; ".join(notes)) if notes else None
+    return (Expression(expression), "; ".join(notes)) if notes else None
 
 
 def _valid_count_factors(layer: ResolvedLayer) -> tuple[list[float], list[float]] | None:

@@ -1,20 +1,17 @@
-"""The declared initialisation of a conv or dense layer as explicit `nn.init` calls, one per parameter.
+"""The resolved initialisation of a conv or dense layer as explicit `nn.init` calls, one per parameter.
 
-Each distribution in the resolved layer (Normal, Uniform, Kaiming, Xavier, Constant) becomes a call whose numbers a
-reader can check: fans are the spec's (`ConvAttrs.fan_in` and `fan_out`, torch.nn.init's rule for the whole layer's
-weight), written into the call rather than left to `nn.init.kaiming_*`, which would count a device-split layer's
-shares (smaller weights) differently.
+Each distribution arrives concrete (passes/init.py applied the fans, torch.nn.init's rule for the whole layer's
+weight, so a device-split layer's shares are drawn like the whole layer): the call carries its numbers and, as a
+comment, the formula they come from. A FrameworkDefault gets no call: nn.Conv2d's and nn.Linear's constructors
+already drew it (their reset_parameters: U(±1/sqrt(fan_in)) for weight and bias, fan_in from the weight, which each
+share has like the whole layer).
 """
 
 from __future__ import annotations
 
-import math
+import textwrap
 
-from alexnet_spec.resolved import ConvAttrs, DenseAttrs
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
-
-# gain**2 of each nonlinearity, as torch.nn.init.calculate_gain: the variance factor written into the formula.
-GAIN_SQUARED = {"relu": "2", "linear": "1", "sigmoid": "1", "tanh": "(5 / 3) ** 2"}
+from alexnet_spec.resolved import Constant, ConvAttrs, DenseAttrs, FrameworkDefault, Normal, ResolvedNetwork, Uniform
 
 
 def number(value: float) -> str:
@@ -23,48 +20,37 @@ def number(value: float) -> str:
 
 
 def init_calls(attrs: ConvAttrs | DenseAttrs, target: str) -> tuple[str, ...]:
-    """The `nn.init` statements for `target.weight` and `target.bias` (target: "self.conv1", or a loop variable)."""
-    calls = [_call(attrs.weight_init, f"{target}.weight", attrs)]
-    if attrs.bias_init is not None:
-        calls.append(_call(attrs.bias_init, f"{target}.bias", attrs))
-    return tuple(calls)
+    """The `nn.init` statements for `target.weight` and `target.bias` (target: "self.conv1", or a loop variable);
+    none for a parameter that keeps the constructor's initialisation."""
+    parameters = (("weight", attrs.weight_init), ("bias", attrs.bias_init))
+    return tuple(_call(dist, f"{target}.{name}") for name, dist in parameters
+                 if dist is not None and not keeps_constructor_init(dist))
 
 
-def uses_math(attrs: ConvAttrs | DenseAttrs) -> bool:
-    return any("math." in call for call in init_calls(attrs, "_"))
+def keeps_constructor_init(dist) -> bool:
+    """Whether the module's constructor already drew this distribution (PyTorch's default)."""
+    return isinstance(dist, FrameworkDefault)
 
 
-def _call(dist, tensor: str, attrs) -> str:
+def reset_doc(net: ResolvedNetwork, first: str) -> tuple[str, ...]:
+    """reset_parameters' docstring: `first`, then the parameters it leaves as their constructors drew them."""
+    kept = [f"{layer.name}.{name}" for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
+            for name, dist in (("weight", layer.attrs.weight_init), ("bias", layer.attrs.bias_init))
+            if dist is not None and keeps_constructor_init(dist)]
+    if not kept:
+        return (first,)
+    return (first, "") + tuple(textwrap.wrap(f"{', '.join(kept)}: PyTorch's default, U(±1/sqrt(fan_in)), which "
+                                             "their constructors drew; left as they are.", 100))
+
+
+def _call(dist, tensor: str) -> str:
+    comment = f"  # {dist.formula}" if dist.formula else ""
     if isinstance(dist, Constant):
         if dist.value == 0:
-            return f"nn.init.zeros_({tensor})"
-        return f"nn.init.constant_({tensor}, {number(dist.value)})"
+            return f"nn.init.zeros_({tensor}){comment}"
+        return f"nn.init.constant_({tensor}, {number(dist.value)}){comment}"
     if isinstance(dist, Normal):
-        return f"nn.init.normal_({tensor}, mean={number(dist.mean)}, std={number(dist.std)})"
+        return f"nn.init.normal_({tensor}, mean={number(dist.mean)}, std={number(dist.std)}){comment}"
     if isinstance(dist, Uniform):
-        return _uniform(tensor, dist, attrs.fan_in)
-    if isinstance(dist, Kaiming):
-        fan = attrs.fan_in if dist.mode == "fan_in" else attrs.fan_out
-        variance = f"{GAIN_SQUARED[dist.nonlinearity]} / {fan}"
-        return _spread(tensor, dist.distribution, variance, f"Kaiming: gain**2 ({dist.nonlinearity}) / {dist.mode}")
-    if isinstance(dist, Xavier):
-        gain = "" if dist.gain == 1 else f"{number(dist.gain)} ** 2 * "
-        variance = f"{gain}2 / ({attrs.fan_in} + {attrs.fan_out})"
-        return _spread(tensor, dist.distribution, variance, "Xavier: gain**2 * 2 / (fan_in + fan_out)")
-    raise TypeError(f"unknown distribution {dist!r}; expected one of Normal, Uniform, Kaiming, Xavier, Constant")
-
-
-def _spread(tensor: str, shape: str, variance: str, comment: str) -> str:
-    """A zero-mean normal or uniform distribution with the given variance expression."""
-    if shape == "normal":
-        return f"nn.init.normal_({tensor}, std=math.sqrt({variance}))  # {comment}"
-    bound = f"math.sqrt(3 * {variance})"
-    return f"nn.init.uniform_({tensor}, -{bound}, {bound})  # {comment}"
-
-
-def _uniform(tensor: str, dist: Uniform, fan_in: int) -> str:
-    bound = 1.0 / math.sqrt(fan_in)
-    if dist.low == -bound and dist.high == bound:
-        text = f"1 / math.sqrt({fan_in})"
-        return f"nn.init.uniform_({tensor}, -{text}, {text})  # PyTorch's default: bound 1/sqrt(fan_in)"
-    return f"nn.init.uniform_({tensor}, {number(dist.low)}, {number(dist.high)})"
+        return f"nn.init.uniform_({tensor}, {number(dist.low)}, {number(dist.high)}){comment}"
+    raise TypeError(f"unknown distribution {dist!r}; expected Normal, Uniform or Constant")

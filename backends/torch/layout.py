@@ -18,6 +18,7 @@ class Statement:
     code: str
     shape: str
     note: str = ""
+    imports: tuple[str, ...] = ()  # the import lines `code` needs beyond torch and nn, e.g. torch.nn.functional's
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class ClassView:
     output: str  # forward's return statement
     devices: tuple[str, ...] = ()  # placed class: the spec's device names
     split_layers: str = "()"  # placed class: the layers held as one share per device, a tuple literal
+    imports: tuple[str, ...] = ()  # what its statements need (statement_imports), gathered before formatting
+    reset_doc: tuple[str, ...] = ("Initialise every parameter as the spec declares.",)  # reset_parameters' docstring
+
+
+def statement_imports(layers: list[LayerView]) -> tuple[str, ...]:
+    """The import lines the Statements of `layers` need, each once, in order of first use."""
+    lines = [line for view in layers for s in (view.pad, view.call, view.crop, view.activation)
+             if isinstance(s, Statement) for line in s.imports]
+    return tuple(dict.fromkeys(lines))
 
 
 def format_forward(layers: list[LayerView], first: Statement | None) -> tuple[tuple[LayerView, ...], str, str | None]:

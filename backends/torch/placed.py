@@ -29,8 +29,8 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls
-from .layout import ClassView, LayerView, Statement, format_forward
+from .initialisation import init_calls, reset_doc
+from .layout import ClassView, LayerView, Statement, format_forward, statement_imports
 
 INPUT, SPLIT = "input", "split"
 TENSOR_X = re.compile(r"\bx\b")  # the tensor an expression applies to
@@ -51,9 +51,11 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
            "Each split layer holds one share of its kernels (or neurons) per device in an nn.ModuleList;",
            "activations cross devices only where a layer reads across them (`gather`).",
            f"load_single_state_dict and single_state_dict convert weights from and to {net.class_name}'s layout.")
+    imports = statement_imports(layers)
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(f"{net.class_name}Placed", doc, definition, first, layers, output, devices,
-                     _tuple_literal([view.name for view in layers if view.shares]))
+                     _tuple_literal([view.name for view in layers if view.shares]), imports,
+                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."))
 
 
 def _device(index: int) -> str:
@@ -116,7 +118,8 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
         followup = pool_followup(layer) if kind in ("maxpool", "avgpool") else None
         if followup is not None:
             call = replace(call, shape=_shape((layer.output_shape[0],) + pooled_size(layer), count, split))
-            crop_statement = Statement(_apply(followup[0], after, home, split), shape, followup[1])
+            crop_statement = Statement(_apply(followup[0].code, after, home, split), shape, followup[1],
+                                       followup[0].imports)
         template = "pool.jinja" if kind in ("maxpool", "avgpool") else f"{kind}.jinja"
         return LayerView(name, template, simple_constructor(layer), pad=pad, call=call, crop=crop_statement), after
     if kind == "flatten":
@@ -128,7 +131,8 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
                                                                shape, note)), after
     expression = activation_expression(kind, overwritable and (split or state == home))
     return LayerView(name, "activation.jinja",
-                     call=Statement(_apply(expression, state, home, split), shape, note)), after
+                     call=Statement(_apply(expression.code, state, home, split), shape, note,
+                                    expression.imports)), after
 
 
 def _weighted(layer: ResolvedLayer, state, count: int, home: int, shape: str, note: str,
@@ -168,8 +172,9 @@ def _activation(layer: ResolvedLayer, state, home: int, shape: str) -> Statement
     kind = layer.attrs.activation
     if kind is None:
         return None
-    return Statement(_apply(activation_expression(kind, overwritable=True), state, home, state == SPLIT), shape,
-                     f"activation: {kind}")
+    expression = activation_expression(kind, overwritable=True)
+    return Statement(_apply(expression.code, state, home, state == SPLIT), shape, f"activation: {kind}",
+                     expression.imports)
 
 
 def _pad(layer: ResolvedLayer, state, count: int) -> Statement | None:

@@ -15,6 +15,7 @@ from alexnet_spec.resolved import BatchNormAttrs, ResolvedLayer, ResolvedNetwork
 
 from .calls import (
     BATCHNORM_RESET,
+    FUNCTIONAL,
     activation_expression,
     batchnorm_constructor,
     conv_constructor,
@@ -30,13 +31,15 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls
-from .layout import ClassView, LayerView, Statement, format_forward
+from .initialisation import init_calls, reset_doc
+from .layout import ClassView, LayerView, Statement, format_forward, statement_imports
 from .placed import placed_view
 
-# Names the generated classes define besides nn.Module's: a layer named so would shadow them.
-GENERATED_NAMES = frozenset({"reset_parameters", "devices", "split_layers", "load_single_state_dict",
-                             "single_state_dict"})
+# Every import a generated file may have, in the order it has them. torch and nn are always used: the class is an
+# nn.Module and forward starts with x.contiguous(memory_format=torch.channels_last); the others when code needs them.
+IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
+ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
+LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # lrn_helper.jinja's local_response_norm pads with F.pad
 # Module-level names of the generated file that a class named after the spec would shadow.
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
@@ -56,28 +59,22 @@ def file_view(net: ResolvedNetwork) -> FileView:
     check_names(net)
     model = model_view(net)
     placed = placed_view(net) if net.devices else None
-    layers = model.layers + (placed.layers if placed else ())
-    needs_math = any("math." in line for view in layers for line in view.init)
-    imports = (("import math", "") if needs_math else ()) + (
-        "import torch", "import torch.nn.functional as F", "from torch import nn")
+    needs_lrn = any(layer.type == "lrn" for layer in net.layers)
+    needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ()))
+    imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
-    return FileView(_header(net), imports, any(layer.type == "lrn" for layer in net.layers), model, placed, biased)
+    return FileView(_header(net), imports, needs_lrn, model, placed, biased)
 
 
 def check_names(net: ResolvedNetwork) -> None:
-    """A layer named like a method of the generated class, or a class named like a helper of the file, would shadow
-    it: refuse with the name."""
+    """A class named like a helper of the file would shadow it: refuse with the name. (Layer names that would
+    shadow a method of the generated classes are refused with the spec's other reserved names, spec/types.py; the
+    model name is checked here because the class is named after it capitalised: `f` becomes `F`.)"""
     if net.class_name in MODULE_NAMES:
         raise SpecError(Diagnostic(f"model name {net.name!r} is used by the generated torch module", file=net.file,
                                    path=("name",), expected=f"a name other than {', '.join(sorted(MODULE_NAMES))}",
                                    hint=f"try {net.name}Net"))
-    for layer in net.layers:
-        if layer.name in GENERATED_NAMES:
-            raise SpecError(Diagnostic(f"layer name {layer.name!r} is used by the generated torch module",
-                                       file=net.file, layer=layer.name, path=("layers", layer.index, "name"),
-                                       expected=f"a name other than {', '.join(sorted(GENERATED_NAMES))}",
-                                       hint=f"try {layer.name}_1 or a more specific name"))
 
 
 def model_view(net: ResolvedNetwork) -> ClassView:
@@ -87,8 +84,10 @@ def model_view(net: ResolvedNetwork) -> ClassView:
         layers.append(_layer(layer, overwritable and not (layer.type == "relu" and after_relu)))
         overwritable = overwritable_after(layer, overwritable)
         after_relu = ends_in_relu(layer, after_relu)
+    imports = statement_imports(layers)
     layers, definition, first = format_forward(layers, memory_format_statement(net))
-    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x")
+    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x", imports=imports,
+                     reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."))
 
 
 def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
@@ -106,7 +105,7 @@ def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
         pooled, followup, crop = pooled_size(layer), pool_followup(layer), None
         if followup is not None:
             call = replace(call, shape=shape_text((layer.output_shape[0],) + pooled))
-            crop = Statement(f"x = {followup[0]}", shape, followup[1])
+            crop = Statement(f"x = {followup[0].code}", shape, followup[1], followup[0].imports)
         return LayerView(name, "pool.jinja", simple_constructor(layer), pad=pad_statement(layer), call=call,
                          crop=crop)
     if kind == "lrn":
@@ -119,15 +118,17 @@ def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
         return LayerView(name, f"{kind}.jinja", simple_constructor(layer), call=call)
     if kind == "flatten":
         return LayerView(name, "flatten.jinja", call=replace(call, code="x = torch.flatten(x, 1)"))
-    return LayerView(name, "activation.jinja", call=Statement(f"x = {activation_expression(kind, overwritable)}",
-                                                              shape))
+    expression = activation_expression(kind, overwritable)
+    return LayerView(name, "activation.jinja", call=Statement(f"x = {expression.code}", shape,
+                                                              imports=expression.imports))
 
 
 def _activation(layer: ResolvedLayer, shape: str) -> Statement | None:
     kind = layer.attrs.activation
     if kind is None:
         return None
-    return Statement(f"x = {activation_expression(kind, overwritable=True)}", shape, f"activation: {kind}")
+    expression = activation_expression(kind, overwritable=True)
+    return Statement(f"x = {expression.code}", shape, f"activation: {kind}", expression.imports)
 
 
 def _header(net: ResolvedNetwork) -> tuple[str, ...]:

@@ -222,3 +222,99 @@ def test_the_cache_file_holds_exactly_the_executed_source(tmp_path, monkeypatch)
     assert Path(module.__file__).parent == tmp_path and Path(module.__file__).read_text(encoding="utf-8") == source
     assert load_source(source, "alexspec_test_cache_file").__file__ == module.__file__  # same content, same file
     assert load_source("VALUE = 2\n", "alexspec_test_cache_file").__file__ != module.__file__
+
+
+# --- the generated modules as a product: lint-clean, every definition used ---
+
+LINT = ["check", "--isolated", "--preview", "--select", "F,E,W", "--ignore", "E501", "--output-format", "concise",
+        "--no-cache"]  # E501: the aligned shape comments are long by design
+# Small networks that leave out what the shipped specs always have: no batch normalisation, no draws (constants
+# only), no pooling, no convolution, no padding.
+VARIATIONS = {
+    "constants_only": """
+        name: Constants
+        input: {channels: 1, height: 4, width: 4}
+        layers:
+          - {type: conv, out_channels: 2, kernel: 3,
+             init: {weight: {dist: constant, value: 0.5}, bias: {dist: constant, value: 0}}}
+          - {type: tanh}
+    """,
+    "dense_only": """
+        name: Dense
+        input: {channels: 2, height: 3, width: 3}
+        layers: [{type: flatten}, {type: dense, out_features: 4, activation: relu}, {type: dropout, p: 0.5}]
+    """,
+    "lrn_only": """
+        name: Lrn
+        input: {channels: 4, height: 3, width: 3}
+        layers: [{type: lrn, size: 3, alpha: 1.0e-4, beta: 0.75, k: 2, convention: tf}]
+    """,
+}
+
+
+def _generated_sources() -> dict[str, str]:
+    """{name: source}: the golden files, then every shipped spec and each variation rendered by both backends."""
+    import contextlib
+
+    from alexnet_spec.source.loading import load_network
+    from tests.conftest import SPEC_FILES, resolve_text
+
+    sources = {f"golden_{path.parent.name}_{path.stem}": path.read_text(encoding="utf-8")
+               for path in sorted((ROOT / "tests" / "golden").glob("*/*.py"))}
+    with contextlib.chdir(ROOT):
+        nets = {path.stem: load_network(path.relative_to(ROOT).as_posix()) for path in SPEC_FILES}
+    nets.update({name: resolve_text(text) for name, text in VARIATIONS.items()})
+    for name, net in nets.items():
+        for backend, render in RENDERERS.items():
+            sources[f"{backend}_{name}"] = render(net)
+    return sources
+
+
+@pytest.fixture(scope="module")
+def generated_sources() -> dict[str, str]:
+    return _generated_sources()
+
+
+def test_generated_modules_pass_ruff(generated_sources, tmp_path):
+    """pyflakes (F: unused imports and variables, undefined names), pycodestyle (E, W: two blank lines between
+    top-level definitions, whitespace) over every generated module; the files are checked as written."""
+    pytest.importorskip("ruff")
+    for name, source in generated_sources.items():
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "ruff", *LINT, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What users call: the model classes (torch), init, init_state and apply (jax).
+ENTRY_POINTS = {"init", "init_state", "apply"}
+
+
+def unused_definitions(source: str) -> list[str]:
+    """The top-level functions and classes that nothing reachable from the module's entry points (its nn.Module
+    classes named after the spec, or jax's init/apply) refers to, by name, in their code or base classes."""
+    tree = ast.parse(source)
+    definitions = {node.name: node for node in tree.body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    roots = {name for name, node in definitions.items() if name in ENTRY_POINTS or (
+        isinstance(node, ast.ClassDef) and any(isinstance(base, ast.Attribute) and base.attr == "Module"
+                                               for base in node.bases) and not name.startswith(("_", "Local")))}
+    reached, pending = set(), list(roots)
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        pending += [node.id for node in ast.walk(definitions[name]) if isinstance(node, ast.Name)
+                    and node.id in definitions and node.id != name]
+    return sorted(set(definitions) - reached)
+
+
+def test_unused_definitions_are_found():
+    assert unused_definitions("import torch\n\n\ndef helper():\n    pass\n\n\n"
+                              "def used():\n    pass\n\n\ndef apply(x):\n    return used()\n") == ["helper"]
+
+
+def test_generated_modules_define_only_what_they_use(generated_sources):
+    unused = {name: found for name, source in generated_sources.items() if (found := unused_definitions(source))}
+    assert unused == {}

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from alexnet_spec import backends
 from alexnet_spec.errors import SpecError
 from alexnet_spec.interop.caffe import caffe_pool_size, import_prototxt
+from alexnet_spec.resolved import Constant, Normal, Uniform
 from alexnet_spec.source.loading import parse_network
-from alexnet_spec.spec.types import Constant, Kaiming, Normal, Uniform, Xavier
 from tests.interop.caffe_models import (
     ALEXNET,
     ALEXNET_HEADER,
@@ -66,8 +66,8 @@ def test_paper_alexnet_in_the_modern_header(tmp_path):
     assert net.layer("conv2").attrs.groups == 2 and net.layer("conv3").attrs.groups == 1
     assert [layer.type for layer in net.layers][-4:] == ["relu", "dropout", "dense", "softmax"]
     assert all(net.layer(name).attrs.ceil_mode for name in ("pool1", "pool2", "pool5"))
-    assert net.layer("conv2").attrs.bias_init == Constant(dist="constant", value=1.0)
-    assert net.layer("fc6").attrs.weight_init == Normal(dist="normal", mean=0.0, std=0.005)
+    assert net.layer("conv2").attrs.bias_init == Constant(1.0)
+    assert net.layer("fc6").attrs.weight_init == Normal(0.0, 0.005)
     assert net.name == "AlexNet" and net.input_shape == (3, 227, 227)
 
 
@@ -199,20 +199,14 @@ def test_caffes_empty_last_max_window_is_imported(tmp_path):
 
 # --- fillers: the spec's init has Caffe's distribution (include/caffe/filler.hpp) ---
 
-def spread(distribution, fan_in, fan_out):
-    """(shape, mean, standard deviation) of a resolved distribution, with the layer's fans."""
+def spread(distribution):
+    """(shape, mean, standard deviation) of a resolved distribution (its fans already applied)."""
     if isinstance(distribution, Normal):
         return "normal", distribution.mean, distribution.std
     if isinstance(distribution, Uniform):
         return "uniform", (distribution.low + distribution.high) / 2, (distribution.high - distribution.low) / 12 ** .5
-    if isinstance(distribution, Constant):
-        return "constant", distribution.value, 0.0
-    if isinstance(distribution, Kaiming):
-        fan = fan_in if distribution.mode == "fan_in" else fan_out
-        gain = {"relu": 2 ** .5, "linear": 1.0}[distribution.nonlinearity]
-        return distribution.distribution, 0.0, gain / fan ** .5
-    assert isinstance(distribution, Xavier)
-    return distribution.distribution, 0.0, distribution.gain * (2 / (fan_in + fan_out)) ** .5
+    assert isinstance(distribution, Constant)
+    return "constant", distribution.value, 0.0
 
 
 @pytest.mark.parametrize("filler, group, variance_norm", [
@@ -231,11 +225,11 @@ def test_fan_fillers_keep_caffes_variance(tmp_path, filler, group, variance_norm
     count = out_c * (in_c // group) * kernel * kernel
     n = {"FAN_IN": count / out_c, "FAN_OUT": count / (in_c // group),
          "AVERAGE": (count / out_c + count / (in_c // group)) / 2}[variance_norm]
-    shape, mean, std = spread(attrs.weight_init, attrs.fan_in, attrs.fan_out)
+    shape, mean, std = spread(attrs.weight_init)
     expected = ("uniform", 1 / n ** .5) if filler == "xavier" else ("normal", (2 / n) ** .5)  # U(±sqrt(3/n))
     assert (shape, mean) == (expected[0], 0.0)
     assert std == pytest.approx(expected[1], rel=1e-12)
-    assert attrs.bias_init == Constant(dist="constant", value=0.0)  # Caffe's default bias filler, made explicit
+    assert attrs.bias_init == Constant(0.0)  # Caffe's default bias filler, made explicit
 
 
 def test_other_fillers(tmp_path):
@@ -243,9 +237,9 @@ def test_other_fillers(tmp_path):
             + fc("fc1", "conv1", 3).replace('weight_filler { type: "gaussian" std: 0.005 }',
                                             'bias_filler { type: "uniform" min: -0.5 max: 0.25 }'))
     net, spec_text = imported(tmp_path, text)
-    assert net.layer("conv1").attrs.weight_init == Constant(dist="constant", value=0.5)
-    assert net.layer("fc1").attrs.weight_init == Constant(dist="constant", value=0.0)
-    assert net.layer("fc1").attrs.bias_init == Uniform(dist="uniform", low=-0.5, high=0.25)
+    assert net.layer("conv1").attrs.weight_init == Constant(0.5)
+    assert net.layer("fc1").attrs.weight_init == Constant(0.0)
+    assert net.layer("fc1").attrs.bias_init == Uniform(-0.5, 0.25)
     assert "the weight filler Caffe defaults to, constant 0, next to the one given" in header_of(spec_text)
 
 

@@ -49,11 +49,13 @@ def _torch_std(layer) -> float:
     a = layer.attrs
     weight = torch.empty(a.out_channels, a.in_channels // a.groups, *a.kernel, dtype=torch.float64)
     torch.manual_seed(1)
-    dist = a.weight_init
-    if dist.dist == "kaiming":
-        torch.nn.init.kaiming_normal_(weight, mode=dist.mode, nonlinearity=dist.nonlinearity)
+    # what GROUPED declares for each layer, as torch.nn.init calls
+    if layer.name == "kaiming_out":
+        torch.nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+    elif layer.name == "kaiming_in":
+        torch.nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
     else:
-        torch.nn.init.xavier_normal_(weight, gain=dist.gain)
+        torch.nn.init.xavier_normal_(weight)
     return weight.std().item()
 
 
@@ -82,3 +84,34 @@ def test_every_backend_draws_torchs_std_on_grouped_convs():
         assert peer == pytest.approx(formula[layer.name], rel=0.02), layer.name
         for backend, weights in drawn.items():
             assert weights[layer.name].std() == pytest.approx(peer, rel=0.02), (backend, layer.name)
+
+
+def test_declared_schemes_resolve_to_torchs_numbers():
+    """passes/init.py hands backends concrete distributions: Kaiming and Xavier with torch.nn.init's arithmetic
+    (kaiming_normal_: std = gain / sqrt(fan); *_uniform_: bound = sqrt(3) * std; xavier: std = gain * sqrt(2 /
+    (fan_in + fan_out)); calculate_gain: relu sqrt(2), tanh 5/3), PyTorch's default U(±1/sqrt(fan_in)) as its own
+    kind, explicit distributions as written. The fans below are written out (conv: in/groups*kh*kw, out*kh*kw)."""
+    from alexnet_spec.resolved import Constant, FrameworkDefault, Normal, Uniform
+
+    net = resolve_text("""
+        name: Schemes
+        input: {channels: 8, height: 6, width: 6}
+        layers:
+          - {type: conv, name: he, out_channels: 6, kernel: 3, groups: 2,
+             init: {weight: {dist: kaiming, mode: fan_out, nonlinearity: tanh, distribution: uniform}}}
+          - {type: conv, name: glorot, out_channels: 4, kernel: 1,
+             init: {weight: {dist: xavier, gain: 2.0, distribution: normal}, bias: {dist: normal, mean: 1, std: 2}}}
+          - {type: flatten}
+          - {type: dense, name: fc, out_features: 5,
+             init: {weight: {dist: uniform, low: -1, high: 2}, bias: {dist: constant, value: 0.5}}}
+    """)
+    he, glorot, fc = (net.layer(name).attrs for name in ("he", "glorot", "fc"))
+    bound = math.sqrt(3) * 5 / 3 / math.sqrt(6 * 9)  # fan_out = 6 * 3 * 3
+    assert he.weight_init == Uniform(-bound, bound) and he.weight_init.low == pytest.approx(-bound, rel=1e-15)
+    assert type(he.bias_init) is FrameworkDefault and he.bias_init.high == 1 / math.sqrt(8 // 2 * 9)
+    assert "fan_out" in he.weight_init.formula and "54" in he.weight_init.formula
+    assert glorot.weight_init.std == pytest.approx(2.0 * math.sqrt(2 / (6 + 4)), rel=1e-15)
+    assert glorot.bias_init == Normal(1.0, 2.0)
+    assert (fc.weight_init, fc.bias_init) == (Uniform(-1.0, 2.0), Constant(0.5))
+    assert FrameworkDefault(-1.0, 2.0) != Uniform(-1.0, 2.0)  # its own kind: the torch backend leaves it alone
+

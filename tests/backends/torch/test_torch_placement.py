@@ -140,3 +140,26 @@ def test_the_generated_class_checks_its_devices():
     module = backend.build(net, devices=["cpu", "cpu"])
     with pytest.raises(ValueError, match=r"needs 2 devices \(left, right\)"):
         type(module)(["cpu"])
+
+
+def test_every_share_of_a_default_initialised_layer_has_torchs_default():
+    """PyTorch's default is left to the constructors (no nn.init line): nn.Conv2d and nn.Linear draw
+    U(±1/sqrt(fan_in)) for weight and bias (their reset_parameters), fan_in from the share's weight, which is the
+    whole layer's: in/groups*kh*kw however the output channels are split."""
+    model = backend.build(resolve_text("""
+        name: Shares
+        input: {channels: 16, height: 12, width: 12}
+        devices: [left, right]
+        layers:
+          - {type: conv, name: conv1, out_channels: 64, kernel: 5, groups: 2}
+          - {type: conv, name: conv2, out_channels: 64, kernel: 3}
+          - {type: flatten}
+          - {type: dense, name: fc, out_features: 200}
+    """), devices=["cpu", "cpu"])
+    fans = {"conv1": 16 // 2 * 25, "conv2": 64 * 9, "fc": 64 * 6 * 6}
+    for name, fan_in in fans.items():
+        bound = 1 / fan_in ** 0.5 * (1 + 1e-6)  # float32 rounding
+        for share in getattr(model, name):
+            assert share.weight.abs().max().item() <= bound and share.bias.abs().max().item() <= bound, name
+            assert share.weight.abs().max().item() > 0.95 * bound, name
+            assert share.weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05), name

@@ -69,25 +69,36 @@ def test_header_names_spec_file_hash_and_version_without_timestamp():
     assert source == render.render(_resolve_spec(path))
 
 
-def test_imports_only_torch_and_math_when_needed():
+def test_imports_only_torch():
     plain = render.render(resolve_text("""
         name: Plain
         input: {channels: 1, height: 8, width: 8}
         init: paper
         layers:
           - {type: conv, out_channels: 2, kernel: 3}
+          - {type: relu}
           - {type: flatten}
     """))
     imports = [line for line in plain.splitlines() if line.startswith(("import ", "from "))]
     assert imports == ["import torch", "import torch.nn.functional as F", "from torch import nn"]
-    default_init = render.render(resolve_text("""
+
+
+def test_framework_default_parameters_get_no_reset_line():
+    """nn.Conv2d's and nn.Linear's constructors already draw PyTorch's default (their reset_parameters:
+    kaiming_uniform_(a=sqrt(5)), i.e. U(±1/sqrt(fan_in)), and the bias from the same bound): it is not drawn again."""
+    source = render.render(resolve_text("""
         name: Default
         input: {channels: 1, height: 8, width: 8}
         layers:
-          - {type: conv, out_channels: 2, kernel: 3}
+          - {type: conv, out_channels: 2, kernel: 3, init: {weight: {dist: kaiming}}}
+          - {type: flatten}
+          - {type: dense, out_features: 3}
     """))
-    assert default_init.splitlines()[default_init.splitlines().index("import math") + 2] == "import torch"
-    assert "nn.init.uniform_(self.conv1.weight, -1 / math.sqrt(9), 1 / math.sqrt(9))" in default_init
+    reset = source[source.index("    def reset_parameters"):source.index("    def forward")]
+    assert [line.strip().split("(")[0] for line in reset.splitlines() if "nn.init." in line] == ["nn.init.normal_"]
+    assert "self.conv1.weight" in reset and "self.conv1.bias" not in reset.split('"""')[2]
+    assert "conv1.bias, fc1.weight, fc1.bias: PyTorch's default" in " ".join(reset.split())
+    assert "import math" not in source
 
 
 def test_forward_shows_shapes_and_arithmetic():
@@ -153,6 +164,18 @@ def test_names_that_would_shadow_generated_code_are_refused_at_their_line():
               - {type: lrn, size: 3, alpha: 1.0, beta: 0.75, k: 1, convention: tf}
         """)
     assert caught.value.diagnostics[0].line == 1
+
+
+def test_a_model_name_whose_class_would_shadow_a_helper_is_refused():
+    # The class is the name capitalised: `f` would become `F`, the file's torch.nn.functional.
+    net = resolve_text("""
+        name: f
+        input: {channels: 1, height: 4, width: 4}
+        layers: [{type: relu}]
+    """)
+    with pytest.raises(SpecError, match="model name 'f' is used by the generated torch module") as caught:
+        render.render(net)
+    assert caught.value.diagnostics[0].hint == "try fNet"
 
 
 def test_environment_is_strict():

@@ -9,16 +9,11 @@ Needs only jax and numpy: params = init(jax.random.PRNGKey(0)); y = jax.jit(appl
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 
 def normal(key, shape, dtype, mean, std):
     return mean + std * jax.random.normal(key, shape, dtype)
-
-
-def uniform(key, shape, dtype, low, high):
-    return jax.random.uniform(key, shape, dtype, minval=low, maxval=high)
 
 
 def constant(shape, dtype, value):
@@ -79,24 +74,6 @@ def max_pool(x, window, stride, padding):
                              ((0, 0),) + padding + ((0, 0),))
 
 
-def avg_pool(x, window, stride, padding, extra, count_include_pad=True):
-    """Average pooling. `extra` rows and columns, past the padding, let ceil_mode's last window run over the edge;
-    they never count. count_include_pad: each window's divisor is its size clipped at the input plus its own padding,
-    padded zeros included (PyTorch's default, Caffe); otherwise the input elements it covers (TensorFlow's `same`)."""
-    grown = tuple((before, after + more) for (before, after), more in zip(padding, extra))
-    total = lax.reduce_window(x, 0.0, lax.add, (1,) + window + (1,), (1,) + stride + (1,),
-                              ((0, 0),) + grown + ((0, 0),))
-    counts = []
-    for axis in range(2):
-        size, (before, after) = x.shape[1 + axis], padding[axis]
-        starts = np.arange(total.shape[1 + axis]) * stride[axis] - before
-        if count_include_pad:
-            counts.append(np.minimum(starts + window[axis], size + after) - starts)
-        else:
-            counts.append(np.minimum(starts + window[axis], size) - np.maximum(starts, 0))
-    return total / jnp.asarray(np.outer(counts[0], counts[1]), x.dtype)[None, :, :, None]
-
-
 def dense(x, params):
     """(N, in) -> (N, out) with an (in, out) kernel."""
     y = x @ params["kernel"]
@@ -150,18 +127,12 @@ def init(key, dtype=jnp.float32):
     }
 
 
-def init_state(dtype=jnp.float32):
-    """Batch-normalisation running statistics: {layer: {"mean": ..., "var": ...}}."""
-    return {
-    }
-
-
 def apply(params, x, *, train=False, key=None, state=None, layout="NHWC", mesh=None):
     """The network on a batch x: (N, H, W, C), or (N, C, H, W) with layout="NCHW".
 
     train: dropout drops (needs `key`) and batch normalisation uses batch statistics.
-    state: batch-normalisation running statistics (init_state() when None).
-    Returns the output; in training, a model with batch normalisation returns (output, new state).
+    state: unused, as the network has no batch normalisation; taken so that every generated
+    `apply` is called alike. Returns the output.
     mesh: a jax.sharding.Mesh of the spec's devices (one axis): split layers' activations are sharded
     along their channels over it (see `place`); None computes on one device.
     """
@@ -169,8 +140,6 @@ def apply(params, x, *, train=False, key=None, state=None, layout="NHWC", mesh=N
         x = jnp.transpose(x, (0, 2, 3, 1))
     elif layout != "NHWC":
         raise ValueError(f"layout must be 'NHWC' or 'NCHW', not {layout!r}")
-    state = init_state(x.dtype) if state is None else state
-    new_state = {}
     if train and key is None:
         raise ValueError("train=True needs `key`, a jax.random key for dropout")
     drop_keys = dict(zip(['drop6', 'drop7'], jax.random.split(key, 2))) if train else {}
@@ -208,4 +177,4 @@ def apply(params, x, *, train=False, key=None, state=None, layout="NHWC", mesh=N
     x = place(x, mesh, split=True)                                                                    # (N, 1000)   fc8's features split over the 2 devices
     x = place(x, mesh, split=False)                                                                   # (N, 1000)   gathered for prob
     x = jax.nn.softmax(x, axis=-1)                                                                    # (N, 1000)
-    return (x, new_state) if train and new_state else x
+    return x
