@@ -32,15 +32,24 @@ def keeps_constructor_init(dist) -> bool:
     return isinstance(dist, FrameworkDefault)
 
 
+def default_drawn_layers(net: ResolvedNetwork) -> tuple[str, ...]:
+    """The layers with a parameter at PyTorch's default: their constructors draw it, and a later reset_parameters()
+    redraws it with the layer's own reset_parameters()."""
+    return tuple(layer.name for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
+                 and any(dist is not None and keeps_constructor_init(dist)
+                         for dist in (layer.attrs.weight_init, layer.attrs.bias_init)))
+
+
 def reset_doc(net: ResolvedNetwork, first: str) -> tuple[str, ...]:
-    """reset_parameters' docstring: `first`, then the parameters it leaves as their constructors drew them."""
+    """reset_parameters' docstring: `first`, then the parameters at PyTorch's default and who draws them."""
     kept = [f"{layer.name}.{name}" for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
             for name, dist in (("weight", layer.attrs.weight_init), ("bias", layer.attrs.bias_init))
             if dist is not None and keeps_constructor_init(dist)]
     if not kept:
         return (first,)
     return (first, "") + tuple(textwrap.wrap(f"{', '.join(kept)}: PyTorch's default, U(±1/sqrt(fan_in)), which "
-                                             "their constructors drew; left as they are.", 100))
+                                             "their constructors draw (so __init__ does not draw them twice) and "
+                                             "their layers' reset_parameters() redraws.", 100))
 
 
 def _call(dist, tensor: str) -> str:

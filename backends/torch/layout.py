@@ -50,6 +50,8 @@ class ClassView:
     split_layers: str = "()"  # placed class: the layers held as one share per device, a tuple literal
     imports: tuple[str, ...] = ()  # what its statements need (statement_imports), gathered before formatting
     reset_doc: tuple[str, ...] = ("Initialise every parameter as the spec declares.",)  # reset_parameters' docstring
+    # Modules (a share list expands with *) whose parameters at PyTorch's default only a later reset redraws.
+    default_drawn: tuple[str, ...] = ()
 
 
 def statement_imports(layers: list[LayerView]) -> tuple[str, ...]:

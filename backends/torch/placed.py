@@ -29,7 +29,7 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls, reset_doc
+from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layout import ClassView, LayerView, Statement, format_forward, statement_imports
 
 INPUT, SPLIT = "input", "split"
@@ -55,7 +55,9 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(f"{net.class_name}Placed", doc, definition, first, layers, output, devices,
                      _tuple_literal([view.name for view in layers if view.shares]), imports,
-                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."))
+                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."),
+                     tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
+                           if view.name in default_drawn_layers(net)))
 
 
 def _device(index: int) -> str:

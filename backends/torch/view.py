@@ -31,7 +31,7 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import init_calls, reset_doc
+from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layout import ClassView, LayerView, Statement, format_forward, statement_imports
 from .placed import placed_view
 
@@ -87,7 +87,8 @@ def model_view(net: ResolvedNetwork) -> ClassView:
     imports = statement_imports(layers)
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x", imports=imports,
-                     reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."))
+                     reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."),
+                     default_drawn=tuple(f"self.{name}" for name in default_drawn_layers(net)))
 
 
 def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:

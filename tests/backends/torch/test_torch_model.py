@@ -93,6 +93,36 @@ def test_torch_default_initialisation():
         assert weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.03), name
 
 
+def test_reset_parameters_redraws_every_parameter_but_construction_draws_once():
+    import torch
+
+    _, model = build_text("""
+        name: Mixed
+        input: {channels: 3, height: 8, width: 8}
+        layers:
+          - {type: conv, name: default, out_channels: 4, kernel: 3}
+          - {type: conv, name: declared, out_channels: 4, kernel: 3, init: {bias: {dist: constant, value: 0.5}}}
+          - {type: flatten}
+          - {type: dense, name: fc, out_features: 3}
+    """)
+    # Construction draws exactly what the same nn modules drawn by hand give from the same seed.
+    torch.manual_seed(0)
+    built = type(model)()
+    torch.manual_seed(0)
+    by_hand = [torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3), torch.nn.Linear(64, 3)]
+    for name, module in zip(("default", "declared", "fc"), by_hand):
+        assert torch.equal(getattr(built, name).weight, module.weight), name
+    assert torch.equal(built.declared.bias, torch.full((4,), 0.5))
+    # A later reset redraws every parameter, defaults included, and keeps the declared ones.
+    with torch.no_grad():
+        for parameter in built.parameters():
+            parameter.zero_()
+    built.reset_parameters()
+    for name in ("default", "declared", "fc"):
+        assert getattr(built, name).weight.abs().sum() > 0, name
+    assert built.default.bias.abs().sum() > 0 and torch.equal(built.declared.bias, torch.full((4,), 0.5))
+
+
 def test_explicit_distributions():
     _, model = build_text("""
         name: Explicit
