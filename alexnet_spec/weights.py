@@ -1,5 +1,6 @@
 """Canonical weights: the single-device torch state_dict's names and layouts, as numpy arrays. Every file format and
-backend converts to and from this form, and every array is checked against the spec before it is used."""
+backend converts to and from this form, every array is checked against the spec before it is used, and fresh
+weights are drawn from the resolved initialisation (`init_weights`: one seed, one set, for every backend)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,73 @@ from typing import Any, Mapping
 import numpy as np
 
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.resolved import ResolvedNetwork
+from alexnet_spec.resolved import (
+    BatchNormAttrs,
+    Constant,
+    ConvAttrs,
+    DenseAttrs,
+    Normal,
+    ResolvedNetwork,
+    Uniform,
+)
+
+BATCHNORM_BUFFERS = ("running_mean", "running_var")
+
+
+def weight_shapes(net: ResolvedNetwork) -> dict[str, tuple[int, ...]]:
+    """Every canonical name and its shape: conv (O, I/groups, kh, kw), dense (out, in), batchnorm (C,) x 4."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in net.layers:
+        attrs = layer.attrs
+        if isinstance(attrs, ConvAttrs):
+            shapes[f"{layer.name}.weight"] = (attrs.out_channels, attrs.in_channels // attrs.groups) + attrs.kernel
+            if attrs.bias:
+                shapes[f"{layer.name}.bias"] = (attrs.out_channels,)
+        elif isinstance(attrs, DenseAttrs):
+            shapes[f"{layer.name}.weight"] = (attrs.out_features, attrs.in_features)
+            if attrs.bias:
+                shapes[f"{layer.name}.bias"] = (attrs.out_features,)
+        elif isinstance(attrs, BatchNormAttrs):
+            for field in ("weight", "bias") + BATCHNORM_BUFFERS:
+                shapes[f"{layer.name}.{field}"] = (attrs.num_features,)
+    return shapes
+
+
+def sample(distribution, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """An array of `shape` drawn from a resolved distribution (its fans already applied by passes/init.py)."""
+    if isinstance(distribution, Normal):
+        return rng.normal(distribution.mean, distribution.std, size=shape)
+    if isinstance(distribution, Uniform):  # FrameworkDefault included
+        return rng.uniform(distribution.low, distribution.high, size=shape)
+    if isinstance(distribution, Constant):
+        return np.full(shape, float(distribution.value))
+    raise TypeError(f"unknown distribution {distribution!r}; expected Normal, Uniform or Constant")
+
+
+def init_weights(net: ResolvedNetwork, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+    """Fresh canonical weights, float64, every parameter drawn from its declared distribution.
+
+    Layers are visited in order, weight before bias, so one seed gives one set of weights. Batchnorm starts at
+    weight 1, bias 0, running_mean 0, running_var 1. `rng`: a Generator, or a seed for one.
+    """
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    shapes = weight_shapes(net)
+    weights: dict[str, np.ndarray] = {}
+    for layer in net.layers:
+        attrs = layer.attrs
+        if isinstance(attrs, (ConvAttrs, DenseAttrs)):
+            name = f"{layer.name}.weight"
+            weights[name] = sample(attrs.weight_init, shapes[name], rng)
+            if attrs.bias:
+                name = f"{layer.name}.bias"
+                weights[name] = sample(attrs.bias_init, shapes[name], rng)
+        elif isinstance(attrs, BatchNormAttrs):
+            weights[f"{layer.name}.weight"] = np.ones(attrs.num_features)
+            weights[f"{layer.name}.bias"] = np.zeros(attrs.num_features)
+            weights[f"{layer.name}.running_mean"] = np.zeros(attrs.num_features)
+            weights[f"{layer.name}.running_var"] = np.ones(attrs.num_features)
+    return weights
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -30,8 +97,6 @@ def expect_shape(name: str, array: np.ndarray, shape: tuple[int, ...], source: s
 def canonical_arrays(net: ResolvedNetwork, weights: Mapping[str, Any], source: str = "weights") -> dict[str, np.ndarray]:
     """The canonical weights `net` needs (torch state_dict names and layouts): a missing, unexpected or misshapen
     entry is a SpecError naming `source` and the entry (torch's `num_batches_tracked` counters are ignored)."""
-    from alexnet_spec.backends.numpy.weights import weight_shapes
-
     arrays = {key: as_array(value) for key, value in weights.items() if not key.endswith(".num_batches_tracked")}
     return fit_arrays(arrays, weight_shapes(net), net, source, "canonical entries (torch state_dict names)")
 

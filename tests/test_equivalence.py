@@ -40,7 +40,7 @@ def oracle(net, weights, x):
 
 
 def random_case(data, seed):
-    from alexnet_spec.backends.numpy.weights import init_weights
+    from alexnet_spec.weights import init_weights
 
     net = parse_network(to_yaml(data), "generated.yaml")
     rng = np.random.default_rng(seed)

@@ -61,21 +61,9 @@ def _imports(path: Path, name: str, top_level_only: bool) -> set[str]:
     return found
 
 
-# Layering debts still open (issue 18, item 2): the canonical weight shapes and the initial draws live in the numpy
-# backend. The tests below list exactly these, so that each fix must remove its line here, and no new debt can come in.
-KNOWN_DEBTS = {
-    ("alexnet_spec.weights", "alexnet_spec.backends.numpy.weights"),
-    ("alexnet_spec.tools.check", "alexnet_spec.backends.numpy.weights"),
-}
-
-
 def _violations(importers, forbidden) -> set[tuple[str, str]]:
     return {(name, target) for name, path in MODULES.items() if importers(name)
             for target in _imports(path, name, top_level_only=False) if forbidden(target)}
-
-
-def _debts(*importer_prefixes: str) -> set[tuple[str, str]]:
-    return {debt for debt in KNOWN_DEBTS if debt[0].startswith(importer_prefixes)}
 
 
 def _is_core(name: str) -> bool:
@@ -110,16 +98,16 @@ def test_core_imports_no_command_line_tool_or_backend():
     # The registry (alexnet_spec.backends itself) is the one seam: a core module may look a backend up by name.
     found = _violations(_is_core, lambda target: target in COMMAND_LINE or target == "alexnet_spec.interop.commands"
                         or target.startswith(("alexnet_spec.tools", "alexnet_spec.backends.")))
-    assert found == {debt for debt in KNOWN_DEBTS if _is_core(debt[0])}
+    assert not found
 
 
 def test_backends_never_read_the_spec_models():
     found = _violations(lambda name: name.startswith("alexnet_spec.backends"),
                         lambda target: target.startswith("alexnet_spec.spec"))
-    assert found == _debts("alexnet_spec.backends")
+    assert not found
 
 
 def test_tools_reach_backends_through_the_registry():
     found = _violations(lambda name: name.startswith("alexnet_spec.tools"),
                         lambda target: target.startswith("alexnet_spec.backends."))
-    assert found == _debts("alexnet_spec.tools")
+    assert not found

@@ -87,7 +87,7 @@ def export_command(spec: Annotated[Path, typer.Argument(help="a YAML spec file",
 
     net = load(spec, set)
     if weights is None:
-        from alexnet_spec.backends.numpy.weights import init_weights
+        from alexnet_spec.weights import init_weights
 
         arrays, source = init_weights(net, np.random.default_rng(0)), "the spec's init"
         print(f"{spec}: no --weights: weights drawn from the spec's declared init (seed 0)", file=sys.stderr)

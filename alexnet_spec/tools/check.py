@@ -110,7 +110,7 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
               dtype: str = "float64", batch: int = 2, seed: int = 0, rtol: float | None = None,
               atol: float | None = None) -> CheckReport:
     from alexnet_spec import backends
-    from alexnet_spec.backends.numpy.weights import init_weights
+    from alexnet_spec.weights import init_weights
 
     if dtype not in DEFAULT_TOLERANCE:
         raise SpecError(Diagnostic(f"unknown dtype {dtype!r}", file="--dtype", expected="float32 or float64"))

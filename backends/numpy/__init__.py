@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-
 from alexnet_spec.backends.numpy.interpreter import run
-from alexnet_spec.backends.numpy.weights import init_weights, weight_shapes
+
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
+from alexnet_spec.weights import init_weights, weight_shapes
 
 
 class NumpyModel:

@@ -12,10 +12,11 @@ import dataclasses
 from typing import Any, Mapping
 
 import numpy as np
-
 from alexnet_spec.backends.numpy import ops
-from alexnet_spec.backends.numpy.weights import BATCHNORM_BUFFERS, canonical_weights, init_weights, to_float64
+from alexnet_spec.backends.numpy.weights import canonical_weights, to_float64
+
 from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+from alexnet_spec.weights import BATCHNORM_BUFFERS, init_weights
 
 __all__ = ["init_weights", "run"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from alexnet_spec import backends
 from alexnet_spec.backends.numpy import ops
-from alexnet_spec.backends.numpy.weights import init_weights
+from alexnet_spec.weights import init_weights
 from tests.conftest import resolve_text
 
 FLT_MAX = 3.4028234663852886e38

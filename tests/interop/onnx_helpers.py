@@ -37,7 +37,7 @@ EVERY_FORM = """
 
 def quick_weights(net: ResolvedNetwork, seed: int = 0) -> dict[str, np.ndarray]:
     """Canonical float32 weights that keep activations near 1 (fan-in scaled), drawn fast enough for AlexNet."""
-    from alexnet_spec.backends.numpy.weights import weight_shapes
+    from alexnet_spec.weights import weight_shapes
 
     rng = np.random.default_rng(seed)
     fans = {layer.name: layer.attrs.fan_in for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))}

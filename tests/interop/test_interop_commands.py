@@ -113,7 +113,7 @@ def test_export_errors_write_nothing(tmp_path, args, message):
     from alexnet_spec.interop.weights_io import weights_bytes
 
     net = load_network(SPECS_DIR / "lenet5.yaml")
-    from alexnet_spec.backends.numpy.weights import init_weights
+    from alexnet_spec.weights import init_weights
 
     (tmp_path / "w.npz").write_bytes(weights_bytes(tmp_path / "w.npz", init_weights(net, 0)))
     args = [str(tmp_path / "w.npz") if arg == "WEIGHTS" else arg for arg in args]

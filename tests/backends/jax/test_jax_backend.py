@@ -79,7 +79,7 @@ def test_every_spec_runs_jitted_with_the_predicted_shapes_and_torchs_outputs(pat
 
 
 def _canonical(net):
-    from alexnet_spec.backends.numpy.weights import init_weights
+    from alexnet_spec.weights import init_weights
 
     return init_weights(net, np.random.default_rng(0))
 

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import alexnet_spec
 from alexnet_spec import backends
 from alexnet_spec.backends.numpy import backend, interpreter, ops
-from alexnet_spec.backends.numpy.weights import init_weights, weight_shapes
+from alexnet_spec.weights import init_weights, weight_shapes
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from tests.backends.numpy.tf_lrn_example import TF_INPUT, TF_PRINTED

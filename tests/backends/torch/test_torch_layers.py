@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from alexnet_spec.backends.numpy.interpreter import run as oracle
-from alexnet_spec.backends.numpy.weights import init_weights
+from alexnet_spec.weights import init_weights
 from alexnet_spec.backends.torch import backend
 from tests.backends.torch.torch_helpers import build_text, layer_outputs
 from tests.conftest import resolve_text
