@@ -16,6 +16,7 @@ class SizeResult:
     equation: str
     rounded_up: bool = False
     empty_last: bool = False  # Caffe's rule kept a last window that holds no input element
+    unrounded: str = ""  # the equation up to the exact quotient, for errors about a size that is not whole
 
     @property
     def is_whole(self) -> bool:
@@ -54,11 +55,12 @@ def window_output(size: int, pad_before: int, pad_after: int, kernel: int, strid
     span = size + pad_before + pad_after - (dilation * (kernel - 1) + 1)
     exact = Fraction(span, stride) + 1
     text = _numerator_text(size, pad_before, pad_after, kernel, dilation)
+    unrounded = f"({text})/{stride} + 1 = {format_number(exact)}"
     if not ceil_mode or exact.denominator == 1:
         whole = math.floor(exact)
         if exact.denominator == 1:
-            return SizeResult(whole, exact, f"({text})/{stride} + 1 = {whole}")
-        return SizeResult(whole, exact, f"({text})/{stride} + 1 = {format_number(exact)}, floored to {whole}")
+            return SizeResult(whole, exact, unrounded, unrounded=unrounded)
+        return SizeResult(whole, exact, f"{unrounded}, floored to {whole}", unrounded=unrounded)
     whole = math.ceil(Fraction(span, stride)) + 1
     equation = f"ceil(({text})/{stride}) + 1 = {whole}"
     if (whole - 1) * stride < size + pad_before:  # the last window starts inside the input

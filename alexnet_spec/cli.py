@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, reports_errors
-from alexnet_spec.cli_support import load as _load
 from alexnet_spec.errors import SpecError
 from alexnet_spec.files import write_text
+from alexnet_spec.source.loading import load_network
 from alexnet_spec.interop.commands import export_command, import_app
 from alexnet_spec.tools.commands import diff_command, draw_command
 
@@ -27,7 +27,7 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="one or more YAML 
     errors = []
     for path in specs:
         try:
-            net = _load(path, set)
+            net = load_network(path, set)
         except SpecError as error:
             errors.extend(error.diagnostics)
             continue
@@ -43,7 +43,7 @@ def summary(spec: SpecArg, set: SetOpt = None, json_output: JsonOpt = False, ver
     """A table of every layer: output shape, parameters, MACs, placement, and the arithmetic behind each size."""
     from alexnet_spec.tools import summary as report
 
-    net = _load(spec, set)
+    net = load_network(spec, set)
     if json_output:
         print(json.dumps(report.summary_json(net), indent=2))
         return
@@ -66,7 +66,7 @@ def compile_command(spec: SpecArg,
     from alexnet_spec import backends
 
     generator = backends.get(backend)
-    net = _load(spec, set)
+    net = load_network(spec, set)
     source = generator.render(net)
     emit(source, output)
 
@@ -77,7 +77,7 @@ def show(spec: SpecArg, set: SetOpt = None, verbose: VerboseOpt = False) -> None
     """Print the fully resolved spec as YAML: `extends` and `--set` applied, every layer named."""
     from alexnet_spec.source.dump import dump_yaml
 
-    sys.stdout.write(dump_yaml(_load(spec, set).spec))
+    sys.stdout.write(dump_yaml(load_network(spec, set).spec))
 
 
 @app.command()
@@ -107,7 +107,7 @@ def check(spec: SpecArg,
     """Run the backends on one set of weights and one input; compare every layer. Exit 1 beyond tolerance."""
     from alexnet_spec.tools.check import check_table, run_check
 
-    net = _load(spec, set)
+    net = load_network(spec, set)
     names = tuple(name.strip() for name in backends.split(",") if name.strip())
     report = run_check(net, names, dtype=dtype, batch=batch, seed=seed, rtol=rtol, atol=atol)
     if json_output:

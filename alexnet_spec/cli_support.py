@@ -103,12 +103,6 @@ def print_error(text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def load(spec: Path, overrides: Optional[list[str]]):
-    from alexnet_spec.source.loading import load_network
-
-    return load_network(spec, overrides or [])
-
-
 def emit(text: str, output: Optional[Path]) -> None:
     """To stdout, or to `output` written whole or not at all."""
     if output is None:

@@ -10,8 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import SetOpt, VerboseOpt, emit, emit_bytes, load, reports_errors
+from alexnet_spec.cli_support import SetOpt, VerboseOpt, emit, emit_bytes, reports_errors
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.source.loading import load_network
 
 FORMATS = ("onnx",)
 
@@ -85,7 +86,7 @@ def export_command(spec: Annotated[Path, typer.Argument(help="a YAML spec file",
     from alexnet_spec.interop.onnx_export import OPSET, export_model
     from alexnet_spec.interop.weights_io import read_weights
 
-    net = load(spec, set)
+    net = load_network(spec, set)
     if weights is None:
         from alexnet_spec.weights import init_weights
 

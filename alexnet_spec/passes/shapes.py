@@ -159,7 +159,7 @@ def _not_whole(ctx: _Context, axis: int, size: int, before: int, after: int, ker
     if pad is not None and pad != before:
         gives.append(f"padding {pad} gives {window_output(size, pad, pad, kernel, stride, dilation).size}")
     what = "output height and width are not whole numbers" if both_axes else f"output {AXES[axis]} is not a whole number"
-    ctx.error(what, field="kernel", details=(result.equation.split(",")[0],),
+    ctx.error(what, field="kernel", details=(result.unrounded,),
               expected=f"({AXES[axis]} + padding - kernel) divisible by the stride, {stride}",
               hint="; ".join(gives) + "; or set allow_truncation: true to floor as PyTorch does")
 

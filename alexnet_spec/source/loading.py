@@ -73,9 +73,9 @@ def resolve_document(document: yaml_source.SourceDocument, overrides: Sequence[s
         raise SpecError(locate(error.diagnostics, document)) from None
 
 
-def load_network(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedNetwork:
-    """Read, validate and resolve a spec file; any problem is a SpecError located in the file."""
-    return resolve_document(yaml_source.load(path), overrides)
+def load_network(path: str | Path, overrides: Sequence[str] | None = ()) -> ResolvedNetwork:
+    """Read, validate and resolve a spec file; any problem is a SpecError located in the file (or `--set`)."""
+    return resolve_document(yaml_source.read_document(path), overrides or ())
 
 
 def parse_network(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) -> ResolvedNetwork:

@@ -108,7 +108,7 @@ def _read_base(document: yaml_source.SourceDocument, base_ref: str, base_path: P
         raise SpecError(_at(document, ("extends",), f"`extends` must name a .yaml spec file, not {base_ref!r}",
                             expected="a path ending in .yaml or .yml", hint="for example extends: alexnet.yaml"))
     try:
-        base = yaml_source.load(base_path)
+        base = yaml_source.read_document(base_path)
     except SpecError as error:
         first = error.diagnostics[0]
         where = f" (line {first.line}, column {first.column})" if first.line is not None else ""

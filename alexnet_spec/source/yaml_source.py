@@ -286,7 +286,7 @@ def _marked(error: MarkedYAMLError, file: str, message: str, hint: str) -> Diagn
     return Diagnostic(message, file=file, line=line, column=col, hint=hint)
 
 
-def load(path: str | Path) -> SourceDocument:
+def read_document(path: str | Path) -> SourceDocument:
     return parse(read_text(path), str(path))
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, load, reports_errors
+from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, reports_errors
+from alexnet_spec.source.loading import load_network
 
 
 @reports_errors
@@ -21,7 +22,7 @@ def draw_command(spec: SpecArg,
     """Draw the architecture as SVG: one box per layer to scale, device towers side by side, cross-device arrows."""
     from alexnet_spec.tools.draw import draw
 
-    emit(draw(load(spec, set)), output)
+    emit(draw(load_network(spec, set)), output)
 
 
 @reports_errors
@@ -42,7 +43,7 @@ def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare fro
     """
     from alexnet_spec.tools.diff import diff_networks, diff_table
 
-    report = diff_networks(load(a, set_a), load(b, set))
+    report = diff_networks(load_network(a, set_a), load_network(b, set))
     if json_output:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -21,7 +21,7 @@ def _error(callable_, *args) -> str:
 
 
 def test_directory_is_a_located_error(tmp_path):
-    assert "is a directory, not a spec file" in _error(yaml_source.load, tmp_path)
+    assert "is a directory, not a spec file" in _error(yaml_source.read_document, tmp_path)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
@@ -29,25 +29,25 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
     start = time.monotonic()
-    assert "FIFO" in _error(yaml_source.load, fifo)  # opening a FIFO for reading blocks until a writer comes
+    assert "FIFO" in _error(yaml_source.read_document, fifo)  # opening a FIFO for reading blocks until a writer comes
     assert time.monotonic() - start < 5
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_endless_device_is_refused():
-    assert "character device" in _error(yaml_source.load, "/dev/zero")  # reading it would never end
+    assert "character device" in _error(yaml_source.read_document, "/dev/zero")  # reading it would never end
 
 
 def test_file_over_the_size_limit(tmp_path):
     path = tmp_path / "huge.yaml"
     path.write_bytes(b"# " + b"x" * limits.MAX_SPEC_BYTES + b"\n")
-    assert f"larger than {limits.MAX_SPEC_BYTES:,} bytes" in _error(yaml_source.load, path)
+    assert f"larger than {limits.MAX_SPEC_BYTES:,} bytes" in _error(yaml_source.read_document, path)
 
 
 def test_binary_file(tmp_path):
     path = tmp_path / "weights.yaml"
     path.write_bytes(b"\x93NUMPY\x01\x00v\x00")
-    assert "binary file" in _error(yaml_source.load, path)
+    assert "binary file" in _error(yaml_source.read_document, path)
 
 
 BILLION_LAUGHS = """\
