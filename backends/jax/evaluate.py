@@ -13,7 +13,7 @@ import numpy as np
 from alexnet_spec.resolved import ResolvedNetwork
 from .weights import torch_to_jax
 
-from alexnet_spec.backends.source import values_after_statements
+from alexnet_spec.backends.common.source import values_after_statements
 
 from .view import statement
 

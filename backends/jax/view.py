@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alexnet_spec.backends.source import escape_text, provenance
+from alexnet_spec.backends.common.source import escape_text, provenance
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
