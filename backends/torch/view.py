@@ -21,6 +21,7 @@ from alexnet_spec.resolved import BatchNormAttrs, ResolvedLayer, ResolvedNetwork
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
     BATCHNORM_RESET,
+    FLATTEN,
     FUNCTIONAL,
     ClassView,
     LayerView,
@@ -133,7 +134,7 @@ def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
     if kind in ("dropout", "adaptive_avgpool"):
         return LayerView(name, f"{kind}.jinja", simple_constructor(layer), call=call)
     if kind == "flatten":
-        return LayerView(name, "flatten.jinja", call=replace(call, code="x = torch.flatten(x, 1)"))
+        return LayerView(name, "flatten.jinja", call=replace(call, code=f"x = {FLATTEN.code}"))
     expression = activation_expression(kind, overwritable)
     return LayerView(name, "activation.jinja", call=Statement(f"x = {expression.code}", shape,
                                                               imports=expression.imports))
