@@ -16,7 +16,7 @@ from alexnet_spec.resolved import ResolvedNetwork
 
 from .build import build as _build
 from .build import generated_module
-from .render import render as _render
+from .view import render as _render
 
 
 class JaxBackend:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import types
 from typing import Sequence
 
-from alexnet_spec.backends.source import load_source
+from alexnet_spec.backends.common.source import load_source
 from alexnet_spec.resolved import ResolvedNetwork
 
-from .render import render
+from .view import render
 
 
 def generated_module(net: ResolvedNetwork) -> types.ModuleType:

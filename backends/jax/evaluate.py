@@ -10,12 +10,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from alexnet_spec.backends.common.source import values_after_statements
 from alexnet_spec.resolved import ResolvedNetwork
+
+from .layers import statement
 from .weights import torch_to_jax
-
-from alexnet_spec.backends.source import values_after_statements
-
-from .view import statement
 
 
 def layer_outputs(module, net: ResolvedNetwork, params, x, state) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from .build import build as _build
 from .build import generated_module
 from .evaluate import evaluate as _evaluate
 from .evaluate import layer_outputs
-from .placement import placed_state_dict, single_state_dict
-from .render import render as _render
+from .view import render as _render
+from .weights import placed_state_dict, single_state_dict
 
 
 class TorchBackend:

@@ -1,5 +1,5 @@
 """Build a model by executing the very source that `render` returns, from a file that tracebacks, `inspect.getsource`
-and debuggers can read (see backends/source.py)."""
+and debuggers can read (see backends/common/source.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Sequence
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
 
-from alexnet_spec.backends.source import load_source
+from alexnet_spec.backends.common.source import load_source
 
-from .render import render
+from .view import render
 
 
 def generated_module(net: ResolvedNetwork) -> types.ModuleType:

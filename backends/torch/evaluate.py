@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from alexnet_spec.resolved import ResolvedNetwork
 
-from alexnet_spec.backends.source import values_after_statements
+from alexnet_spec.backends.common.source import values_after_statements
 
 from .view import model_view
 
@@ -23,8 +23,7 @@ def layer_outputs(model, net: ResolvedNetwork, x) -> dict[str, Any]:
     """
     import torch
 
-    statements = [(view.name, statement) for view in model_view(net).layers
-                  for statement in (view.pad, view.call, view.crop, view.activation) if statement is not None]
+    statements = [(view.name, statement) for view in model_view(net).layers for statement in view.statements()]
     return values_after_statements(type(model).forward, statements, lambda: model(x),
                                    copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
 

@@ -1,21 +1,30 @@
-"""Resolved layers as the strings the torch templates place: constructor calls, forward statements with their shape
-comment and arithmetic, `nn.init` calls. String work only: this module never imports torch.
+"""The generated torch file's view, and `render`: resolved layers as the strings the templates place (constructor
+calls, forward statements with their shape comment and arithmetic, `nn.init` calls). String work only: this module
+never imports torch.
 
 `file_view(net)` describes the whole generated file: its header, the single-device class (`model_view`) and, when
-the spec names devices, the placed class (placed.py). Both classes are rendered by the same per-kind templates.
+the spec names devices, the placed class (placement.py). Both classes are rendered by model.jinja and the same
+per-kind templates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from alexnet_spec.backends.source import provenance
+from alexnet_spec.backends.common import rendering
+from alexnet_spec.backends.common.rendering import Statement, statement_imports
+from alexnet_spec.backends.common.source import provenance
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import BatchNormAttrs, ResolvedLayer, ResolvedNetwork
 
-from .calls import (
+from .initialisation import default_drawn_layers, init_calls, reset_doc
+from .layers import (
     BATCHNORM_RESET,
+    FLATTEN,
     FUNCTIONAL,
+    ClassView,
+    LayerView,
     activation_expression,
     batchnorm_constructor,
     conv_constructor,
@@ -24,6 +33,7 @@ from .calls import (
     lrn_note,
     memory_format_statement,
     ends_in_relu,
+    format_forward,
     overwritable_after,
     pad_statement,
     pool_followup,
@@ -31,15 +41,15 @@ from .calls import (
     shape_text,
     simple_constructor,
 )
-from .initialisation import default_drawn_layers, init_calls, reset_doc
-from .layout import ClassView, LayerView, Statement, format_forward, statement_imports
-from .placed import placed_view
+from .placement import placed_view
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 # Every import a generated file may have, in the order it has them. torch and nn are always used: the class is an
 # nn.Module and forward starts with x.contiguous(memory_format=torch.channels_last); the others when code needs them.
 IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
 ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
-LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # lrn_helper.jinja's local_response_norm pads with F.pad
+LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pads with F.pad
 # Module-level names of the generated file that a class named after the spec would shadow.
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
@@ -53,6 +63,12 @@ class FileView:
     model: ClassView
     placed: ClassView | None  # the class splitting the layers over the spec's devices
     needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
+
+
+def render(net: ResolvedNetwork) -> str:
+    """The module's source: a header, the helpers it needs, the single-device class and, when the spec names
+    devices, the placed class."""
+    return rendering.render(TEMPLATES, file_view(net))
 
 
 def file_view(net: ResolvedNetwork) -> FileView:
@@ -84,7 +100,7 @@ def model_view(net: ResolvedNetwork) -> ClassView:
         layers.append(_layer(layer, overwritable and not (layer.type == "relu" and after_relu)))
         overwritable = overwritable_after(layer, overwritable)
         after_relu = ends_in_relu(layer, after_relu)
-    imports = statement_imports(layers)
+    imports = statement_imports(s for view in layers for s in view.statements())
     layers, definition, first = format_forward(layers, memory_format_statement(net))
     return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x", imports=imports,
                      reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."),
@@ -118,7 +134,7 @@ def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
     if kind in ("dropout", "adaptive_avgpool"):
         return LayerView(name, f"{kind}.jinja", simple_constructor(layer), call=call)
     if kind == "flatten":
-        return LayerView(name, "flatten.jinja", call=replace(call, code="x = torch.flatten(x, 1)"))
+        return LayerView(name, "flatten.jinja", call=replace(call, code=f"x = {FLATTEN.code}"))
     expression = activation_expression(kind, overwritable)
     return LayerView(name, "activation.jinja", call=Statement(f"x = {expression.code}", shape,
                                                               imports=expression.imports))

@@ -1,4 +1,4 @@
-"""backends/source.py: spec text (description, source, file path, names, `--set` values) can never break or inject
+"""backends/common/source.py: spec text (description, source, file path, names, `--set` values) can never break or inject
 code in any backend's generated module; the header's "Regenerate with:" line reruns the command that made the file;
 built modules show their generated lines in uncaught tracebacks."""
 
@@ -22,9 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alexnet_spec
-from alexnet_spec.backends.jax.render import render as render_jax
-from alexnet_spec.backends.torch.render import render as render_torch
-from alexnet_spec.backends.source import escape_text, load_source
+from alexnet_spec.backends.jax.view import render as render_jax
+from alexnet_spec.backends.torch.view import render as render_torch
+from alexnet_spec.backends.common.source import escape_text, load_source
 from alexnet_spec.passes import resolve
 from alexnet_spec.spec.network import NetworkSpec
 from alexnet_spec.spec.types import RESERVED_NAMES

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from alexnet_spec.backends import get
-from alexnet_spec.backends.torch import render
+from alexnet_spec.backends.common.rendering import environment
+from alexnet_spec.backends.torch import view
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from tests.conftest import ROOT, SPEC_FILES, resolve_text, run_cli
@@ -60,17 +61,17 @@ def test_header_names_spec_file_hash_and_version_without_timestamp():
 
     path = ROOT / "specs" / "alexnet.yaml"
     net = _resolve_spec(path)
-    source = render.render(net)
+    source = view.render(net)
     header = source.split('"""')[1]
     assert header.startswith("AlexNet: ")
     assert "specs/alexnet.yaml" in header and net.spec_hash in header
     assert f"alexspec {alexnet_spec.__version__}" in header
     assert "60,965,224 parameters" in header
-    assert source == render.render(_resolve_spec(path))
+    assert source == view.render(_resolve_spec(path))
 
 
 def test_imports_only_torch():
-    plain = render.render(resolve_text("""
+    plain = view.render(resolve_text("""
         name: Plain
         input: {channels: 1, height: 8, width: 8}
         init: paper
@@ -86,7 +87,7 @@ def test_imports_only_torch():
 def test_framework_default_parameters_get_no_reset_line():
     """nn.Conv2d's and nn.Linear's constructors already draw PyTorch's default (their reset_parameters:
     kaiming_uniform_(a=sqrt(5)), i.e. U(±1/sqrt(fan_in)), and the bias from the same bound): it is not drawn again."""
-    source = render.render(resolve_text("""
+    source = view.render(resolve_text("""
         name: Default
         input: {channels: 1, height: 8, width: 8}
         layers:
@@ -102,7 +103,7 @@ def test_framework_default_parameters_get_no_reset_line():
 
 
 def test_forward_shows_shapes_and_arithmetic():
-    source = render.render(resolve_text("""
+    source = view.render(resolve_text("""
         name: Small
         input: {channels: 3, height: 227, width: 227}
         layers:
@@ -123,7 +124,7 @@ def test_forward_shows_shapes_and_arithmetic():
 
 
 def test_caffe_convention_renders_alpha_over_n():
-    source = render.render(resolve_text("""
+    source = view.render(resolve_text("""
         name: Caffe
         input: {channels: 8, height: 4, width: 4}
         layers:
@@ -134,7 +135,7 @@ def test_caffe_convention_renders_alpha_over_n():
 
 
 def test_asymmetric_padding_is_an_explicit_pad():
-    source = render.render(resolve_text("""
+    source = view.render(resolve_text("""
         name: Same
         input: {channels: 3, height: 8, width: 9}
         layers:
@@ -174,19 +175,19 @@ def test_a_model_name_whose_class_would_shadow_a_helper_is_refused():
         layers: [{type: relu}]
     """)
     with pytest.raises(SpecError, match="model name 'f' is used by the generated torch module") as caught:
-        render.render(net)
+        view.render(net)
     assert caught.value.diagnostics[0].hint == "try fNet"
 
 
 def test_environment_is_strict():
     import jinja2
 
-    environment = render.environment()
-    assert environment.undefined is jinja2.StrictUndefined
-    assert environment.trim_blocks and environment.lstrip_blocks and environment.keep_trailing_newline
-    assert not environment.autoescape
+    strict = environment(view.TEMPLATES)
+    assert strict.undefined is jinja2.StrictUndefined
+    assert strict.trim_blocks and strict.lstrip_blocks and strict.keep_trailing_newline
+    assert not strict.autoescape
     with pytest.raises(jinja2.UndefinedError):
-        environment.from_string("{{ missing }}").render()
+        strict.from_string("{{ missing }}").render()
 
 
 def test_compile_source_does_not_import_torch():

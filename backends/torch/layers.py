@@ -1,16 +1,18 @@
-"""The calls generated code makes, as strings: module constructors and the expressions `forward` applies to `x`."""
+"""Per-layer code of the generated module: module constructors, the expressions and statements `forward` applies to
+`x`, and the views (LayerView, ClassView) the templates place them in, one template per layer kind."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alexnet_spec.arithmetic import window_output
+from alexnet_spec.backends.common.rendering import Statement, aligned_code_width, commented
 from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .initialisation import number
-from .layout import Statement
 
-ACTIVATIONS = {"tanh": "torch.tanh(x)", "sigmoid": "torch.sigmoid(x)", "softmax": "torch.softmax(x, dim=1)"}
+# Expressions on the tensor `{x}` (see Expression).
+ACTIVATIONS = {"tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})", "softmax": "torch.softmax({x}, dim=1)"}
 # Layers that hand on the tensor they receive (or a view of it) instead of computing a new one.
 PASS_THROUGH = {"dropout", "flatten"}
 # Functions whose gradient reads their output: that output must not be overwritten in place.
@@ -19,14 +21,90 @@ CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling sta
 CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the padding"
 FUNCTIONAL = "import torch.nn.functional as F"  # imported by the files whose code calls F.relu or F.pad
 BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
+INDENT = 8  # forward's statements sit in a method body
+MAX_COLUMN = 64  # comments start here at the latest; longer statements get theirs two spaces after the code
 
 
 @dataclass(frozen=True)
 class Expression:
-    """Code applied to the tensor `x`, and the import lines it needs beyond torch and nn."""
+    """Code applied to a tensor, written with `{x}` where the tensor goes, and the import lines it needs beyond
+    torch and nn. The placed class applies it to a share (`x` in a list comprehension) or to the whole activation
+    moved to a device (`x.to(...)`, `gather(xs, ...)`): `on` puts the tensor in, so no code is re-parsed."""
 
-    code: str
+    template: str
     imports: tuple[str, ...] = ()
+
+    def on(self, tensor: str) -> str:
+        return self.template.format(x=tensor)
+
+    @property
+    def code(self) -> str:
+        """Applied to `x`."""
+        return self.on("x")
+
+
+def module_call(name: str) -> Expression:
+    """The layer's module (self.<name>) applied to the tensor."""
+    return Expression(f"self.{name}({{x}})")
+
+
+FLATTEN = Expression("torch.flatten({x}, 1)")
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """What the templates need for one layer; `format_forward` turns its Statements into finished lines."""
+
+    name: str
+    template: str  # conv.jinja, pool.jinja ...: one per layer kind
+    constructor: str | None = None  # self.<name> = <constructor>
+    shares: tuple[str, ...] = ()  # placed: one constructor per device, held in an nn.ModuleList
+    init: tuple[str, ...] = ()  # reset_parameters lines; for shares, applied to each `share`
+    pad: Statement | str | None = None
+    call: Statement | str | None = None
+    crop: Statement | str | None = None
+    activation: Statement | str | None = None
+
+    def statements(self) -> tuple:
+        """forward's statements for this layer, in order (Statements before formatting, lines after)."""
+        return tuple(s for s in (self.pad, self.call, self.crop, self.activation) if s is not None)
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """One generated nn.Module class: the single-device one, or the placed one (`devices` set)."""
+
+    class_name: str
+    doc: tuple[str, ...]  # the docstring's lines
+    definition: str  # `def forward(self, x):  # (N, 3, 227, 227)`
+    first: str | None  # forward's first statement: the memory format
+    layers: tuple[LayerView, ...]
+    output: str  # forward's return statement
+    devices: tuple[str, ...] = ()  # placed class: the spec's device names
+    split_layers: str = "()"  # placed class: the layers held as one share per device, a tuple literal
+    imports: tuple[str, ...] = ()  # what its statements need (statement_imports), gathered before formatting
+    reset_doc: tuple[str, ...] = ("Initialise every parameter as the spec declares.",)  # reset_parameters' docstring
+    # Modules (a share list expands with *) whose parameters at PyTorch's default only a later reset redraws.
+    default_drawn: tuple[str, ...] = ()
+
+
+def format_forward(layers: list[LayerView], first: Statement | None) -> tuple[tuple[LayerView, ...], str, str | None]:
+    """Every Statement as its finished line, `code  # shape   note`, with comments aligned down `forward`.
+
+    Returns the layers, the `def forward` line and the line for `first` (which does not widen the column).
+    """
+    statements = [s for view in layers for s in view.statements()]
+    width = aligned_code_width(statements, INDENT, MAX_COLUMN)
+    shape_width = max((len(s.shape) for s in statements), default=0)
+
+    def line(s):
+        return commented(s, width, shape_width) if isinstance(s, Statement) else s
+
+    views = tuple(replace(view, pad=line(view.pad), call=line(view.call), crop=line(view.crop),
+                          activation=line(view.activation)) for view in layers)
+    # `def forward` sits 4 columns left of the body: its code width grows by 4 so that its comment lines up.
+    definition = commented(Statement("def forward(self, x):", first.shape if first else ""), width + 4)
+    return views, definition, line(first)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -72,7 +150,7 @@ def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "")
     if a.momentum != 0.1:
         args.append(f"momentum={number(a.momentum)}")
     # torch's own class updates the running variance with the unbiased batch variance; the file's helper subclass
-    # (batchnorm_helper.jinja) with the biased one
+    # (helpers/batchnorm.jinja) with the biased one
     kind = f"BatchNorm{2 if a.spatial else 1}d"
     cls = f"nn.{kind}" if a.running_variance == "unbiased" else f"{kind}BiasedVariance"
     return f"{cls}({', '.join(args + _device(device))})"
@@ -143,20 +221,38 @@ def ends_in_relu(layer: ResolvedLayer, before: bool) -> bool:
 def activation_expression(kind: str, overwritable: bool) -> Expression:
     """relu in place when `x` may be overwritten (see overwritable_after)."""
     if kind == "relu":
-        return Expression("F.relu(x, inplace=True)", (FUNCTIONAL,)) if overwritable else Expression("torch.relu(x)")
+        return Expression("F.relu({x}, inplace=True)", (FUNCTIONAL,)) if overwritable else Expression("torch.relu({x})")
     return Expression(ACTIVATIONS[kind])
 
 
-def pad_statement(layer: ResolvedLayer) -> Statement | None:
+def pad_expression(layer: ResolvedLayer) -> Expression | None:
     """F.pad for padding that nn.Conv2d / nn.*Pool2d cannot express (top != bottom or left != right)."""
     a = layer.attrs
     if a.symmetric_padding is not None:
         return None
     top, bottom, left, right = a.padding
     value = ', value=float("-inf")' if layer.type == "maxpool" else ""
-    shape = (layer.input_shape[0], layer.input_shape[1] + top + bottom, layer.input_shape[2] + left + right)
-    return Statement(f"x = F.pad(x, ({left}, {right}, {top}, {bottom}){value})", shape_text(shape),
-                     f"padding top {top}, bottom {bottom}, left {left}, right {right}", (FUNCTIONAL,))
+    return Expression(f"F.pad({{x}}, ({left}, {right}, {top}, {bottom}){value})", (FUNCTIONAL,))
+
+
+def padded_shape(layer: ResolvedLayer, channels: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the layer's input after its explicit padding."""
+    top, bottom, left, right = layer.attrs.padding
+    return channels, layer.input_shape[1] + top + bottom, layer.input_shape[2] + left + right
+
+
+def pad_note(layer: ResolvedLayer) -> str:
+    top, bottom, left, right = layer.attrs.padding
+    return f"padding top {top}, bottom {bottom}, left {left}, right {right}"
+
+
+def pad_statement(layer: ResolvedLayer) -> Statement | None:
+    """The explicit padding on the whole activation `x`, or None when the module pads."""
+    expression = pad_expression(layer)
+    if expression is None:
+        return None
+    return Statement(f"x = {expression.code}", shape_text(padded_shape(layer, layer.input_shape[0])), pad_note(layer),
+                     expression.imports)
 
 
 def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:
@@ -186,14 +282,14 @@ def pool_followup(layer: ResolvedLayer) -> tuple[Expression, str] | None:
         rows, columns = (int(empty) for empty in a.empty_last)
         value = f", value={CAFFE_LOWEST!r}" if layer.type == "maxpool" else ""
         kept = "-FLT_MAX, its max's start value" if layer.type == "maxpool" else "0 (its sum, 0, over a negative size)"
-        return (Expression(f"F.pad(x, (0, {columns}, 0, {rows}){value})", (FUNCTIONAL,)),
+        return (Expression(f"F.pad({{x}}, (0, {columns}, 0, {rows}){value})", (FUNCTIONAL,)),
                 f"Caffe's empty last window: {kept}")
-    expression, notes = "x", []
+    expression, notes = "{x}", []
     if pooled_size(layer) != (height, width):
-        expression, notes = f"x[:, :, :{height}, :{width}]", [CROP_NOTE]
+        expression, notes = f"{{x}}[:, :, :{height}, :{width}]", [CROP_NOTE]
     factors = _valid_count_factors(layer)
     if factors is not None:
-        expression = f"{expression} * torch.outer(x.new_tensor({factors[0]}), x.new_tensor({factors[1]}))"
+        expression = f"{expression} * torch.outer({{x}}.new_tensor({factors[0]}), {{x}}.new_tensor({factors[1]}))"
         notes.append("count_include_pad false: divide by the input elements of each window, not the padded size")
     return (Expression(expression), "; ".join(notes)) if notes else None
 
