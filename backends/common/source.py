@@ -8,11 +8,12 @@ import linecache
 import os
 import shlex
 import sys
-import tempfile
 import types
 from pathlib import Path
 
 import alexnet_spec
+from alexnet_spec.errors import SpecError
+from alexnet_spec.files import write_bytes
 from alexnet_spec.resolved import ResolvedNetwork
 
 
@@ -114,15 +115,8 @@ def source_file(source: str, module_name: str) -> str | None:
         if path.is_file() and path.read_bytes() == data:
             return str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError:
+        write_bytes(path, data)
+    except (OSError, SpecError):
         return None
     return str(path)
 
