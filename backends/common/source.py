@@ -121,26 +121,19 @@ def source_file(source: str, module_name: str) -> str | None:
     return str(path)
 
 
-def values_after_statements(function, statements: list[tuple[str, str]], call, copy=lambda value: value) -> dict:
-    """{label: the local `x` right after each statement} for one `call()` that runs the generated `function`.
+def values_after_lines(function, labels: list[str | None], call, copy=lambda value: value) -> dict:
+    """{label: the local `x` after the last line so labelled} for one `call()` that runs the generated `function`.
 
-    `statements` are (label, statement text) in source order; each is found in `function`'s source from where the
-    previous one was. The generated code is traced line by line, so what is read is what the user's code computed.
+    `labels` name the lines of the block of one-line statements that ends `function`, right before its `return`, in
+    order (None for a line whose value is nobody's output). The view that rendered the block knows those lines, so
+    nothing is looked up in the source: the block's lines are the last line events before the return, one each. The
+    generated code is traced as it runs, so what is read is what the user's code computed.
     """
-    import inspect
-
-    lines, first = inspect.getsourcelines(function)
-    ends, position = {}, 0
-    for label, text in statements:
-        while not lines[position].strip().startswith(text):
-            position += 1
-        ends[first + position] = label
-        position += 1
     events = []
 
     def in_function(frame, event, arg):
-        if event in ("line", "return"):
-            events.append((frame.f_lineno, copy(frame.f_locals.get("x"))))
+        if event == "line":
+            events.append(copy(frame.f_locals.get("x")))
         return in_function
 
     def tracer(frame, event, arg):
@@ -152,5 +145,8 @@ def values_after_statements(function, statements: list[tuple[str, str]], call, c
         call()
     finally:
         sys.settrace(previous)
-    # The value of x at the event after a line is what that line computed.
-    return {ends[line]: after for (line, _), (_, after) in zip(events, events[1:]) if line in ends}
+    # The line events of the block and of the return; x at each event is what the line before it computed.
+    block = events[-(len(labels) + 1):]
+    if len(block) != len(labels) + 1:
+        raise RuntimeError(f"{function.__qualname__} ran {len(events)} lines, fewer than its {len(labels)} statements")
+    return {label: after for label, after in zip(labels, block[1:]) if label is not None}

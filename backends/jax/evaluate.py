@@ -9,17 +9,20 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
+from alexnet_spec.backends.common.source import values_after_lines
 
-from alexnet_spec.backends.common.source import values_after_statements
 from alexnet_spec.resolved import ResolvedNetwork
 
-from .layers import statement
+from .view import file_view
 from .weights import torch_to_jax
 
 
 def layer_outputs(module, net: ResolvedNetwork, params, x, state) -> dict[str, Any]:
-    statements = [(layer.name, statement(layer)) for layer in net.layers]
-    return values_after_statements(module.apply, statements, lambda: module.apply(params, x, state=state))
+    # A layer's lines: a gather of the previous output (on a Mesh), its call, a place of its output; x after the
+    # last one is the layer's output.
+    labels = [label for view in file_view(net).layers
+              for label in ((None,) if view.gather else ()) + (view.name,) + ((view.name,) if view.place else ())]
+    return values_after_lines(module.apply, labels, lambda: module.apply(params, x, state=state))
 
 
 def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, np.ndarray]]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from alexnet_spec.resolved import ResolvedNetwork
+from alexnet_spec.backends.common.source import values_after_lines
 
-from alexnet_spec.backends.common.source import values_after_statements
+from alexnet_spec.resolved import ResolvedNetwork
 
 from .view import model_view
 
@@ -23,9 +23,9 @@ def layer_outputs(model, net: ResolvedNetwork, x) -> dict[str, Any]:
     """
     import torch
 
-    statements = [(view.name, statement) for view in model_view(net).layers for statement in view.statements()]
-    return values_after_statements(type(model).forward, statements, lambda: model(x),
-                                   copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
+    labels = [view.name for view in model_view(net).layers for _ in view.statements()]
+    return values_after_lines(type(model).forward, labels, lambda: model(x),
+                              copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
 
 
 def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, Any]]:
