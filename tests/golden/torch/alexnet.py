@@ -143,46 +143,40 @@ class _ChannelBlocks:
 
 class _Window:
     """A block with size // 2 more channels on either side of each group, those holding `value`, and the views that
-    sums over each channel's window use (made once per block length)."""
+    the window sums read, made once: making them per block costs as much as a pass at AlexNet's sizes."""
 
     def __init__(self, blocks, value):
-        self.size, self.axis, self.width = blocks.size, blocks.axis, blocks.width
-        self.padded = blocks.empty(extra=self.size - 1).fill_(value)
-        self.pairs = blocks.empty(extra=self.size - 2) if self.size > 1 else None
-        self.value = torch.tensor(value, dtype=self.padded.dtype, device=self.padded.device)
-        self.views = {}
+        size, axis, width = blocks.size, blocks.axis, blocks.width
+        padded = blocks.empty(extra=size - 1).fill_(value)
+        self.value = torch.tensor(value, dtype=padded.dtype, device=padded.device)
+        self.length, self.views = len(padded), [padded.narrow(axis, size // 2, width)]
+        if size > 1:  # size is odd: the window is (size - 1) / 2 pairs of neighbours and its last channel
+            pairs = blocks.empty(extra=size - 2)
+            span = pairs.shape[axis]
+            self.views += [padded.narrow(axis, 0, span), padded.narrow(axis, 1, span), pairs]
+            self.views += [pairs.narrow(axis, offset, width) for offset in range(0, size - 1, 2)]
+            self.views.append(padded.narrow(axis, size - 1, width))
 
     def fill(self, a, b, value):
         """Between the padding channels, the padding value + value * a * b; returns that middle part."""
-        return torch.addcmul(self.value, a, b, value=value, out=self._views(len(a))[0])
+        return torch.addcmul(self.value, a, b, value=value, out=self._cut(len(a))[0])
 
     def sum(self, out):
         """out[c] = padded[c] + ... + padded[c + size - 1], each channel's window: neighbours are added in pairs
         first, size // 2 + 1 passes over the block instead of size - 1."""
-        middle, left, right, pairs, terms = self._views(len(out))
-        if self.size == 1:
+        middle, *pairing = self._cut(len(out))
+        if not pairing:
             return out.copy_(middle)
+        left, right, pairs, first, second, *rest = pairing
         torch.add(left, right, out=pairs)
-        torch.add(terms[0], terms[1], out=out)
-        for term in terms[2:]:
+        torch.add(first, second, out=out)
+        for term in rest:
             out += term
         return out
 
-    def _views(self, length):
-        if length not in self.views:
-            padded = self.padded[:length]
-            middle = padded.narrow(self.axis, self.size // 2, self.width)
-            if self.size == 1:
-                self.views[length] = middle, None, None, None, None
-                return self.views[length]
-            pairs = self.pairs[:length]
-            span = pairs.shape[self.axis]
-            terms = [pairs.narrow(self.axis, offset, self.width) for offset in range(0, self.size - 1, 2)]
-            if self.size % 2:
-                terms.append(padded.narrow(self.axis, self.size - 1, self.width))
-            self.views[length] = (middle, padded.narrow(self.axis, 0, span), padded.narrow(self.axis, 1, span), pairs,
-                                  terms)
-        return self.views[length]
+    def _cut(self, length):
+        """The views for a block of `length` items: only the last block may be shorter than the others."""
+        return self.views if length == self.length else [view[:length] for view in self.views]
 
 
 def gather(xs, device):
