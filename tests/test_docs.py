@@ -1,7 +1,7 @@
 """The README's and docs' code blocks run as written, so the documentation cannot drift from the code.
 
-Each document runs in a fresh working directory (a copy of specs/, the repository's examples/ and docs/, and the
-virtualenv as .venv), block by block in document order, as a reader following along would:
+Each section (`## ` heading) of the README, and each page of docs/ as a whole, runs in a fresh working directory (a copy of specs/, the repository's
+examples/ and docs/, and the virtualenv as .venv), block by block in order, as a reader following along would:
 - ```sh blocks run in bash (`set -euo pipefail`) and must exit 0;
 - ```python blocks run in one namespace per document;
 - a ```yaml block that is a spec (it has `layers` or `extends`) is written to specs/ and validated;
@@ -9,7 +9,8 @@ virtualenv as .venv), block by block in document order, as a reader following al
 - `<!-- excerpt: COMMAND -->` before a block: every line of the block is a line of COMMAND's output;
 - `<!-- illustrative: WHY -->` before a block: not run (the reason is in the document).
 Other blocks (text, trees, CI configuration) are prose. The files a reader brings along (deploy.prototxt,
-trained.pt, mynet.pt) are made by `_users_files` before the document runs.
+trained.pt, mynet.pt) are made by `_users_files` for the sections that name them. Sections are independent, so they
+run in parallel under pytest-xdist.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Block:
     language: str
     body: str
     marker: tuple[str, str] | None
+    section: str = ""  # the `## ` heading above the block ("" before the first)
 
     @property
     def where(self) -> str:
@@ -54,9 +56,18 @@ def blocks_of(document: Path) -> list[Block]:
         marker = MARKER.search(before)
         indent = len(match["indent"])
         body = "\n".join(row[indent:] for row in match["body"].splitlines())
+        headings = re.findall(r"^## (.+)$", text[:match.start()], re.M)
         blocks.append(Block(document, line, match["info"].strip().split(" ")[0],
-                            body, (marker["kind"], marker["value"]) if marker else None))
+                            body, (marker["kind"], marker["value"]) if marker else None, headings[-1] if headings else ""))
     return blocks
+
+
+# The README's sections each start from the checkout, so they run on their own (and in parallel); the pages of docs/
+# are tutorials, read top to bottom, so each runs whole.
+SECTIONED = ("README.md",)
+SECTIONS = [(document, section) for document in DOCUMENTS
+            for section in (dict.fromkeys(block.section for block in blocks_of(document))
+                            if document.name in SECTIONED else [None])]
 
 
 def _workspace(tmp_path: Path) -> Path:
@@ -75,8 +86,9 @@ def _environment(workspace: Path) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
 
 
-def _users_files(workspace: Path) -> None:
-    """What the documents assume a reader has: a Caffe deploy file (Caffe's LeNet) and trained state dicts."""
+def _users_files(workspace: Path, text: str) -> None:
+    """What the documents assume a reader has, where `text` names it: a Caffe deploy file (Caffe's LeNet) and
+    trained state dicts."""
     import torch
 
     import alexnet_spec
@@ -87,8 +99,9 @@ def _users_files(workspace: Path) -> None:
     (workspace / "mynet_from_deploy.yaml").write_text(import_prototxt(workspace / "deploy.prototxt"), encoding="utf-8")
     torch.manual_seed(0)
     for spec, weights in (("mynet_from_deploy.yaml", "mynet.pt"), ("specs/alexnet.yaml", "trained.pt")):
-        model = alexnet_spec.build(alexnet_spec.load(workspace / spec), backend="torch")
-        torch.save(model.state_dict(), workspace / weights)
+        if weights in text:
+            model = alexnet_spec.build(alexnet_spec.load(workspace / spec), backend="torch")
+            torch.save(model.state_dict(), workspace / weights)
 
 
 def _run_shell(script: str, workspace: Path, block: Block) -> str:
@@ -129,16 +142,19 @@ def _run_block(block: Block, workspace: Path, namespace: dict, index: int) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("document", DOCUMENTS, ids=[path.name for path in DOCUMENTS])
-def test_code_blocks_run_as_written(document: Path, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("document, section", SECTIONS,
+                         ids=[f"{document.name}: {section or 'top'}" if section is not None else document.name
+                              for document, section in SECTIONS])
+def test_code_blocks_run_as_written(document: Path, section: str | None, tmp_path: Path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("jax")
+    blocks = [block for block in blocks_of(document) if section is None or block.section == section]
     workspace = _workspace(tmp_path)
-    _users_files(workspace)
+    _users_files(workspace, "\n".join(block.body for block in blocks))
     monkeypatch.chdir(workspace)
     monkeypatch.syspath_prepend(str(workspace))
     namespace: dict = {"__name__": "__docs__"}
-    for index, block in enumerate(blocks_of(document)):
+    for index, block in enumerate(blocks):
         _run_block(block, workspace, namespace, index)
 
 
