@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/alexspec summary specs/alexnet.yaml
+	mkdir -p build
 	$(VENV)/bin/alexspec compile specs/alexnet.yaml --backend torch -o build/alexnet_torch.py
 
 # One worker per core (pytest-xdist): the suite is CPU-bound, and a 2-core machine runs it in about half the time.
