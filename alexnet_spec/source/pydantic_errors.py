@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -73,16 +74,24 @@ def _diagnostic(path: tuple, at_key: bool, items: list[dict], data: Any, names: 
     ranges = [_range_wording(item, info) for item in items if item["type"] in RANGE_ERRORS]
     if len(items) > 1 and info is not None:
         expected = f"{info.description} (each {ranges[0]})" if ranges and info.description else info.description
-        return Diagnostic(f"invalid {field}: {value!r}", layer=layer, path=path,
+        return Diagnostic(f"invalid {field}: {as_yaml(value)}", layer=layer, path=path,
                           expected=expected, hint=_hint_for(field))
     if ranges or (kind in ("int_type", "float_type") and isinstance(value, bool)):
         wanted = ranges[0] if ranges else f"{'an int' if kind == 'int_type' else 'a number'}, not a boolean"
-        return Diagnostic(f"{field}: expected {wanted}, got {value!r}", layer=layer, path=path,
+        return Diagnostic(f"{field}: expected {wanted}, got {as_yaml(value)}", layer=layer, path=path,
                           expected=info.description if info else None, hint=_hint_for(field))
     message = first["msg"].removeprefix("Value error, ")
-    shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
+    shown = f" (got {as_yaml(value)})" if value is not None and not isinstance(value, (dict, list)) else ""
     return Diagnostic(f"{field}: {message}{shown}" if isinstance(field, str) else f"{message}{shown}", layer=layer,
                       path=path, expected=info.description if info else None, hint=_hint_for(field))
+
+
+def as_yaml(value) -> str:
+    """A value as the user wrote it in YAML, not as Python prints it: true, null, "0.5" (a string), [4, 4]."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")

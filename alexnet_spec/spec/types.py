@@ -21,7 +21,8 @@ def _real_number(value: object) -> float:
     """An int or float as a float; booleans, strings, NaN and infinities are errors (YAML's `true`, `"0.5"`, `.nan`
     and `1e999` are not numbers a network can use)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"a number is expected, not {_kind(value)} (write it without quotes, e.g. 0.5)")
+        how = "write it without quotes, e.g. 0.5" if isinstance(value, str) else "write a number, e.g. 0.5"
+        raise ValueError(f"a number is expected, not {_kind(value)} ({how})")
     if isinstance(value, int):
         try:
             return float(value)

@@ -303,3 +303,14 @@ def test_an_os_error_from_any_command_is_a_one_line_user_error():
     result = CliRunner().invoke(app, [])
     assert result.exit_code == 2
     assert result.stderr == "weights/trained.pt: error: cannot read or write the file: Permission denied\n"
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("conv1.stride=true", "invalid stride: true"),
+    ('drop6.p="0.5"', 'got "0.5"'),
+    ("norm1.alpha=true", "got true"),
+])
+def test_values_in_errors_are_shown_as_yaml_not_python(override, shown):
+    result = run_cli("validate", "specs/alexnet.yaml", "--set", override)
+    assert result.returncode == 2 and shown in result.stderr, result.stderr
+    assert "True" not in result.stderr.split("\n")[0]
