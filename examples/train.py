@@ -102,7 +102,10 @@ def main(argv=None) -> int:
     if rank == 0:
         print(file=sys.stderr)
     inner = model.module if distributed else model
-    print(f"rank {rank}: final loss {loss_value:.6f} weights {weights_digest(inner)}", flush=True)
+    # One write per line: under torchrun stdout is unbuffered, and print's separate "\n" could land after another
+    # rank's line.
+    sys.stdout.write(f"rank {rank}: final loss {loss_value:.6f} weights {weights_digest(inner)}\n")
+    sys.stdout.flush()
     if distributed:
         dist.barrier()  # no rank tears gloo down while another still talks to it (seen: "terminate called" at exit)
         dist.destroy_process_group()

@@ -361,7 +361,7 @@ def test_batchnorm_running_variance_defaults_to_torchs_and_refuses_other_words()
     with pytest.raises(SpecError) as raised:
         resolve_text(TINY_BN.replace("name: bn}", "name: bn, running_variance: keras}"))
     message = str(raised.value)
-    assert "test.yaml:4:" in message and "layer bn: running_variance" in message and "'keras'" in message
+    assert "test.yaml:4:" in message and "layer bn: running_variance" in message and '"keras"' in message
 
 
 TINY_BN = """
