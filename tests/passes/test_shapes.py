@@ -268,6 +268,17 @@ def test_caffe_rule_without_ceil_mode_is_an_error():
     assert "ceil_mode: true" in error.message and error.line == 4
 
 
+def test_unknown_ceil_rule_names_the_rules():
+    [error] = errors_of("""
+        name: C
+        input: {channels: 1, height: 6, width: 6}
+        layers:
+          - {type: maxpool, kernel: 2, stride: 3, ceil_mode: true, ceil_rule: cafe}
+    """)
+    assert "ceil_rule" in error.message and "'torch' or 'caffe'" in error.message and '"cafe"' in error.message
+    assert error.line == 4
+
+
 def test_caffe_average_of_an_empty_window_dividing_zero_by_zero_is_an_error():
     # 6x6, kernel 2, stride 3, no padding: Caffe's third window starts at 6 = H, pool_size (6 - 6)*... = 0.
     [error] = errors_of("""
