@@ -1,5 +1,6 @@
 """Weight files for export and import, always in the canonical format (the single-device torch state_dict's names
-and layouts): a torch `.pt` state dict or a `.npz` of the same names. A `.npz` of JAX params as `alexspec
+and layouts). The canonical file is `.safetensors` (framework-neutral, no code in it); a torch `.pt` state dict or a
+`.npz` of the same names is read and written too. A `.npz` of JAX params as `alexspec
 convert-weights` writes them ("conv1/kernel", ...) is accepted too and converted. torch is imported only for `.pt`."""
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import numpy as np
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
 
-SUFFIXES = "a torch state dict (.pt) or a .npz with the canonical names (conv1.weight, ...)"
+SUFFIXES = "a .safetensors file, a torch state dict (.pt) or a .npz with the canonical names (conv1.weight, ...)"
 
 
 def read_weights(path: str | Path, net: ResolvedNetwork) -> dict[str, np.ndarray]:
     """Canonical weights from a file; a SpecError naming the file (and the array) when it cannot be read."""
     path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_safetensors(path)
     if path.suffix == ".npz":
         arrays = load_npz(path)
         if arrays and all("/" in key for key in arrays):  # JAX params from `alexspec convert-weights`
@@ -33,6 +36,29 @@ def read_weights(path: str | Path, net: ResolvedNetwork) -> dict[str, np.ndarray
     _require_file(path)
     raise SpecError(Diagnostic(f"cannot read weights from a {path.suffix or 'suffix-less'} file", file=str(path),
                                expected=SUFFIXES))
+
+
+def load_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a `.safetensors` file, as arrays (the format holds only a JSON header and raw tensors)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        arrays = load(path.read_bytes())
+    except (SafetensorError, ValueError, TypeError, OSError) as error:
+        raise SpecError(Diagnostic(f"cannot read a .safetensors file: {_reason(error)}", file=str(path),
+                                   expected=SUFFIXES, hint="the file is damaged or not a weights file")) from None
+    return {key: _numeric(array, key, path) for key, array in arrays.items()}
+
+
+def safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The text metadata of a `.safetensors` file's header (alexspec writes the spec's name and hash there)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        return dict(handle.metadata() or {})
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -148,10 +174,18 @@ def _kind(value) -> str:
         if type(value).__module__ not in ("builtins",) else type(value).__name__
 
 
-def weights_bytes(path: str | Path, weights: Mapping[str, np.ndarray]) -> bytes:
-    """The bytes of a weight file for `path`'s suffix: .npz, or .pt (a torch state dict)."""
+def weights_bytes(path: str | Path, weights: Mapping[str, np.ndarray],
+                  metadata: Mapping[str, str] | None = None) -> bytes:
+    """The bytes of a weight file for `path`'s suffix: .safetensors (with `metadata` in its header), .npz, or .pt
+    (a torch state dict)."""
     path = Path(path)
     buffer = io.BytesIO()
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import save
+
+        # np.ascontiguousarray would make a 0-d array (num_batches_tracked) 1-d
+        return save({key: np.require(value, requirements="C") for key, value in weights.items()},
+                    metadata=dict(metadata or {}))
     if path.suffix == ".npz":
         np.savez(buffer, **{key: np.asarray(value) for key, value in weights.items()})
     elif path.suffix in (".pt", ".pth"):
@@ -163,5 +197,5 @@ def weights_bytes(path: str | Path, weights: Mapping[str, np.ndarray]) -> bytes:
         torch.save({key: torch.from_numpy(np.array(value)) for key, value in weights.items()}, buffer)  # copies
     else:
         raise SpecError(Diagnostic(f"cannot write weights to a {path.suffix or 'suffix-less'} file", file=str(path),
-                                   expected=".npz or .pt"))
+                                   expected=".safetensors, .npz or .pt"))
     return buffer.getvalue()
