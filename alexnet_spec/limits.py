@@ -21,6 +21,7 @@ MAX_INT_DIGITS = 30  # digits of one integer literal; larger ones are far beyond
 # Networks.
 MAX_SIZE = 1 << 20  # every channel count, height, width, kernel, stride, padding, dilation, group and feature count
 MAX_LAYERS = 10_000  # layers of one network
+MAX_BLOCK_DEPTH = 16  # blocks inside blocks: ResNet and Inception need 2
 MAX_ADAPTIVE_BINS = 1024  # output size of an adaptive pooling, per axis (the JAX module lists every bin)
 
 
@@ -34,6 +35,7 @@ def describe() -> list[tuple[str, str]]:
         ("YAML nodes, every alias expanded", f"{MAX_YAML_NODES:,}"),
         ("digits of an integer", f"{MAX_INT_DIGITS}"),
         ("any size (channels, height, width, kernel, stride, padding, dilation, groups, features)", f"{MAX_SIZE:,}"),
-        ("layers of a network", f"{MAX_LAYERS:,}"),
+        ("layers of a network, every block instance expanded", f"{MAX_LAYERS:,}"),
+        ("blocks nested inside blocks", f"{MAX_BLOCK_DEPTH} levels"),
         ("adaptive pooling output size, per axis", f"{MAX_ADAPTIVE_BINS:,}"),
     ]

@@ -158,7 +158,35 @@ class BatchNormAttrs:
     running_variance: str = "unbiased"  # the batch variance the running one moves towards: "unbiased" or "biased"
 
 
-LayerAttrs = Union[ConvAttrs, PoolAttrs, AdaptivePoolAttrs, LRNAttrs, DenseAttrs, DropoutAttrs, BatchNormAttrs, None]
+@dataclass(frozen=True)
+class ConcatAttrs:
+    axis: str  # "channels" (C×H×W inputs) or "features"
+    widths: tuple[int, ...]  # each input's channels (features), in order: where each one starts in the output
+
+
+@dataclass(frozen=True)
+class LeakyReLUAttrs:
+    negative_slope: float
+
+
+@dataclass(frozen=True)
+class ELUAttrs:
+    alpha: float
+
+
+@dataclass(frozen=True)
+class GELUAttrs:
+    approximate: str  # "none" (erf) or "tanh"
+
+
+@dataclass(frozen=True)
+class PReLUAttrs:
+    num_parameters: int  # 1, or one slope per channel (feature)
+    initial_slope: float
+
+
+LayerAttrs = Union[ConvAttrs, PoolAttrs, AdaptivePoolAttrs, LRNAttrs, DenseAttrs, DropoutAttrs, BatchNormAttrs,
+                   ConcatAttrs, LeakyReLUAttrs, ELUAttrs, GELUAttrs, PReLUAttrs, None]
 
 
 @dataclass(frozen=True)
@@ -178,12 +206,15 @@ class Placement:
         return "split" if self.split else self.devices[0]
 
 
+INPUT = "input"  # what `inputs` holds for the network's input
+
+
 @dataclass(frozen=True)
 class ResolvedLayer:
-    index: int
-    name: str
+    index: int  # position in `ResolvedNetwork.layers`: after every layer it reads
+    name: str  # qualified inside block instances: "layer2.0.conv1"
     type: str
-    input_shape: Shape
+    input_shape: Shape  # the first input's
     output_shape: Shape
     params: int
     buffers: int
@@ -191,10 +222,45 @@ class ResolvedLayer:
     equations: tuple[str, ...]  # the arithmetic behind each size that changes, e.g. "(227 + 2*0 - 11)/4 + 1 = 55"
     attrs: LayerAttrs
     placement: Placement | None = None
+    inputs: tuple[str, ...] = ()  # the layers it reads (qualified names), or INPUT
+    input_shapes: tuple[Shape, ...] = ()  # one per input
 
     @property
     def is_spatial(self) -> bool:
         return len(self.output_shape) == 3
+
+
+@dataclass(frozen=True)
+class ScopeMember:
+    """A layer or a block instance, as its scope sees it."""
+
+    name: str  # the attribute name in its scope: "conv1", "layer2", "0"
+    qualified: str  # "layer2.0.conv1"; a leaf layer's ResolvedLayer.name
+    is_block: bool  # an instance (or a row of them): its Scope has this qualified name
+    inputs: tuple[str, ...]  # members of the same scope it reads (their `name`), or INPUT (the scope's input)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The network, a block instance, or a row of instances (`repeat`): what a backend makes a (nested) module of."""
+
+    name: str  # qualified; "" for the network
+    kind: str  # "network", "instance" or "sequence" (members "0", "1" ... each reading the one before)
+    block: str | None  # the block definition's name (None for the network)
+    args: tuple[tuple[str, object], ...]  # the instance's parameter values, in the block's order
+    members: tuple[ScopeMember, ...]  # in an order where each comes after what it reads
+    outputs: tuple[str, ...]  # the members whose values the scope returns (one, except a network's `outputs`)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One integer the model-level multiples changed, for `summary`."""
+
+    name: str  # the layer or block instance
+    field: str  # "out_channels" or "repeat"
+    declared: int
+    scaled: int
+    multiple: float
 
 
 @dataclass(frozen=True)
@@ -209,14 +275,39 @@ class ResolvedNetwork:
     layers: tuple[ResolvedLayer, ...]
     spec: "NetworkSpec"  # with every layer named; for the tools that still read it (no backend does)
     overrides: tuple[str, ...] = ()  # the `--set` edits applied to `file`, as given: generated headers repeat them
+    outputs: tuple[str, ...] = ()  # the layers the model returns (a tuple when more than one); () means the last
+    scopes: tuple[Scope, ...] = ()  # the network's scope first, then every block instance and row
+    scaling: tuple[Scale, ...] = ()  # what depth_multiple and width_multiple changed
 
     @property
     def class_name(self) -> str:
         return self.name[0].upper() + self.name[1:]
 
     @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.outputs or (self.layers[-1].name,)
+
+    @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape
+        """The first output's shape."""
+        return self.layer(self.output_names[0]).output_shape
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        return tuple(self.layer(name).output_shape for name in self.output_names)
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer reads the one before it, the last is the only output, and there are no blocks."""
+        return len(self.scopes) <= 1 and self.output_names == (self.layers[-1].name,) and all(
+            layer.inputs == ((self.layers[index - 1].name,) if index else (INPUT,))
+            for index, layer in enumerate(self.layers))
+
+    def scope(self, name: str) -> Scope:
+        for scope in self.scopes:
+            if scope.name == name:
+                return scope
+        raise KeyError(name)
 
     @property
     def total_params(self) -> int:
@@ -231,7 +322,15 @@ class ResolvedNetwork:
         return sum(layer.macs for layer in self.layers)
 
     def layer(self, name: str) -> ResolvedLayer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+        index = self._index.get(name)
+        if index is None:
+            raise KeyError(name)
+        return self.layers[index]
+
+    @property
+    def _index(self) -> dict[str, int]:
+        cached = self.__dict__.get("_layer_index")
+        if cached is None:
+            cached = {layer.name: index for index, layer in enumerate(self.layers)}
+            object.__setattr__(self, "_layer_index", cached)  # frozen: a cache, not part of the value
+        return cached

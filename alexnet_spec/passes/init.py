@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from alexnet_spec.passes.graph import Graph
 from alexnet_spec.resolved import (
     Constant,
     ConvAttrs,
@@ -33,7 +34,7 @@ KAIMING_GAIN = {"relu": (math.sqrt(2.0), "sqrt(2)"), "linear": (1.0, "1"), "sigm
                 "tanh": (5.0 / 3, "5 / 3")}
 
 
-def resolve_init(spec: NetworkSpec, layers: tuple[ResolvedLayer, ...]) -> tuple[ResolvedLayer, ...]:
+def resolve_init(spec: NetworkSpec, graph: Graph, layers: tuple[ResolvedLayer, ...]) -> tuple[ResolvedLayer, ...]:
     conv_ordinals, dense_ordinals = {}, {}
     for layer in layers:
         if layer.type == "conv":
@@ -42,7 +43,9 @@ def resolve_init(spec: NetworkSpec, layers: tuple[ResolvedLayer, ...]) -> tuple[
             dense_ordinals[layer.name] = len(dense_ordinals) + 1
     last_dense = len(dense_ordinals)
     resolved = []
-    for layer_spec, layer in zip(spec.layers, layers):
+    nodes = {node.name: node.layer for node in graph.nodes}
+    for layer in layers:
+        layer_spec = nodes[layer.name]
         if not isinstance(layer.attrs, (ConvAttrs, DenseAttrs)):
             resolved.append(layer)
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from alexnet_spec.arithmetic import (
     SizeResult,
     nearest_whole_sizes,
@@ -11,15 +13,22 @@ from alexnet_spec.arithmetic import (
 )
 from alexnet_spec.errors import Diagnostic, DiagnosticSink, SpecError
 from alexnet_spec.limits import MAX_ADAPTIVE_BINS
+from alexnet_spec.passes.graph import Graph, Node
 from alexnet_spec.resolved import (
+    INPUT,
     AdaptivePoolAttrs,
     BatchNormAttrs,
+    ConcatAttrs,
     Constant,
     ConvAttrs,
     DenseAttrs,
     DropoutAttrs,
+    ELUAttrs,
+    GELUAttrs,
+    LeakyReLUAttrs,
     LRNAttrs,
     PoolAttrs,
+    PReLUAttrs,
     Quad,
     ResolvedLayer,
     Shape,
@@ -51,22 +60,25 @@ def explicit_padding(padding, size: tuple[int, int], kernel, stride, dilation=(1
     return tuple(padding)
 
 
-def infer_shapes(spec: NetworkSpec) -> tuple[ResolvedLayer, ...]:
-    """Resolve every layer of a named spec; all independent errors are collected before raising."""
+def infer_shapes(spec: NetworkSpec, graph: Graph) -> tuple[ResolvedLayer, ...]:
+    """Resolve every layer of the graph, in its order; all independent errors are collected before raising."""
     sink = DiagnosticSink()
-    shape: Shape = (spec.input.channels, spec.input.height, spec.input.width)
+    image: Shape = (spec.input.channels, spec.input.height, spec.input.width)
+    shapes: dict[str, Shape] = {INPUT: image}
     resolved = []
-    first_spatial = True
     state = _ChainState()
-    for index, layer in enumerate(spec.layers):
-        context = _Context(spec, layer, index, sink, first_spatial, state)
-        out = _resolve(context, shape)
-        if out is None:  # the chain cannot continue past this layer
-            break
+    for node in graph.nodes:
+        if any(name not in shapes for name in node.inputs):  # what it reads could not be resolved (and was reported)
+            continue
+        input_shapes = tuple(shapes[name] for name in node.inputs)
+        first_spatial = len(input_shapes[0]) == 3 and input_shapes[0][1:] == image[1:]
+        context = _Context(spec, node, len(resolved), sink, first_spatial, state)
+        out = _resolve(context, input_shapes)
+        if out is None:
+            continue
+        out = dataclasses.replace(out, inputs=node.inputs, input_shapes=input_shapes)
         resolved.append(out)
-        if out.is_spatial and out.output_shape[1:] != shape[1:]:
-            first_spatial = False
-        shape = out.output_shape
+        shapes[node.name] = out.output_shape
     sink.raise_if_any()
     return tuple(resolved)
 
@@ -76,13 +88,14 @@ class _ChainState:
 
 
 class _Context:
-    def __init__(self, spec: NetworkSpec, layer, index: int, sink: DiagnosticSink, first_spatial: bool,
+    def __init__(self, spec: NetworkSpec, node: Node, index: int, sink: DiagnosticSink, first_spatial: bool,
                  state: _ChainState):
-        self.spec, self.layer, self.index, self.sink, self.first_spatial = spec, layer, index, sink, first_spatial
-        self.state = state
+        self.spec, self.node, self.layer, self.index, self.sink = spec, node, node.layer, index, sink
+        self.first_spatial, self.state = first_spatial, state
+        self.input_shapes: tuple[Shape, ...] = ()
 
     def error(self, message: str, field: str | None = None, **kwargs) -> None:
-        path = ("layers", self.index) + ((field,) if field else ())
+        path = self.node.path + ((field,) if field else ())
         self.sink.add(Diagnostic(message, layer=self.layer.name, path=path, **kwargs))
 
     @property
@@ -91,10 +104,76 @@ class _Context:
         return self.spec.allow_truncation if own is None else own
 
 
-def _resolve(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+MULTI_INPUT = {"concat", "add"}
+
+
+def _resolve(ctx: _Context, input_shapes: tuple[Shape, ...]) -> ResolvedLayer | None:
     layer = ctx.layer
-    handler = _HANDLERS[layer.type]
-    return handler(ctx, shape)
+    ctx.input_shapes = input_shapes
+    if layer.type in MULTI_INPUT:
+        return _HANDLERS[layer.type](ctx, input_shapes)
+    if len(input_shapes) != 1:
+        ctx.error(f"{layer.type} reads {len(input_shapes)} layers ({', '.join(ctx.node.inputs)})", field="inputs",
+                  expected="one input", hint="combine them first with a `concat` or an `add` layer")
+        return None
+    return _HANDLERS[layer.type](ctx, input_shapes[0])
+
+
+def _show(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def _concat(ctx: _Context, shapes: tuple[Shape, ...]) -> ResolvedLayer | None:
+    names = ctx.node.inputs
+    first = shapes[0]
+    for name, shape in zip(names[1:], shapes[1:]):
+        if len(shape) != len(first) or shape[1:] != first[1:]:
+            what = "height and width" if len(first) == 3 and len(shape) == 3 else "kind (image or features)"
+            ctx.error(f"concat inputs differ in {what}: {names[0]} gives {_show(first)}, {name} gives {_show(shape)}",
+                      field="inputs" if ctx.layer.inputs else None,
+                      details=tuple(f"{n}: {_show(s)}" for n, s in zip(names, shapes)),
+                      expected="inputs of one height and width (channels may differ), or all features",
+                      hint="pad or pool the branches to one size, or flatten them all before concatenating")
+            return None
+    widths = tuple(shape[0] for shape in shapes)
+    total = sum(widths)
+    equation = (f"{' + '.join(map(str, widths))} = {total} {'channels' if len(first) == 3 else 'features'}",)
+    attrs = ConcatAttrs("channels" if len(first) == 3 else "features", widths)
+    return ResolvedLayer(ctx.index, ctx.layer.name, "concat", first, (total,) + first[1:], 0, 0, 0, equation, attrs)
+
+
+def _add(ctx: _Context, shapes: tuple[Shape, ...]) -> ResolvedLayer | None:
+    names = ctx.node.inputs
+    for name, shape in zip(names[1:], shapes[1:]):
+        if shape != shapes[0]:
+            ctx.error(f"add inputs differ in shape: {names[0]} gives {_show(shapes[0])}, {name} gives {_show(shape)}",
+                      field="inputs" if ctx.layer.inputs else None,
+                      details=tuple(f"{n}: {_show(s)}" for n, s in zip(names, shapes)),
+                      expected="inputs of one shape", hint="a residual connection whose shape changes needs a "
+                      "projection on the shortcut (a 1×1 conv with the same stride, as torchvision's downsample)")
+            return None
+    return ResolvedLayer(ctx.index, ctx.layer.name, "add", shapes[0], shapes[0], 0, 0, 0, (), None)
+
+
+def _global_pool(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    if not _needs_image(ctx, shape):
+        return None
+    equation = (f"{shape[1]}×{shape[2]} -> 1 per channel",)
+    return ResolvedLayer(ctx.index, ctx.layer.name, ctx.layer.type, shape, (shape[0],), 0, 0, 0, equation, None)
+
+
+def _prelu(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+    layer: L.PReLU = ctx.layer
+    count = shape[0] if layer.per_channel else 1
+    return ResolvedLayer(ctx.index, layer.name, "prelu", shape, shape, count, 0, 0, (),
+                         PReLUAttrs(count, layer.initial_slope))
+
+
+def _parametrised(attrs_of):
+    def handler(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
+        return ResolvedLayer(ctx.index, ctx.layer.name, ctx.layer.type, shape, shape, 0, 0, 0, (), attrs_of(ctx.layer))
+
+    return handler
 
 
 def _needs_image(ctx: _Context, shape: Shape) -> bool:
@@ -309,7 +388,11 @@ def _elementwise(ctx: _Context, shape: Shape) -> ResolvedLayer | None:
 _HANDLERS = {
     "conv": _conv, "maxpool": _pool, "avgpool": _pool, "adaptive_avgpool": _adaptive, "lrn": _lrn, "dense": _dense,
     "flatten": _flatten, "batchnorm": _batchnorm, "dropout": _dropout, "relu": _elementwise, "tanh": _elementwise,
-    "sigmoid": _elementwise, "softmax": _elementwise,
+    "sigmoid": _elementwise, "softmax": _elementwise, "silu": _elementwise, "concat": _concat, "add": _add,
+    "global_avgpool": _global_pool, "global_maxpool": _global_pool, "prelu": _prelu,
+    "leaky_relu": _parametrised(lambda layer: LeakyReLUAttrs(layer.negative_slope)),
+    "elu": _parametrised(lambda layer: ELUAttrs(layer.alpha)),
+    "gelu": _parametrised(lambda layer: GELUAttrs(layer.approximate)),
 }
 
 __all__ = ["infer_shapes", "explicit_padding", "pair", "SpecError"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AliasChoices, ConfigDict, Field, StrictBool, model_validator
 
@@ -11,6 +11,7 @@ from alexnet_spec.spec.types import (
     Float,
     Init,
     LayerName,
+    LayerRef,
     NonNegativeInt,
     Padding,
     Pair,
@@ -27,8 +28,16 @@ INIT = Field(None, description="initialisation of this layer: `torch`, `paper`, 
                                "overrides the model-wide `init`")
 
 
+INPUTS = Field(None, min_length=1, description="the layers this one reads, by name (`input` is the network's or "
+                                               "the block's input); omitted: the layer written before it")
+WHEN = Field(True, description="inside a block, usually `$param`: when false the layer is left out and whoever reads "
+                               "it reads its input instead (torchvision's optional downsample)")
+
+
 class LayerBase(StrictModel):
     name: LayerName | None = NAME
+    inputs: list[LayerRef] | None = INPUTS
+    when: StrictBool = WHEN
 
 
 class Conv(LayerBase):
@@ -49,6 +58,8 @@ class Conv(LayerBase):
     placement: str | None = PLACEMENT
     allow_truncation: bool | None = TRUNCATION
     init: Init | None = INIT
+    scale_width: StrictBool = Field(True, description="whether the model's `width_multiple` scales out_channels "
+                                                      "(false for a classifier convolution)")
 
 
 class LRN(LayerBase):
@@ -210,19 +221,117 @@ class Softmax(LayerBase):
     type: Literal["softmax"] = Field(description="softmax over features")
 
 
+class Concat(LayerBase):
+    """Concatenation of its inputs along channels (C×H×W inputs of one height and width) or features."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: concat, name: out, inputs: [branch1, branch2, branch3, branch4]}"]})
+
+    type: Literal["concat"] = Field(description="concatenation along channels or features")
+
+
+class Add(LayerBase):
+    """Element-wise sum of its inputs, which must have one shape (the residual connection of He et al. 2016)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: add, name: add, inputs: [bn2, input]}"]})
+
+    type: Literal["add"] = Field(description="element-wise sum")
+
+
+class GlobalAvgPool(LayerBase):
+    """(C, H, W) -> (C,): the mean of each map (Keras' GlobalAveragePooling2D; torch: adaptive_avg_pool2d to 1×1,
+    flattened)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: global_avgpool, name: avgpool}"]})
+
+    type: Literal["global_avgpool"] = Field(description="mean of each feature map")
+
+
+class GlobalMaxPool(LayerBase):
+    """(C, H, W) -> (C,): the maximum of each map (Keras' GlobalMaxPooling2D)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: global_maxpool, name: maxpool}"]})
+
+    type: Literal["global_maxpool"] = Field(description="maximum of each feature map")
+
+
+class LeakyReLU(LayerBase):
+    """x for x >= 0, negative_slope * x below (torch.nn.LeakyReLU)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: leaky_relu, negative_slope: 0.1}"]})
+
+    type: Literal["leaky_relu"] = Field(description="leaky rectified linear unit")
+    negative_slope: Float = Field(0.01, ge=0, description="slope below zero (torch's default 0.01)")
+
+
+class ELU(LayerBase):
+    """x for x > 0, alpha * (exp(x) - 1) below (Clevert et al. 2016; torch.nn.ELU)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: elu, alpha: 1.0}"]})
+
+    type: Literal["elu"] = Field(description="exponential linear unit")
+    alpha: Float = Field(1.0, gt=0, description="saturation value for negative inputs")
+
+
+class GELU(LayerBase):
+    """x * Phi(x), Phi the standard normal CDF (Hendrycks and Gimpel 2016; torch.nn.GELU)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: gelu, approximate: none}"]})
+
+    type: Literal["gelu"] = Field(description="Gaussian error linear unit")
+    approximate: Literal["none", "tanh"] = Field("none", description="`none`: the exact erf form; `tanh`: the tanh "
+                                                                     "approximation")
+
+
+class SiLU(LayerBase):
+    """x * sigmoid(x) (swish; torch.nn.SiLU)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: silu}"]})
+
+    type: Literal["silu"] = Field(description="sigmoid linear unit (swish)")
+
+
+class PReLU(LayerBase):
+    """x for x >= 0, a * x below, with `a` learned (He et al. 2015; torch.nn.PReLU)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: prelu, per_channel: true}"]})
+
+    type: Literal["prelu"] = Field(description="parametric ReLU")
+    per_channel: StrictBool = Field(False, description="one slope per channel (feature) instead of one in all")
+    initial_slope: Float = Field(0.25, description="initial slope (torch's default 0.25)")
+
+
+class Block(LayerBase):
+    """An instance of a block defined under `blocks:`; its layers are named `<name>.<layer>`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ["{type: block, block: basic, name: layer2, repeat: 2, args: {channels: 128}, first: {stride: 2, downsample: true}}"]})
+
+    type: Literal["block"] = Field(description="an instance of a block")
+    block: LayerName = Field(description="the name of a block defined under `blocks:`")
+    args: dict[LayerName, Any] = Field(default_factory=dict, description="values of the block's parameters")
+    repeat: PositiveInt = Field(1, description="instances in a row, named `<name>.0`, `<name>.1` ... (scaled by the "
+                                               "model's `depth_multiple`)")
+    first: dict[LayerName, Any] = Field(default_factory=dict, description="with `repeat`: arguments for the first "
+                                        "instance only (torchvision's stride-2, downsampling first block of a stage)")
+
+
+LAYER_CLASSES = (Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid,
+                 Softmax, Concat, Add, GlobalAvgPool, GlobalMaxPool, LeakyReLU, ELU, GELU, SiLU, PReLU, Block)
+
 Layer = Annotated[
-    Union[Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid, Softmax],
+    Union[Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid, Softmax,
+          Concat, Add, GlobalAvgPool, GlobalMaxPool, LeakyReLU, ELU, GELU, SiLU, PReLU, Block],
     Field(discriminator="type"),
 ]
 
 LAYER_TYPES: dict[str, type[LayerBase]] = {
-    cls.model_fields["type"].annotation.__args__[0]: cls
-    for cls in (Conv, LRN, MaxPool, AvgPool, AdaptiveAvgPool, Flatten, Dropout, Dense, BatchNorm, ReLU, Tanh, Sigmoid, Softmax)
+    cls.model_fields["type"].annotation.__args__[0]: cls for cls in LAYER_CLASSES
 }
 
 # Prefixes of generated names, in the paper's vocabulary: conv1, relu1, norm1, pool1, fc6, drop6 ...
 NAME_PREFIX = {
     "conv": "conv", "lrn": "norm", "maxpool": "pool", "avgpool": "pool", "adaptive_avgpool": "avgpool",
     "flatten": "flatten", "dropout": "drop", "dense": "fc", "batchnorm": "bn", "relu": "relu", "tanh": "tanh",
-    "sigmoid": "sigmoid", "softmax": "softmax",
+    "sigmoid": "sigmoid", "softmax": "softmax", "concat": "concat", "add": "add", "global_avgpool": "avgpool",
+    "global_maxpool": "maxpool", "leaky_relu": "relu", "elu": "elu", "gelu": "gelu", "silu": "silu", "prelu": "prelu",
+    "block": "block",
 }

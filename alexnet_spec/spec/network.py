@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import keyword
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
 from alexnet_spec.limits import MAX_LAYERS
 from alexnet_spec.spec.layers import Layer
-from alexnet_spec.spec.types import Init, LayerName, PositiveInt, StrictModel
+from alexnet_spec.spec.types import Float, Init, LayerName, PositiveInt, StrictModel
 
 # Generated classes are named after the model, so the name must not shadow what the generated file imports.
 RESERVED_MODEL_NAMES = frozenset({"F", "LocalResponseNorm", "Tensor", "Module"})
@@ -39,6 +39,18 @@ class InputShape(StrictModel):
     width: PositiveInt = Field(description="image width in pixels")
 
 
+class BlockSpec(StrictModel):
+    """A named group of layers with parameters, defined once and instantiated by `type: block` layers."""
+
+    params: dict[LayerName, Any] = Field(default_factory=dict, description="parameter names and their defaults "
+                                         "(null: every instance must give it); a layer field written `$name` takes "
+                                         "the instance's value")
+    layers: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_LAYERS, description="the block's layers, as in "
+                                         "`layers:`; `input` names the instance's input; checked for each instance")
+    output: LayerName | None = Field(None, description="the layer whose output the instance returns (default: the "
+                                                      "last)")
+
+
 class NetworkSpec(StrictModel):
     """A convolutional network, layer by layer."""
 
@@ -53,6 +65,14 @@ class NetworkSpec(StrictModel):
     init: Init = Field("torch", description="initialisation: `torch` (framework defaults), `paper` (N(0, 0.01); "
                                             "biases 1 in conv2, conv4, conv5 and hidden dense layers), or explicit")
     layers: list[Layer] = Field(min_length=1, max_length=MAX_LAYERS, description="the layers, in order")
+    blocks: dict[LayerName, BlockSpec] = Field(default_factory=dict, description="reusable blocks, by name")
+    outputs: list[LayerName] | None = Field(None, min_length=1, description="the layers whose outputs the built model "
+                                            "returns, in order (a tuple when more than one); default: the last layer")
+    depth_multiple: Float = Field(1.0, gt=0, description="scales every block's `repeat` (Ultralytics' rule: "
+                                                        "max(round(n × depth_multiple), 1) for n > 1)")
+    width_multiple: Float = Field(1.0, gt=0, description="scales every convolution's out_channels, rounded up to a "
+                                                        "multiple of 8 (Ultralytics' make_divisible), unless the "
+                                                        "layer says scale_width: false")
 
     # The file the spec was read from and the `--set` edits applied to it, for generated headers; not part of the
     # spec's value.

@@ -73,7 +73,7 @@ NN_MODULE_ATTRIBUTES = frozenset(
 )
 GENERATED_CODE_NAMES = frozenset(
     """
-    init x key params state train_mode layout torch jnp jax lax np nn F math dtype self reset_parameters devices
+    init x key params state train_mode layout torch jnp jax lax np nn F math dtype self reset_parameters devices input
     split_layers load_single_state_dict single_state_dict
     """.split()
 )
@@ -101,6 +101,17 @@ def _check_layer_name(name: str) -> str:
 
 
 LayerName = Annotated[str, Strict(), AfterValidator(_check_layer_name)]
+
+# The name every scope gives its own input (the network's image, or a block instance's argument).
+INPUT_REF = "input"
+
+
+def _check_layer_ref(name: str) -> str:
+    return name if name == INPUT_REF else _check_layer_name(name)
+
+
+# What `inputs:` lists: a layer of the same scope (network or block), or `input`.
+LayerRef = Annotated[str, Strict(), AfterValidator(_check_layer_ref)]
 
 
 class StrictModel(BaseModel):
