@@ -15,6 +15,7 @@ from alexnet_spec.resolved import (
     ConvAttrs,
     DenseAttrs,
     Normal,
+    PReLUAttrs,
     ResolvedNetwork,
     Uniform,
 )
@@ -23,7 +24,9 @@ BATCHNORM_BUFFERS = ("running_mean", "running_var")
 
 
 def weight_shapes(net: ResolvedNetwork) -> dict[str, tuple[int, ...]]:
-    """Every canonical name and its shape: conv (O, I/groups, kh, kw), dense (out, in), batchnorm (C,) x 4."""
+    """Every canonical name and its shape: conv (O, I/groups, kh, kw), dense (out, in), batchnorm (C,) x 4, prelu
+    (1,) or (C,). Inside block instances the names are qualified: `layer2.0.conv1.weight`, as torch's nested
+    modules name them."""
     shapes: dict[str, tuple[int, ...]] = {}
     for layer in net.layers:
         attrs = layer.attrs
@@ -38,6 +41,8 @@ def weight_shapes(net: ResolvedNetwork) -> dict[str, tuple[int, ...]]:
         elif isinstance(attrs, BatchNormAttrs):
             for field in ("weight", "bias") + BATCHNORM_BUFFERS:
                 shapes[f"{layer.name}.{field}"] = (attrs.num_features,)
+        elif isinstance(attrs, PReLUAttrs):
+            shapes[f"{layer.name}.weight"] = (attrs.num_parameters,)  # torch.nn.PReLU's slopes
     return shapes
 
 
@@ -75,6 +80,8 @@ def init_weights(net: ResolvedNetwork, rng: np.random.Generator | int | None = N
             weights[f"{layer.name}.bias"] = np.zeros(attrs.num_features)
             weights[f"{layer.name}.running_mean"] = np.zeros(attrs.num_features)
             weights[f"{layer.name}.running_var"] = np.ones(attrs.num_features)
+        elif isinstance(attrs, PReLUAttrs):
+            weights[f"{layer.name}.weight"] = np.full(attrs.num_parameters, attrs.initial_slope)
     return weights
 
 
