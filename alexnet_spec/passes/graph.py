@@ -380,8 +380,12 @@ def _ordered(expansion: _Expansion, nodes: list[Node]) -> tuple[Node, ...]:
     if len(ordered) < len(nodes):
         cycle = _a_cycle(waiting, position)
         first = nodes[position[cycle[0]]]
-        what = {1: f"{first.name} reads itself", 2: f"{first.name} and {cycle[1]} read each other"}.get(
-            len(cycle), f"{first.name} reads {cycle[1]}, which leads back to {first.name}")
+        if len(cycle) == 1:
+            what = f"{first.name} reads itself"
+        elif len(cycle) == 2:
+            what = f"{first.name} and {cycle[1]} read each other"
+        else:
+            what = f"{first.name} reads {cycle[1]}, which leads back to {first.name}"
         raise SpecError(Diagnostic(f"{what}: the layers form a cycle", layer=first.name,
                                    path=first.path + ("inputs",) if first.layer.inputs else first.path,
                                    details=(" -> ".join(cycle + [cycle[0]]) + " (each reads the next)",),
