@@ -90,6 +90,7 @@ class _Expansion:
         self.sink = DiagnosticSink()
         self.leaves = 0
         self.scaling: list[Scale] = []
+        self.validated: dict[tuple, Any] = {}  # (path, args) -> layer: the instances of a repeat share their layers
 
     def fail(self, message: str, path: tuple, layer: str | None = None, **kwargs) -> None:
         self.sink.add(Diagnostic(message, layer=layer, path=path, **kwargs))
@@ -140,6 +141,12 @@ class _Expansion:
         return scope
 
     def validate(self, raw: Any, args: dict, path: tuple, scope: str):
+        key = (path, repr(args))
+        if key not in self.validated:
+            self.validated[key] = self._validate(raw, args, path, scope)
+        return self.validated[key]
+
+    def _validate(self, raw: Any, args: dict, path: tuple, scope: str):
         if not isinstance(raw, dict):
             self.fail(f"a layer must be a mapping, not {type(raw).__name__}", path,
                       expected="{type: ..., ...}", hint="write the layer as in `layers:`")
