@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from alexnet_spec.spec.layers import LAYER_TYPES
-from alexnet_spec.spec.network import InputShape, NetworkSpec
+from alexnet_spec.spec.network import BlockSpec, InputShape, NetworkSpec
 from alexnet_spec.spec.types import Constant, Kaiming, Normal, ParameterInit, Uniform, Xavier
 
 HEADER = """# The spec language
@@ -21,6 +21,38 @@ and live validation with the first line of every file in `specs/`:
 # yaml-language-server: $schema=../docs/alexspec.schema.json
 ```
 """
+
+
+GRAPHS = """A layer reads the layer written before it, unless it lists its `inputs`; `input` is the network's input, or
+inside a block the instance's input. `concat` and `add` read several layers; every other layer reads one. A layer
+whose output nobody reads is an error, unless the top-level `outputs` lists it. Cycles, unknown names, and shapes that
+`add` or `concat` cannot combine are errors at the line that names them.
+
+A block is defined once under `blocks:` with `params` and used by `type: block` layers with `args`; a field written
+`$name` takes the instance's value. Names inside an instance are qualified by the instance's name: the conv `conv1` of
+block instance `layer2.0` is `layer2.0.conv1`, the attribute path in the torch module and the params path in JAX.
+`repeat: n` makes n instances in a row named `<name>.0` ... `<name>.<n-1>`; `first:` changes the arguments of the
+first one (the stride-2, downsampling first block of a ResNet stage). A layer with `when: false` (usually
+`when: $param`) is left out, and whoever reads it reads its input instead.
+
+```yaml
+blocks:
+  basic:
+    params: {channels: null, stride: 1, downsample: false}
+    layers:
+      - {type: conv, name: conv1, out_channels: $channels, kernel: 3, stride: $stride, padding: 1, bias: false}
+      - {type: batchnorm, name: bn1}
+      - {type: relu, name: relu1}
+      - {type: conv, name: conv2, out_channels: $channels, kernel: 3, padding: 1, bias: false}
+      - {type: batchnorm, name: bn2}
+      - {type: conv, name: down_conv, inputs: [input], out_channels: $channels, kernel: 1, stride: $stride,
+         bias: false, when: $downsample}
+      - {type: batchnorm, name: down_bn, when: $downsample}
+      - {type: add, name: add, inputs: [bn2, down_bn]}
+      - {type: relu, name: relu2}
+layers:
+  - {type: block, block: basic, name: layer2, repeat: 2, args: {channels: 128}, first: {stride: 2, downsample: true}}
+```"""
 
 
 def _simplify(annotation) -> str:
@@ -45,8 +77,12 @@ def _field_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str
     for name, info in model.model_fields.items():
         if name in skip:
             continue
-        default = "required" if info.default is PydanticUndefined and info.default_factory is None else (
-            "" if info.default is None else f"`{info.default}`")
+        if info.default is PydanticUndefined and info.default_factory is None:
+            default = "required"
+        elif info.default_factory is not None:
+            default = f"`{info.default_factory()}`"
+        else:
+            default = "" if info.default is None else f"`{info.default}`"
         rows.append(f"| `{name}` | {_simplify(info.annotation)} | {default} | {info.description or ''} |")
     return rows
 
@@ -54,6 +90,8 @@ def _field_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str
 def markdown() -> str:
     lines = [HEADER, "## The network", "", inspect.getdoc(NetworkSpec), ""]
     lines += _field_table(NetworkSpec) + ["", "### input", ""] + _field_table(InputShape)
+    lines += ["", "## Graphs and blocks", "", GRAPHS, "", "### blocks", "", inspect.getdoc(BlockSpec), ""]
+    lines += _field_table(BlockSpec)
     lines += ["", "## Layer types", ""]
     for type_name, model in LAYER_TYPES.items():
         lines += [f"### `{type_name}`", "", inspect.getdoc(model), "", "```yaml",
