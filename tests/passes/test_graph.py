@@ -226,3 +226,26 @@ def test_the_expanded_network_is_bounded():
           - {type: block, block: pair, name: p, repeat: 6000}
     """)
     assert "more than 10,000 layers" in diagnostics[0].message
+
+
+def test_placement_follows_the_graph():
+    net = resolve_text("""
+        name: Towers
+        input: {channels: 3, height: 8, width: 8}
+        devices: [gpu0, gpu1]
+        layers:
+          - {type: conv, name: trunk, out_channels: 4, kernel: 1}
+          - {type: conv, name: left, out_channels: 4, kernel: 1, placement: gpu0}
+          - {type: conv, name: right, inputs: [trunk], out_channels: 4, kernel: 1, placement: gpu1}
+          - {type: concat, name: both, inputs: [left, right]}
+          - {type: conv, name: wide, inputs: [trunk], out_channels: 4, kernel: 1}
+          - {type: add, name: sum, inputs: [wide, trunk]}
+          - {type: concat, name: all, inputs: [both, sum]}
+    """)
+    place = {layer.name: layer.placement for layer in net.layers}
+    assert place["trunk"].split and not place["trunk"].reads_across
+    assert place["left"].devices == ("gpu0",) and place["left"].reads_across  # reads gpu1's half of trunk
+    assert place["right"].devices == ("gpu1",)
+    assert place["both"].devices == ("gpu0",) and place["both"].reads_across  # gathers gpu1's branch
+    assert place["sum"].split and not place["sum"].reads_across  # split + split: each device adds its own shares
+    assert place["all"].devices == ("gpu0",) and place["all"].reads_across
