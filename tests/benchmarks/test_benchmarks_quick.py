@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("torch", reason="the benchmarks compare torch builds")
 pytest.importorskip("jax", reason="the benchmarks compare jax builds")
 
 
-def test_quick_run_produces_every_section(capsys):
+def test_quick_run_produces_every_section_and_judges_nothing(capsys):
     # In-process: torch and jax are already imported by the suite, so only the benchmark code itself runs.
     from benchmarks.run import main
 
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out
-    for section in ("## LRN (torch)", "## Forward (torch)", "## Training step (torch)", "## Forward (jax)", "## CLI",
-                    "## Scaling"):
+    for section in ("## Limits", "## LRN (torch)", "## Forward (torch)", "## Training step (torch)",
+                    "## Forward (jax)", "## CLI", "## Scaling"):
         assert section in output
-    assert "fitted exponent" in output and "GFLOP/s" in output
+    assert "torch.mm" in output and "conv2d" in output and "bfloat16" in output  # the limit probes ran
+    # Tiny sizes say nothing about targets: no judgement, no share, no ratio (shapes such as 2×16×9×9 are fine).
+    for judgement in ("| met |", "yes", "**no**", "%", "GFLOP/s"):
+        assert judgement not in output
+    assert not re.search(r"\d×(?!\d)", output)
 
 
 def test_fitted_exponent_recovers_known_powers():

@@ -2,11 +2,16 @@
 
     out[n, o, i, j] = bias[o] + sum over c, a, b of
                       x_padded[n, c, i*stride_h + a*dilation_h, j*stride_w + b*dilation_w] * weight[o, c, a, b]
+
+The windows x_padded[n, c, i*stride_h + a*dilation_h, j*stride_w + b*dilation_w] are a strided view of the padded
+input (numpy's sliding_window_view, no copy), and the sum over c, a, b is one tensordot: the formula above, read
+as an array expression.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
@@ -20,7 +25,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
     block g of the input.
     Returns (N, O, H', W') with H' = floor((H + top + bottom - dilation_h*(kh - 1) - 1) / stride_h) + 1 (and W' alike).
     """
-    batch, channels, height, width = x.shape
+    channels = x.shape[1]
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     if channels % groups or out_channels % groups or channels // groups != channels_per_group:
         raise ValueError(f"conv2d: input {x.shape} and weight {weight.shape} do not fit groups={groups}: expected "
@@ -39,14 +44,11 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *,
     padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     span_h = dilation[0] * (kernel_h - 1) + 1  # rows covered by one window
     span_w = dilation[1] * (kernel_w - 1) + 1
-    out_h = (height + top + bottom - span_h) // stride[0] + 1
-    out_w = (width + left + right - span_w) // stride[1] + 1
-    out = np.zeros((batch, out_channels, out_h, out_w), dtype=np.result_type(x, weight))
-    for i in range(out_h):
-        for j in range(out_w):
-            row, col = i * stride[0], j * stride[1]
-            window = padded[:, :, row:row + span_h:dilation[0], col:col + span_w:dilation[1]]  # (N, C, kh, kw)
-            out[:, :, i, j] = np.tensordot(window, weight, axes=([1, 2, 3], [1, 2, 3]))  # (N, O)
+    # windows[n, c, i, j, a, b] = padded[n, c, i*stride_h + a*dilation_h, j*stride_w + b*dilation_w]
+    windows = sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
+    windows = windows[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]  # (N, C, H', W', kh, kw)
+    out = np.tensordot(windows, weight, axes=([1, 4, 5], [1, 2, 3]))  # (N, H', W', O)
+    out = out.transpose(0, 3, 1, 2)  # (N, O, H', W')
     if bias is not None:
-        out += bias[None, :, None, None]
-    return out
+        out = out + bias[None, :, None, None]
+    return np.ascontiguousarray(out)

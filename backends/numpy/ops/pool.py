@@ -5,6 +5,7 @@ padded zeros (count_include_pad; TensorFlow's `same` leaves them out)."""
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 CAFFE_LOWEST = float(np.finfo(np.float32).min)  # -FLT_MAX: Caffe's max of a window holding no input element
 
@@ -30,6 +31,17 @@ def _output_sizes(x: np.ndarray, kernel, stride, padding, ceil_mode: bool, ceil_
             pool_output_size(x.shape[3], left, right, kernel[1], stride[1], ceil_mode, keep_last))
 
 
+def _windows(x: np.ndarray, kernel, stride, padding, out_h: int, out_w: int, fill: float) -> np.ndarray:
+    """windows[n, c, i, j, a, b] = x[n, c, i*stride_h - top + a, j*stride_w - left + b], `fill` outside x: a strided
+    view of x padded with `fill` far enough that the last window (ceil_mode) is whole. Returns (N, C, H', W', kh, kw)."""
+    top, _, left, _ = padding
+    below = max(0, (out_h - 1) * stride[0] + kernel[0] - top - x.shape[2])  # rows past the input, padding included
+    right = max(0, (out_w - 1) * stride[1] + kernel[1] - left - x.shape[3])
+    padded = np.pad(x, ((0, 0), (0, 0), (top, below), (left, right)), constant_values=fill)
+    windows = sliding_window_view(padded, tuple(kernel), axis=(2, 3))
+    return windows[:, :, ::stride[0], ::stride[1]][:, :, :out_h, :out_w]
+
+
 def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
                padding: tuple[int, int, int, int] = (0, 0, 0, 0), ceil_mode: bool = False,
                ceil_rule: str = "torch") -> np.ndarray:
@@ -39,20 +51,21 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     Returns (N, C, H', W'), H' from `pool_output_size`. With ceil_rule "caffe", Caffe's loop: each output starts at
     -FLT_MAX and takes any larger input in its window, so a window with no input element gives -FLT_MAX.
     """
-    batch, channels, height, width = x.shape
-    top, _, left, _ = padding
     out_h, out_w = _output_sizes(x, kernel, stride, padding, ceil_mode, ceil_rule)
-    out = np.empty((batch, channels, out_h, out_w), dtype=x.dtype)
-    for i in range(out_h):
-        for j in range(out_w):
-            row, col = i * stride[0] - top, j * stride[1] - left  # window start in input coordinates
-            window = x[:, :, max(row, 0):min(row + kernel[0], height), max(col, 0):min(col + kernel[1], width)]
-            if ceil_rule == "caffe":
-                out[:, :, i, j] = np.full((batch, channels), CAFFE_LOWEST) if window.size == 0 else \
-                    np.maximum(window.max(axis=(2, 3)), CAFFE_LOWEST)
-            else:
-                out[:, :, i, j] = window.max(axis=(2, 3))
+    out = _windows(x, kernel, stride, padding, out_h, out_w, -np.inf).max(axis=(4, 5))
+    if ceil_rule == "caffe":
+        out = np.maximum(out, CAFFE_LOWEST)
     return out
+
+
+def _divisors(size: int, before: int, after: int, kernel: int, stride: int, count: int,
+              count_include_pad: bool) -> np.ndarray:
+    """Each window's extent along one axis: clipped to the padded input (count_include_pad), or to the input."""
+    start = np.arange(count) * stride - before  # window start in input coordinates
+    end = np.minimum(start + kernel, size + after)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
 
 
 def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
@@ -67,19 +80,9 @@ def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     x: (N, C, H, W). kernel, stride: (vertical, horizontal). padding: (top, bottom, left, right).
     Returns (N, C, H', W'), H' from `pool_output_size`.
     """
-    batch, channels, height, width = x.shape
     top, bottom, left, right = padding
     out_h, out_w = _output_sizes(x, kernel, stride, padding, ceil_mode, ceil_rule)
-    out = np.empty((batch, channels, out_h, out_w), dtype=x.dtype)
-    for i in range(out_h):
-        for j in range(out_w):
-            row, col = i * stride[0] - top, j * stride[1] - left
-            row_end, col_end = min(row + kernel[0], height + bottom), min(col + kernel[1], width + right)
-            rows = slice(max(row, 0), min(row_end, height))
-            cols = slice(max(col, 0), min(col_end, width))
-            if count_include_pad:
-                divisor = (row_end - row) * (col_end - col)
-            else:
-                divisor = (rows.stop - rows.start) * (cols.stop - cols.start)
-            out[:, :, i, j] = x[:, :, rows, cols].sum(axis=(2, 3)) / divisor
-    return out
+    sums = _windows(x, kernel, stride, padding, out_h, out_w, 0.0).sum(axis=(4, 5))
+    rows = _divisors(x.shape[2], top, bottom, kernel[0], stride[0], out_h, count_include_pad)
+    cols = _divisors(x.shape[3], left, right, kernel[1], stride[1], out_w, count_include_pad)
+    return sums / (rows[:, None] * cols[None, :])
