@@ -61,12 +61,15 @@ def compile_command(spec: SpecArg,
                     backend: Annotated[str, typer.Option("--backend", "-b", help="code generator: torch or jax")] = "torch",
                     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here (atomically) "
                                                                    "instead of stdout")] = None,
+                    logits: Annotated[bool, typer.Option("--logits", help="drop a final softmax: the module "
+                                                         "returns logits, for training with cross-entropy")] = False,
                     set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Generate a standalone, readable module for a backend (never imports the framework)."""
     from alexnet_spec import backends
+    from alexnet_spec.logits import with_output
 
     generator = backends.get(backend)
-    net = load_network(spec, set)
+    net = with_output(load_network(spec, set), "logits" if logits else "spec")
     source = generator.render(net)
     emit(source, output)
 

@@ -209,6 +209,7 @@ class ResolvedNetwork:
     layers: tuple[ResolvedLayer, ...]
     spec: "NetworkSpec"  # with every layer named; for the tools that still read it (no backend does)
     overrides: tuple[str, ...] = ()  # the `--set` edits applied to `file`, as given: generated headers repeat them
+    logits: bool = False  # the spec's final softmax dropped (alexnet_spec/logits.py): generated headers say --logits
 
     @property
     def class_name(self) -> str:
