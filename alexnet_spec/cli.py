@@ -15,6 +15,7 @@ from alexnet_spec.files import write_text
 from alexnet_spec.source.loading import load_network
 from alexnet_spec.interop.commands import export_command, import_app
 from alexnet_spec.tools.commands import diff_command, draw_command
+from alexnet_spec.training.commands import train_command
 
 app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -150,6 +151,7 @@ app.command("draw")(draw_command)
 app.command("diff")(diff_command)
 app.add_typer(import_app, name="import")
 app.command("export")(export_command)
+app.command("train")(train_command)
 
 
 def main() -> None:

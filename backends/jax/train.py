@@ -92,10 +92,10 @@ class Trainer:
         trainable = _trainable(self.net)
         arrays = {}
         for field, name in STATE_FIELDS.items():
-            if hasattr(inner, field):
+            if field in inner._fields:
                 canonical = jax_to_torch(_numpy(getattr(inner, field)), self.net)
                 arrays.update({f"{name}/{key}": value for key, value in canonical.items() if key in trainable})
-        if hasattr(inner, "count"):
+        if "count" in inner._fields:  # (hasattr would find tuple.count)
             arrays["step"] = np.asarray(float(inner.count))
         return arrays
 
@@ -103,10 +103,10 @@ class Trainer:
         inner = self.opt_state[self.stateful]
         fields = {}
         for field, name in STATE_FIELDS.items():
-            if hasattr(inner, field):
+            if field in inner._fields:
                 canonical = {key: np.asarray(arrays[f"{name}/{key}"]) for key in _trainable(self.net)}
                 fields[field] = self._put(torch_to_jax(_with_buffers(canonical, self.net), self.net)[0])
-        if hasattr(inner, "count"):
+        if "count" in inner._fields:  # (hasattr would find tuple.count)
             fields["count"] = np.asarray(int(arrays["step"]), np.int32)
         states = list(self.opt_state)
         states[self.stateful] = inner._replace(**fields)
