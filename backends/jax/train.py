@@ -51,7 +51,6 @@ class Trainer:
             self.mesh = Mesh(np.array(devices), ("data",))
             self.batch_sharding = NamedSharding(self.mesh, PartitionSpec("data"))
             self.replicated = NamedSharding(self.mesh, PartitionSpec())
-            self.module = generated_module(net)
             params, state = torch_to_jax(weights, net)
             self.params = self._put(params)
             self.state = self._put(state) if state else None
@@ -60,8 +59,7 @@ class Trainer:
             if optimizer_state:
                 self.opt_state = self._with_optimizer_state(optimizer_state)
             self.key = jax.random.PRNGKey(seed)
-            self._step = jax.jit(self._step_function())
-            self._logits = jax.jit(lambda params, state, x: self.module.apply(params, x, state=state, layout="NCHW"))
+            self._step, self._logits = _compiled(net, settings, self.state is not None)
 
     def step(self, images: np.ndarray, labels: np.ndarray, lr: float, step: int) -> tuple[float, int]:
         """One optimizer step on the batch, sharded over the mesh; its mean loss and top-1 hits."""
@@ -112,13 +110,7 @@ class Trainer:
         states[self.stateful] = inner._replace(**fields)
         return tuple(states)
 
-    def _step_function(self):
-        import jax
-        import optax
-
-        module, transform, has_state = self.module, self.transform, self.state is not None
-
-        def step(params, state, opt_state, x, y, key, lr):
+    def _put(self, tree):
             def loss_of(params):
                 output = module.apply(params, x, train=True, key=key, state=state, layout="NCHW")
                 logits, new_state = output if has_state else (output, state)
@@ -127,10 +119,6 @@ class Trainer:
             (loss, (logits, new_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
             updates, opt_state = transform.update(grads, opt_state, params)
             params = jax.tree_util.tree_map(lambda value, update: value - lr * update, params, updates)
-            return params, new_state, opt_state, loss, (logits.argmax(axis=1) == y).sum()
-
-        return step
-
     def _put(self, tree):
         import jax
         import jax.numpy as jnp
@@ -142,6 +130,39 @@ class Trainer:
         import jax
 
         return jax.enable_x64(self.dtype == "float64")
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(net: ResolvedNetwork, settings: Any, has_state: bool):
+    """The jitted step and forward pass of a network (by its hash) and optimizer, kept for the process: a resumed or
+    repeated run reuses XLA's compiled code instead of compiling again."""
+    key = (net.spec_hash, settings, has_state)
+    if key not in _COMPILED:
+        _COMPILED[key] = _jitted(net, settings, has_state)
+    return _COMPILED[key]
+
+
+def _jitted(net: ResolvedNetwork, settings: Any, has_state: bool):
+    import jax
+    import optax
+
+    module = generated_module(net)
+    transform, _ = _transformation(optax, settings)
+
+    def step(params, state, opt_state, x, y, key, lr):
+        def loss_of(params):
+            output = module.apply(params, x, train=True, key=key, state=state, layout="NCHW")
+            logits, new_state = output if has_state else (output, state)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), (logits, new_state)
+
+        (loss, (logits, new_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+        updates, opt_state = transform.update(grads, opt_state, params)
+        params = jax.tree_util.tree_map(lambda value, update: value - lr * update, params, updates)
+        return params, new_state, opt_state, loss, (logits.argmax(axis=1) == y).sum()
+
+    return jax.jit(step), jax.jit(lambda params, state, x: module.apply(params, x, state=state, layout="NCHW"))
 
 
 def _transformation(optax, settings) -> tuple[Any, int]:
