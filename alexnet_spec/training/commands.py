@@ -104,22 +104,24 @@ class _progress:
         self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("loss {task.fields[loss]:.4f}  top-1 {task.fields[accuracy]:.2%}  "
                                        "{task.fields[rate]:,.0f} img/s"), TimeRemainingColumn(),
-                            console=self.console, transient=True, disable=not enabled)
+                            console=self.console, transient=True,
+                            disable=not (enabled and self.console.is_terminal))
         self.task = None
 
     def __enter__(self):
-        self.bar.start()
         return self.update, self.console
 
     def update(self, progress) -> None:
-        if self.task is None:
+        if self.task is None:  # started at the first step, so that an error before it prints nothing else
+            self.bar.start()
             self.task = self.bar.add_task("train", total=progress.total_steps, epoch=1, loss=0.0, accuracy=0.0,
                                           rate=0.0)
         self.bar.update(self.task, completed=progress.step, epoch=f"{progress.epoch}/{progress.epochs}",
                         loss=progress.loss, accuracy=progress.accuracy, rate=progress.images_per_second)
 
     def __exit__(self, *exc) -> None:
-        self.bar.stop()
+        if self.task is not None:
+            self.bar.stop()
 
 
 def _check_numbers(**values) -> None:

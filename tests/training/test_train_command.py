@@ -1,0 +1,80 @@
+"""`alexspec train` as users run it: a run on a folder of images with --json and --plot, and bad arguments as
+located errors with exit status 2 that leave no checkpoint behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from alexnet_spec.cli import app
+from tests.conftest import ROOT
+
+pytest.importorskip("torch")
+pytest.importorskip("PIL")
+
+TINY = ROOT / "specs" / "lenet5.yaml"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Two classes of 24×20 images, 8 each: dark and light."""
+    from PIL import Image
+
+    root = tmp_path / "images"
+    for label, level in (("dark", 30), ("light", 220)):
+        (root / label).mkdir(parents=True)
+        for index in range(8):
+            Image.new("L", (24, 20), level + 3 * index).save(root / label / f"{index}.png")
+    return root
+
+
+def _invoke(*args):
+    result = CliRunner().invoke(app, ["train", *map(str, args)])
+    return result.exit_code, result.output
+
+
+def test_a_folder_run_writes_json_metrics_a_plot_and_a_checkpoint(folder, tmp_path):
+    plot, checkpoint = tmp_path / "curves.svg", tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(TINY), "--data", str(folder), "--set", "output.out_features=2",
+                                      "--epochs", "2", "--batch", "4", "--holdout", "0.25", "--flip", "--crop", "2",
+                                      "--json", "--plot", str(plot), "--checkpoint", str(checkpoint)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [entry["epoch"] for entry in report["epochs"]] == [1, 2] and report["steps"] == 6
+    assert {"train_loss", "held_out_top1", "held_out_top5", "lr", "images_per_second"} <= set(report["epochs"][0])
+    assert plot.read_text().startswith("<svg") and (checkpoint / "weights.safetensors").is_file()
+
+
+@pytest.mark.parametrize("case", ["missing folder", "empty class", "classes", "unwritable checkpoint",
+                                  "resume without checkpoint", "optimizer", "batch"])
+def test_bad_arguments_are_located_errors_and_write_no_checkpoint(case, folder, tmp_path):
+    checkpoint = tmp_path / "ckpt"
+    args = [TINY, "--data", folder, "--set", "output.out_features=2", "--checkpoint", checkpoint, "--epochs", "1"]
+    if case == "missing folder":
+        args[2], expected = tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: error: no such data folder"
+    elif case == "empty class":
+        (folder / "empty").mkdir()
+        expected = f"{folder / 'empty'}: error: class folder holds no images"
+    elif case == "classes":
+        args[4] = "output.activation=tanh"  # keeps LeNet-5's 10 outputs, for a data set of 2 classes
+        expected = f"{TINY}:24:47: error: layer output: the network outputs 10 values per image but"
+    elif case == "unwritable checkpoint":
+        (tmp_path / "file").write_text("")
+        checkpoint = args[6] = tmp_path / "file" / "ckpt"
+        expected = f"{checkpoint}: error: cannot write checkpoints here: Not a directory"
+    elif case == "resume without checkpoint":
+        args += ["--resume"]
+        expected = f"{checkpoint / 'weights.safetensors'}: error: no checkpoint to resume from"
+    elif case == "optimizer":
+        args += ["--optimizer", "lbfgs"]
+        expected = "--optimizer: error: unknown optimizer 'lbfgs'"
+    else:
+        args += ["--batch", "0"]
+        expected = "--batch: error: --batch 0 is not positive"
+    code, output = _invoke(*args)
+    assert code == 2, output
+    assert output.splitlines()[0].startswith(expected), output
+    assert "Traceback" not in output
+    assert not checkpoint.exists() or not any(checkpoint.iterdir())
