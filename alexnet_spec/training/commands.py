@@ -84,12 +84,17 @@ def train_command(
     if json_output:
         print(json.dumps({"spec": str(spec), "backend": backend, "data": dataset.source, "steps": result.steps,
                           "seconds": round(result.seconds, 3), "epochs": result.history}, indent=2))
+    else:
+        print(f"{result.steps - result.first_step} steps in {result.seconds:.1f} s: "
+              f"{(result.steps - result.first_step) * batch / max(result.seconds, 1e-9):,.0f} images/s")
 
 
 def epoch_line(entry: dict) -> str:
+    """An epoch's metrics; the speed is left to the last line (and --json), so that these lines depend only on the
+    seed and the arithmetic."""
     return (f"epoch {entry['epoch']:>2}  loss {entry['train_loss']:.4f}  top-1 {entry['train_top1']:6.2%}  |  "
             f"held-out loss {entry['held_out_loss']:.4f}  top-1 {entry['held_out_top1']:6.2%}  "
-            f"top-5 {entry['held_out_top5']:6.2%}  |  lr {entry['lr']:g}  {entry['images_per_second']:,.0f} img/s")
+            f"top-5 {entry['held_out_top5']:6.2%}  |  lr {entry['lr']:g}")
 
 
 class _progress:

@@ -72,10 +72,11 @@ class Progress:
 class TrainResult:
     history: list[dict]  # one entry per completed epoch
     weights: dict[str, np.ndarray]  # canonical
-    steps: int
-    seconds: float
+    steps: int  # the step count reached
+    seconds: float  # of this run (a resumed run: since it resumed)
     backend: str
     classes: tuple[str, ...]
+    first_step: int = 0  # where this run started (0, or the checkpoint's step)
 
 
 def train(net: ResolvedNetwork, data: Dataset, config: TrainConfig,
@@ -104,6 +105,7 @@ def train(net: ResolvedNetwork, data: Dataset, config: TrainConfig,
     state = resumed.state if resumed else {"step": 0, "history": [], "loss_sum": 0.0, "correct": 0,
                                            "schedule": Plateau(config.lr, patience=config.patience).to_json()}
     step, history = state["step"], list(state["history"])
+    first_step = step
     loss_sum, correct, schedule = state["loss_sum"], state["correct"], Plateau(**state["schedule"])
     started, epoch_started, seen = time.perf_counter(), time.perf_counter(), 0
     share = config.batch // trainer.world_size
@@ -136,7 +138,8 @@ def train(net: ResolvedNetwork, data: Dataset, config: TrainConfig,
                      "schedule": schedule.to_json(), "settings": config.run_settings()}
             checkpoints.save(config.checkpoint, net, checkpoints.Checkpoint(trainer.weights(),
                                                                             trainer.optimizer_state(), state))
-    return TrainResult(history, trainer.weights(), step, time.perf_counter() - started, config.backend, data.classes)
+    return TrainResult(history, trainer.weights(), step, time.perf_counter() - started, config.backend, data.classes,
+                       first_step)
 
 
 def check_classes(net: ResolvedNetwork, data: Dataset) -> None:

@@ -78,3 +78,30 @@ def test_bad_arguments_are_located_errors_and_write_no_checkpoint(case, folder, 
     assert output.splitlines()[0].startswith(expected), output
     assert "Traceback" not in output
     assert not checkpoint.exists() or not any(checkpoint.iterdir())
+
+
+@pytest.mark.slow
+def test_torchrun_data_parallel_checkpoint_equals_the_single_process_one(tmp_path, lenet_digits):
+    """Two processes with DistributedDataParallel (gloo), each on half of every batch: the checkpoint holds the
+    weights one process training on whole batches ends with, to float32 rounding."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from alexnet_spec.training import TrainConfig, train
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "alexnet_spec", "train", str(TINY), "--steps", "4", "--batch", "8", "--lr", "0.05",
+                             "--json", "--checkpoint", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('"steps": 4') == 1  # one report, from rank 0
+    net, data = lenet_digits
+    single = train(net, data, TrainConfig(steps=4, batch=8, lr=0.05, threads=1)).weights
+    ddp = load_file(tmp_path / "weights.safetensors")
+    for key, value in single.items():
+        np.testing.assert_allclose(ddp[key], value, rtol=1e-5, atol=1e-6, err_msg=key)

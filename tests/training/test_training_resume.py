@@ -71,3 +71,13 @@ def test_a_run_stopped_mid_epoch_by_steps_resumes_where_it_stopped(small, tmp_pa
     for name, value in whole.weights.items():
         assert np.array_equal(resumed.weights[name], value), name
     assert resumed.history[0]["train_loss"] == whole.history[0]["train_loss"]  # running sums carried over
+
+
+def test_a_checkpoint_written_by_torch_resumes_on_jax(small, tmp_path):
+    pytest.importorskip("optax")
+    net, data = small
+    whole = train(net, data, _config("torch", tmp_path / "whole"))
+    train(net, data, _config("torch", tmp_path / "cut", steps=7))
+    resumed = train(net, data, _config("jax", tmp_path / "cut", resume=True))
+    for name, value in whole.weights.items():  # float32 on both: equal to rounding, not bit for bit
+        np.testing.assert_allclose(resumed.weights[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
