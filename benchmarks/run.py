@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks import record
 
 SECTIONS = ("benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.jax_model", "benchmarks.cli",
-            "benchmarks.scaling")
+            "benchmarks.scaling", "benchmarks.training")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 

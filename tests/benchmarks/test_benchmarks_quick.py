@@ -15,7 +15,7 @@ def test_quick_run_produces_every_section(capsys):
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out
     for section in ("## LRN (torch)", "## Forward (torch)", "## Training step (torch)", "## Forward (jax)", "## CLI",
-                    "## Scaling"):
+                    "## Scaling", "## Training to 95% (LeNet-5, digits)"):
         assert section in output
     assert "fitted exponent" in output and "GFLOP/s" in output
 
