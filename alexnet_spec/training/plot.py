@@ -15,8 +15,8 @@ def curves_svg(history: list[dict], title: str) -> str:
     """An SVG of `history` (the loop's epoch entries): loss on the left, accuracy (0 to 1) on the right."""
     width = 2 * (PANEL_WIDTH + 2 * MARGIN)
     height = PANEL_HEIGHT + 2 * MARGIN + 24
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">'),
              f'<title>{escape(title)}</title>', f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{escape(title)}</text>']
     losses = [entry[key] for entry in history for key, _, _ in SERIES["loss"]]

@@ -111,15 +111,6 @@ class Trainer:
         return tuple(states)
 
     def _put(self, tree):
-            def loss_of(params):
-                output = module.apply(params, x, train=True, key=key, state=state, layout="NCHW")
-                logits, new_state = output if has_state else (output, state)
-                return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), (logits, new_state)
-
-            (loss, (logits, new_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
-            updates, opt_state = transform.update(grads, opt_state, params)
-            params = jax.tree_util.tree_map(lambda value, update: value - lr * update, params, updates)
-    def _put(self, tree):
         import jax
         import jax.numpy as jnp
 

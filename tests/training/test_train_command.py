@@ -105,3 +105,20 @@ def test_torchrun_data_parallel_checkpoint_equals_the_single_process_one(tmp_pat
     ddp = load_file(tmp_path / "weights.safetensors")
     for key, value in single.items():
         np.testing.assert_allclose(ddp[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_the_progress_bar_shows_step_loss_accuracy_and_speed():
+    from rich.console import Console
+
+    from alexnet_spec.training import Progress
+    from alexnet_spec.training.commands import _progress
+
+    bar = _progress(enabled=True)
+    bar.bar.disable = False  # drawn on terminals only; this test has none
+    bar.update(Progress(step=5, total_steps=12, epoch=1, epochs=3, loss=0.5, accuracy=0.75, images_per_second=1234))
+    console = Console(record=True, width=160)
+    console.print(bar.bar.make_tasks_table(bar.bar.tasks))
+    bar.__exit__(None, None, None)
+    text = console.export_text()
+    assert "epoch 1/3" in text and "5/12" in text and "loss 0.5000" in text and "75.00%" in text
+    assert "1,234 img/s" in text

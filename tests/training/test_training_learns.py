@@ -30,9 +30,9 @@ def test_torch_and_jax_follow_the_same_loss_curve_in_float64(lenet_digits):
     net, data = lenet_digits
     curves, weights = {}, {}
     for backend in ("torch", "jax"):
-        seen = []
+        seen: list[float] = []
         result = train(net, data, TrainConfig(backend=backend, steps=12, lr=0.05, dtype="float64", threads=1),
-                       on_step=lambda progress: seen.append(progress.loss * progress.step))
+                       on_step=lambda progress, seen=seen: seen.append(progress.loss * progress.step))
         curves[backend] = np.diff([0.0] + seen)  # each step's loss, from the running sums
         weights[backend] = result.weights
     assert curves["torch"][-1] < curves["torch"][0]
