@@ -47,7 +47,7 @@ class Trainer:
 
         self.net, self.settings, self.dtype = net, settings, dtype
         with self._precision():
-            devices = jax.devices(device) if device else jax.devices()
+            devices = _devices(jax, device)
             self.mesh = Mesh(np.array(devices), ("data",))
             self.batch_sharding = NamedSharding(self.mesh, PartitionSpec("data"))
             self.replicated = NamedSharding(self.mesh, PartitionSpec())
@@ -154,6 +154,17 @@ def _jitted(net: ResolvedNetwork, settings: Any, has_state: bool):
         return params, new_state, opt_state, loss, (logits.argmax(axis=1) == y).sum()
 
     return jax.jit(step), jax.jit(lambda params, state, x: module.apply(params, x, state=state, layout="NCHW"))
+
+
+def _devices(jax, platform: str | None) -> list:
+    """The devices of `platform` (every device when None); a SpecError naming --device when there are none."""
+    if platform is None:
+        return jax.devices()
+    try:
+        return jax.devices(platform)
+    except RuntimeError as error:
+        raise SpecError(Diagnostic(f"no jax devices on platform {platform!r}: {str(error).splitlines()[0]}",
+                                   file="--device", expected="a platform jax has here: cpu, gpu or tpu")) from None
 
 
 def _transformation(optax, settings) -> tuple[Any, int]:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.resolved import ResolvedNetwork
 
 from .build import build
@@ -35,7 +36,7 @@ class Trainer:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device is None:
             device = f"cuda:{local_rank}" if distributed and torch.cuda.is_available() else "cpu"
-        self.device, self.dtype, self.seed, self.settings = torch.device(device), getattr(torch, dtype), seed, settings
+        self.device, self.dtype, self.seed, self.settings = _device(torch, device), getattr(torch, dtype), seed, settings
         if distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.rank, self.world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
@@ -106,6 +107,19 @@ class Trainer:
                 state["step"] = torch.tensor(float(arrays["step"]))
             if state:
                 self.optimizer.state[parameter] = state
+
+
+def _device(torch, name: str):
+    """A torch device that exists here; a SpecError naming --device otherwise."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise SpecError(Diagnostic(f"unknown torch device {name!r}: {str(error).splitlines()[0]}", file="--device",
+                                   expected="cpu, cuda or cuda:N")) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(Diagnostic(f"--device {name}: no CUDA device is available", file="--device",
+                                   hint="train on the CPU: --device cpu")) from None
+    return device
 
 
 def _optimizer(torch, parameters, settings):

@@ -48,7 +48,7 @@ def test_a_folder_run_writes_json_metrics_a_plot_and_a_checkpoint(folder, tmp_pa
 
 
 @pytest.mark.parametrize("case", ["missing folder", "empty class", "classes", "unwritable checkpoint",
-                                  "resume without checkpoint", "optimizer", "batch"])
+                                  "resume without checkpoint", "optimizer", "batch", "jax device"])
 def test_bad_arguments_are_located_errors_and_write_no_checkpoint(case, folder, tmp_path):
     checkpoint = tmp_path / "ckpt"
     args = [TINY, "--data", folder, "--set", "output.out_features=2", "--checkpoint", checkpoint, "--epochs", "1"]
@@ -70,9 +70,13 @@ def test_bad_arguments_are_located_errors_and_write_no_checkpoint(case, folder, 
     elif case == "optimizer":
         args += ["--optimizer", "lbfgs"]
         expected = "--optimizer: error: unknown optimizer 'lbfgs'"
-    else:
+    elif case == "batch":
         args += ["--batch", "0"]
         expected = "--batch: error: --batch 0 is not positive"
+    else:
+        pytest.importorskip("optax")
+        args += ["--backend", "jax", "--device", "tpu"]
+        expected = "--device: error: no jax devices on platform 'tpu'"
     code, output = _invoke(*args)
     assert code == 2, output
     assert output.splitlines()[0].startswith(expected), output
