@@ -45,22 +45,27 @@ def resolve(spec: NetworkSpec | str | Path):
     return dataclasses.replace(resolve_spec(spec, spec._source_file), overrides=spec._overrides)
 
 
-def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch") -> str:
-    """The standalone source text a backend generates for `spec` (never imports the framework)."""
+def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch", output: str = "spec") -> str:
+    """The standalone source text a backend generates for `spec` (never imports the framework); `output`: "spec"
+    (what the spec says) or "logits" (a final softmax dropped)."""
     from alexnet_spec import backends
+    from alexnet_spec.logits import with_output
 
-    return backends.get(backend).render(resolve(spec))
+    return backends.get(backend).render(with_output(resolve(spec), output))
 
 
-def build(spec: NetworkSpec | str | Path, backend: str = "torch", devices: Sequence[str] | None = None, **options: Any):
+def build(spec: NetworkSpec | str | Path, backend: str = "torch", devices: Sequence[str] | None = None,
+          output: str = "spec", **options: Any):
     """Build the model by executing the very source that `compile_source` returns.
 
     torch: an `nn.Module`; `devices` (e.g. ["cuda:0", "cuda:1"]) places each device's share of split layers there.
-    jax: an object with `.init(key)` and `.apply(params, x)`.
+    jax: an object with `.init(key)` and `.apply(params, x)`. `output="logits"` drops a final softmax, so that
+    training can use the numerically stable cross-entropy on logits; the default keeps what the spec says.
     """
     from alexnet_spec import backends
+    from alexnet_spec.logits import with_output
 
-    return backends.get(backend).build(resolve(spec), devices=devices, **options)
+    return backends.get(backend).build(with_output(resolve(spec), output), devices=devices, **options)
 
 
 def _override_list(overrides) -> list[str]:

@@ -15,6 +15,7 @@ from alexnet_spec.files import write_text
 from alexnet_spec.source.loading import load_network
 from alexnet_spec.interop.commands import export_command, import_app
 from alexnet_spec.tools.commands import diff_command, draw_command
+from alexnet_spec.training.commands import train_command
 
 app = typer.Typer(help="alexspec: a declarative architecture-spec compiler for convolutional networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -61,12 +62,15 @@ def compile_command(spec: SpecArg,
                     backend: Annotated[str, typer.Option("--backend", "-b", help="code generator: torch or jax")] = "torch",
                     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here (atomically) "
                                                                    "instead of stdout")] = None,
+                    logits: Annotated[bool, typer.Option("--logits", help="drop a final softmax: the module "
+                                                         "returns logits, for training with cross-entropy")] = False,
                     set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Generate a standalone, readable module for a backend (never imports the framework)."""
     from alexnet_spec import backends
+    from alexnet_spec.logits import with_output
 
     generator = backends.get(backend)
-    net = load_network(spec, set)
+    net = with_output(load_network(spec, set), "logits" if logits else "spec")
     source = generator.render(net)
     emit(source, output)
 
@@ -147,6 +151,7 @@ app.command("draw")(draw_command)
 app.command("diff")(diff_command)
 app.add_typer(import_app, name="import")
 app.command("export")(export_command)
+app.command("train")(train_command)
 
 
 def main() -> None:

@@ -278,6 +278,7 @@ class ResolvedNetwork:
     outputs: tuple[str, ...] = ()  # the layers the model returns (a tuple when more than one); () means the last
     scopes: tuple[Scope, ...] = ()  # the network's scope first, then every block instance and row
     scaling: tuple[Scale, ...] = ()  # what depth_multiple and width_multiple changed
+    logits: bool = False  # the spec's final softmax dropped (alexnet_spec/logits.py): generated headers say --logits
 
     @property
     def class_name(self) -> str:

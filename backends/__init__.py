@@ -3,7 +3,8 @@
 A backend is an object with `name`, `render(net) -> str` (source text, without importing its framework),
 `build(net, **options)` (executes that same source) and `evaluate(net, weights, x, dtype)` (every layer's output,
 which `alexspec check` compares with the reference's). Another package adds one by declaring an entry point in the
-same group.
+same group. Backends that can train (torch, jax) also offer `trainer(net, weights, **options)`: the step and the
+forward pass behind `alexspec train` (alexnet_spec/training/loop.py; backends/*/train.py).
 """
 
 from __future__ import annotations

@@ -67,3 +67,14 @@ settings.register_profile("default", max_examples=40, deadline=None, print_blob=
 settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def lenet_digits():
+    """LeNet-5's ResolvedNetwork and scikit-learn's digits at its input size, loaded once (training tests)."""
+    pytest.importorskip("sklearn", reason="training on digits needs the [train] extra")
+    import alexnet_spec
+    from alexnet_spec.training import load_data
+
+    net = alexnet_spec.resolve(SPECS_DIR / "lenet5.yaml")
+    return net, load_data("digits", net.input_shape)

@@ -56,6 +56,8 @@ def regenerate_command(net: ResolvedNetwork, backend: str) -> str | None:
     words = ["alexspec", "compile", net.file, "--backend", backend]
     for override in net.overrides:
         words += ["--set", override]
+    if net.logits:
+        words.append("--logits")
     return " ".join(shlex.quote(word) for word in words)
 
 

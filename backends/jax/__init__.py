@@ -48,6 +48,12 @@ class JaxBackend:
 
         return canonical_to_flat(weights, net, source)
 
+    def trainer(self, net: ResolvedNetwork, weights: Mapping[str, Any], **options: Any):
+        """A Trainer (train.py) for the loop of alexnet_spec/training, started from canonical `weights`."""
+        from .train import Trainer
+
+        return Trainer(net, weights, **options)
+
 
 backend = JaxBackend()
 

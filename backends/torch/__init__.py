@@ -40,6 +40,12 @@ class TorchBackend:
         """Every layer's output (numpy arrays) of the single-device model in eval mode, for `alexspec check`."""
         return _evaluate(_build(net), net, weights, x, dtype)
 
+    def trainer(self, net: ResolvedNetwork, weights: Mapping[str, Any], **options: Any):
+        """A Trainer (train.py) for the loop of alexnet_spec/training, started from canonical `weights`."""
+        from .train import Trainer
+
+        return Trainer(net, weights, **options)
+
 
 backend = TorchBackend()
 
