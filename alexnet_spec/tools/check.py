@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.errors import Diagnostic, SpecError, unknown_choice
 from alexnet_spec.resolved import ResolvedNetwork
 
 # Documented defaults: float64 agrees to rounding; float32 accumulates over long sums (9216-wide dense layers,
@@ -113,7 +113,7 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     from alexnet_spec.weights import init_weights
 
     if dtype not in DEFAULT_TOLERANCE:
-        raise SpecError(Diagnostic(f"unknown dtype {dtype!r}", file="--dtype", expected="float32 or float64"))
+        raise unknown_choice("dtype", dtype, list(DEFAULT_TOLERANCE), file="--dtype")
     rtol = _checked_tolerance("--rtol", rtol)
     atol = _checked_tolerance("--atol", atol)
     _check_batch(batch)
