@@ -8,21 +8,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import (EXIT_DIFFERS, JsonOpt, OutputOpt, SetOpt, SpecArg, VerboseOpt, emit, emit_json,
+from alexnet_spec.cli_support import (EXIT_DIFFERS, JsonOpt, OutputOpt, SetOpt, SpecArg, VerboseOpt, emit, emit_bytes,
+                                      emit_json,
                                       render_rich, reports_errors)
 from alexnet_spec.source.loading import load_network
 
 
 @reports_errors
 def draw_command(spec: SpecArg,
-                 output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg file to write "
-                                                                "(atomically); without it, the SVG goes to stdout",
-                                                                show_default=False)] = None,
+                 output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                                                                help="the file to write (atomically), its format by "
+                                                                "suffix: .svg, .png, .pdf (these two need the "
+                                                                "`draw` extra), .dot (Graphviz), .mmd (Mermaid); "
+                                                                "without it, SVG to stdout")] = None,
                  set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Draw the architecture as SVG: one box per layer to scale, device towers side by side, cross-device arrows."""
-    from alexnet_spec.tools.draw import draw
+    """Draw the architecture: top to bottom, one box per layer (activations folded in), device towers side by
+    side, cross-device edges in red, a legend."""
+    from alexnet_spec.tools.draw import FORMATS, drawing
 
-    emit(draw(load_network(spec, set)), output)
+    if output is None:
+        emit(drawing(load_network(spec, set), ".svg").decode("utf-8"), None)
+        return
+    data = drawing(load_network(spec, set), output.suffix, str(output))
+    emit_bytes(data, output, f" ({FORMATS[output.suffix.lower()]}, {len(data):,} bytes)")
 
 
 @reports_errors
