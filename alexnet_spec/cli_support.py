@@ -160,7 +160,7 @@ def render_rich(renderable, width: Optional[int] = None) -> str:
 
     buffer = io.StringIO()
     Console(file=buffer, width=width or terminal_width(), color_system=None, highlight=False).print(renderable)
-    return buffer.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())  # rich pads every line
 
 
 def emit(text: str, output: Optional[Path]) -> None:
