@@ -122,7 +122,7 @@ def test_written_files_get_the_mode_of_a_plain_write(tmp_path, umask, command):
     import subprocess
     import sys
 
-    target = tmp_path / "out"
+    target = tmp_path / "out.svg"  # draw picks its format by the suffix; compile and schema write any name
     # POSIX open(2): a new file's mode is 0o666 & ~umask; mkstemp's 0o600 would hide the file from the group.
     code = f"import os, sys; os.umask({umask}); from alexnet_spec.cli import main; sys.argv[0] = 'alexspec'; main()"
     result = subprocess.run([sys.executable, "-c", code, *command, "-o", str(target)], cwd=ROOT, capture_output=True,
