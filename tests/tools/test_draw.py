@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from alexnet_spec.tools.draw import README_WIDTH, draw, drawing, layout
+from alexnet_spec.tools.draw import README_WIDTH, draw, layout
 from alexnet_spec.source.loading import load_network, parse_network
 from alexnet_spec.passes import resolve
 from alexnet_spec.spec.network import NetworkSpec
@@ -291,7 +291,7 @@ THREE_DEVICES = """
 """
 
 
-def _render(root: ElementTree.Element, keep) -> "np.ndarray":
+def _render(root: ElementTree.Element, keep):
     """`root` rendered by cairosvg with only the elements `keep` accepts (and the style sheet and markers), as a
     boolean image of the inked pixels."""
     import copy
