@@ -93,7 +93,7 @@ def char_width(char: str) -> float:
 
 def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
     """A generous estimate of the rendered width of `text` at `size` px."""
-    return round(sum(char_width(char) for char in text) * size * (1.1 if bold else 1.0), 1)
+    return round(sum(char_width(char) for char in text) * size * (1.18 if bold else 1.0), 1)  # bold: DejaVu Sans Bold
 
 
 def _size(pair: tuple[int, int]) -> str:
