@@ -30,6 +30,7 @@ docs: $(STAMP)
 	$(PY) -m alexnet_spec.tools.spec_reference > docs/spec.md
 	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
 	$(VENV)/bin/alexspec draw specs/alexnet.yaml -o docs/alexnet.svg
+	$(VENV)/bin/alexspec draw specs/lenet5.yaml -o docs/lenet5.svg
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m benchmarks.run

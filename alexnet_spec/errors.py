@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -27,6 +28,19 @@ class Diagnostic:
         if self.line is None:
             return self.file
         return f"{self.file}:{self.line}:{self.column or 1}"
+
+
+def did_you_mean(value: object, options) -> str | None:
+    """`did you mean 'torch'?` for the option closest to a mistyped `value` (difflib's ratio of at least 0.6), or
+    None when nothing is close: the caller then lists every option."""
+    close = difflib.get_close_matches(str(value), [str(option) for option in options], n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def unknown_choice(what: str, value: object, options, file: str, hint: str | None = None) -> "SpecError":
+    """The error for a value outside a fixed set (a backend, a dtype, a format): the options, and the closest one."""
+    return SpecError(Diagnostic(f"unknown {what} {value!r}", file=file, expected=f"one of: {', '.join(options)}",
+                                hint=did_you_mean(value, options) or hint))
 
 
 class SpecError(Exception):
@@ -88,6 +102,14 @@ def _render_one(d: Diagnostic, source_lines: dict[str, list[str]] | None) -> str
     if d.hint:
         lines.append(f"  hint: {printable(d.hint)}")
     return "\n".join(lines)
+
+
+def as_json(diagnostics: list[Diagnostic]) -> dict:
+    """The diagnostics as `--json` prints them: `{"errors": [{"file", "line", "column", "layer", "message", "details",
+    "expected", "hint"}]}`, every one (not cut at MAX_SHOWN: a program reads them)."""
+    return {"errors": [{"file": d.file, "line": d.line, "column": d.column if d.line is not None else None,
+                        "layer": d.layer, "message": d.message, "details": list(d.details), "expected": d.expected,
+                        "hint": d.hint} for d in diagnostics]}
 
 
 def printable(text: object) -> str:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Mapping, Protocol
 
-from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.errors import unknown_choice
 
 GROUP = "alexnet_spec.backends"
 
@@ -50,7 +50,6 @@ def get(name: str) -> Backend:
     """The backend registered under `name`; an unknown name is a SpecError listing the known ones."""
     points = _entry_points()
     if name not in points:
-        raise SpecError(Diagnostic(f"unknown backend {name!r}", file="--backend",
-                                   expected=f"one of: {', '.join(available()) or '(none installed)'}",
-                                   hint="backends register under the entry-point group " + GROUP))
+        raise unknown_choice("backend", name, available() or ["(none installed)"], file="--backend",
+                             hint="another package adds a backend under the entry-point group " + GROUP)
     return points[name].load()

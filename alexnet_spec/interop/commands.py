@@ -10,17 +10,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import SetOpt, VerboseOpt, emit, emit_bytes, reports_errors
-from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.cli_support import APP_SETTINGS, SetOpt, SpecArg, VerboseOpt, emit, emit_bytes, reports_errors
+from alexnet_spec.errors import Diagnostic, SpecError, unknown_choice
 from alexnet_spec.source.loading import load_network
 
 FORMATS = ("onnx",)
 
 import_app = typer.Typer(help="Bring networks in from other formats: Caffe deploy prototxts, ONNX models.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, **APP_SETTINGS)
 
-SpecOutput = Annotated[Optional[Path], typer.Option("--output", "-o", help="the spec to write (atomically); "
-                                                    "stdout without it")]
+SpecOutput = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                                                    help="the spec to write (atomically); stdout without it")]
 
 
 def _needs_onnx(what: str) -> None:
@@ -33,7 +33,7 @@ def _needs_onnx(what: str) -> None:
 
 @import_app.command("caffe")
 @reports_errors
-def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt (either header style)",
+def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt (either header style)", metavar="PROTOTXT",
                                                           show_default=False)],
                  output: SpecOutput = None, verbose: VerboseOpt = False) -> None:
     """A Caffe deploy prototxt as a spec, with what Caffe leaves implicit written down and listed in its header."""
@@ -44,10 +44,10 @@ def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .
 
 @import_app.command("onnx")
 @reports_errors
-def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX model: a chain of the spec's layer "
+def import_onnx_command(model: Annotated[Path, typer.Argument(metavar="MODEL", help="an ONNX model: a chain of the spec's layer "
                                                                   "types", show_default=False)],
                         output: SpecOutput = None,
-                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", help="write the weights "
+                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", metavar="FILE", help="write the weights "
                                                                             "here (atomically), canonical names: .npz "
                                                                             "or .pt")] = None,
                         verbose: VerboseOpt = False) -> None:
@@ -69,17 +69,20 @@ def import_onnx_command(model: Annotated[Path, typer.Argument(help="an ONNX mode
 
 
 @reports_errors
-def export_command(spec: Annotated[Path, typer.Argument(help="a YAML spec file", show_default=False)],
-                   format: Annotated[str, typer.Option("--format", "-f", help="the format to write: onnx")] = "onnx",
-                   output: Annotated[Path, typer.Option("--output", "-o", help="the file to write (atomically)",
+def export_command(spec: SpecArg,
+                   format: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
+                                                       autocompletion=lambda: list(FORMATS),
+                                                       help="the format to write: onnx")] = "onnx",
+                   output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE",
+                                                        help="the file to write (atomically)",
                                                         show_default=False)] = ...,
-                   weights: Annotated[Optional[Path], typer.Option("--weights", help="trained weights: a torch .pt "
+                   weights: Annotated[Optional[Path], typer.Option("--weights", metavar="FILE", help="trained weights: a torch .pt "
                                                                    "state dict or a .npz (canonical names); without "
                                                                    "it, drawn from the spec's init, seed 0")] = None,
                    set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Export a spec and its weights to ONNX (opset 22) for runtimes such as onnxruntime."""
     if format not in FORMATS:
-        raise SpecError(Diagnostic(f"unknown format {format!r}", file="--format", expected=" or ".join(FORMATS)))
+        raise unknown_choice("format", format, FORMATS, file="--format")
     _needs_onnx("--format onnx")
     import numpy as np
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from alexnet_spec.errors import Diagnostic
+from alexnet_spec.errors import Diagnostic, did_you_mean
 from alexnet_spec.passes.names import generated_names
 from alexnet_spec.spec.layers import LAYER_TYPES
 from alexnet_spec.spec.network import InputShape, NetworkSpec
@@ -82,8 +83,11 @@ def _diagnostic(path: tuple, at_key: bool, items: list[dict], data: Any, names: 
                           expected=info.description if info else None, hint=_hint_for(field))
     message = first["msg"].removeprefix("Value error, ")
     shown = f" (got {as_yaml(value)})" if value is not None and not isinstance(value, (dict, list)) else ""
+    hint = _hint_for(field)
+    if kind == "literal_error":  # an enumerated value (convention, ceil_rule, ...): the closest of its options
+        hint = did_you_mean(value, re.findall(r"'([^']*)'", first.get("ctx", {}).get("expected", ""))) or hint
     return Diagnostic(f"{field}: {message}{shown}" if isinstance(field, str) else f"{message}{shown}", layer=layer,
-                      path=path, expected=info.description if info else None, hint=_hint_for(field))
+                      path=path, expected=info.description if info else None, hint=hint)
 
 
 def as_yaml(value) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.errors import Diagnostic, SpecError, unknown_choice
 from alexnet_spec.resolved import ResolvedNetwork
 
 # Documented defaults: float64 agrees to rounding; float32 accumulates over long sums (9216-wide dense layers,
@@ -113,7 +113,7 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     from alexnet_spec.weights import init_weights
 
     if dtype not in DEFAULT_TOLERANCE:
-        raise SpecError(Diagnostic(f"unknown dtype {dtype!r}", file="--dtype", expected="float32 or float64"))
+        raise unknown_choice("dtype", dtype, list(DEFAULT_TOLERANCE), file="--dtype")
     rtol = _checked_tolerance("--rtol", rtol)
     atol = _checked_tolerance("--atol", atol)
     _check_batch(batch)
@@ -142,24 +142,27 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
 
 
 def check_table(report: CheckReport):
+    """The comparison as a rich table that fits 80 columns with two backends against the oracle: no borders, numbers
+    never cut (the title and the layer names wrap instead)."""
+    from rich import box
     from rich.table import Table
 
     table = Table(title=f"{report.spec}: {', '.join(report.backends)} against {report.reference}, {report.dtype}, "
                         f"batch {report.batch}, seed {report.seed}, rtol {report.rtol:g}, atol {report.atol:g}",
-                  title_justify="left")
-    table.add_column("layer")
-    table.add_column("type")
-    table.add_column("output", justify="right")
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("layer", overflow="fold")
+    table.add_column("type", no_wrap=True)
+    table.add_column("output", justify="right", no_wrap=True)
     others = [comparison.backend for comparison in report.rows[0].comparisons] if report.rows else []
     for name in others:
-        table.add_column(f"{name} max abs", justify="right")
-        table.add_column(f"{name} max rel", justify="right")
-    table.add_column("")
+        table.add_column(f"{name} abs", justify="right", no_wrap=True, min_width=8)
+        table.add_column(f"{name} rel", justify="right", no_wrap=True, min_width=8)
+    table.add_column("", no_wrap=True)
     first = report.first_divergence
     for row in report.rows:
         cells = [row.name, row.type, "×".join(map(str, row.shape))]
         for comparison in row.comparisons:
             cells += [f"{comparison.max_abs:.2e}", f"{comparison.max_rel:.2e}"]
-        mark = "ok" if row.within else ("<- first divergence" if row is first else "differs")
+        mark = "ok" if row.within else ("first" if row is first else "differs")
         table.add_row(*cells, mark, style=None if row.within else "red")
     return table

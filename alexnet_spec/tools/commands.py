@@ -3,53 +3,57 @@ registers them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, reports_errors
+from alexnet_spec.cli_support import (EXIT_DIFFERS, JsonOpt, OutputOpt, SetOpt, SpecArg, VerboseOpt, emit, emit_bytes,
+                                      emit_json,
+                                      render_rich, reports_errors)
 from alexnet_spec.source.loading import load_network
 
 
 @reports_errors
 def draw_command(spec: SpecArg,
-                 output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the .svg file to write "
-                                                                "(atomically); without it, the SVG goes to stdout",
-                                                                show_default=False)] = None,
+                 output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                                                                help="the file to write (atomically), its format by "
+                                                                "suffix: .svg, .png, .pdf (these two need the "
+                                                                "`draw` extra), .dot (Graphviz), .mmd (Mermaid); "
+                                                                "without it, SVG to stdout")] = None,
                  set: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Draw the architecture as SVG: one box per layer to scale, device towers side by side, cross-device arrows."""
-    from alexnet_spec.tools.draw import draw
+    """Draw the architecture: top to bottom, one box per layer (activations folded in), device towers side by
+    side, cross-device edges in red, a legend."""
+    from alexnet_spec.tools.draw import FORMATS, drawing
 
-    emit(draw(load_network(spec, set)), output)
+    if output is None:
+        emit(drawing(load_network(spec, set), ".svg").decode("utf-8"), None)
+        return
+    data = drawing(load_network(spec, set), output.suffix, str(output))
+    emit_bytes(data, output, f" ({FORMATS[output.suffix.lower()]}, {len(data):,} bytes)")
 
 
 @reports_errors
-def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare from", show_default=False)],
-                 b: Annotated[Path, typer.Argument(help="the spec to compare to", show_default=False)],
+def diff_command(a: Annotated[Path, typer.Argument(help="the spec to compare from", metavar="A", show_default=False)],
+                 b: Annotated[Path, typer.Argument(help="the spec to compare to", metavar="B", show_default=False)],
                  set: SetOpt = None,
-                 set_a: Annotated[Optional[list[str]], typer.Option("--set-a", help="override LAYER.FIELD=VALUE "
-                                                                    "in A only; repeatable")] = None,
-                 json_output: JsonOpt = False,
-                 exit_code: Annotated[bool, typer.Option("--exit-code", help="exit with status 1 when the specs "
-                                                         "differ (as `git diff --exit-code`)")] = False,
-                 verbose: VerboseOpt = False) -> None:
-    """What changed from spec A to spec B: layers added, removed, renamed or moved; changed fields, output shapes,
-    parameters and MACs with signed deltas; then the totals of both.
+                 set_a: Annotated[Optional[list[str]], typer.Option("--set-a", metavar="LAYER.FIELD=VALUE",
+                                                                    help="override a field in A only; repeatable",
+                                                                    show_default=False)] = None,
+                 json_output: JsonOpt = False, output: OutputOpt = None, verbose: VerboseOpt = False) -> None:
+    """What changed in meaning from spec A to spec B: layers added, removed, renamed or moved; changed fields (as
+    resolved: `padding: same` and the padding it resolves to are the same), output shapes, parameters and MACs with
+    signed deltas; then the totals of both.
 
     `--set` applies to B only, so `alexspec diff X.yaml X.yaml --set conv2.groups=1` previews an edit; `--set-a`
-    applies to A. Exit status 0 whether or not they differ (1 with `--exit-code` when they do), 2 on an error.
+    applies to A. Exit status 0 when they are the same, 1 when they differ (as diff(1)), 2 on an error.
     """
     from alexnet_spec.tools.diff import diff_networks, diff_table
 
     report = diff_networks(load_network(a, set_a), load_network(b, set))
     if json_output:
-        print(json.dumps(report.to_json(), indent=2))
+        emit_json(report.to_json(), output)
     else:
-        from rich.console import Console
-
-        Console(width=max(120, Console().width)).print(diff_table(report))
-    if exit_code and report.differs:
-        raise typer.Exit(1)
-
+        emit(render_rich(diff_table(report)), output)
+    if report.differs:
+        raise typer.Exit(EXIT_DIFFERS)

@@ -3,17 +3,28 @@
 Layers are matched by name first. Matched layers that keep their relative order are compared in place; a matched
 layer that changed its position relative to the others is `moved`. Between two consecutive in-place matches, the
 layers left unmatched are paired in order by type (`renamed`: same position, same type, new name); what remains is
-`removed` (only in A) or `added` (only in B). A compared layer is listed when a field of its validated spec, its
-output shape, parameters, buffers, MACs or (when both networks are placed) its placement differ.
+`removed` (only in A) or `added` (only in B). A compared layer is listed when its meaning differs: a field of its
+resolved attributes, its output shape, parameters, buffers, MACs or (when both networks are placed) its placement.
+
+Meaning, not spelling: fields are those of the resolved layer, so `padding: same` and the padding it resolves to,
+`depth_radius: 2` and `size: 5`, `init: torch` and the bounds it stands for are the same; LRN's alpha is compared as
+the scale it gives the sum of squares (alpha, or alpha/n under the caffe and torch conventions); floats are equal
+when they round to within one float32 step of each other (a spec read back from float32 weights, 1e-05 against
+9.999999747378752e-06).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from alexnet_spec.resolved import (Constant, FrameworkDefault, LRNAttrs, Normal, ResolvedLayer, ResolvedNetwork,
+                                   Uniform)
 from alexnet_spec.tools.summary import shape_text
-from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+
+FLOAT32_STEP = 2.0 ** -23  # float32's machine epsilon: the relative spacing of float32 numbers
 
 STATUSES = ("changed", "renamed", "moved", "added", "removed")
 
@@ -115,12 +126,56 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equal, with floats equal within one float32 step (relative) and booleans never equal to numbers."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b or math.isclose(a, b, rel_tol=FLOAT32_STEP, abs_tol=0.0)
+    return a == b
+
+
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
     """The dotted fields whose values differ, in A's order, then the fields only B has."""
     flat_a, flat_b = _flatten(before), _flatten(after)
     keys = list(flat_a) + [key for key in flat_b if key not in flat_a]
     return tuple(FieldChange(key, flat_a.get(key), flat_b.get(key)) for key in keys
-                 if key not in flat_a or key not in flat_b or flat_a[key] != flat_b[key])
+                 if key not in flat_a or key not in flat_b or not same_value(flat_a[key], flat_b[key]))
+
+
+def _plain(value: Any) -> Any:
+    """A resolved attribute as JSON-like data: dataclasses as mappings (an initialisation distribution names its
+    kind: normal, uniform, constant, torch default), tuples as lists."""
+    if isinstance(value, FrameworkDefault):  # its bounds follow from the fans, which are fields of their own
+        return {"dist": "torch default"}
+    if isinstance(value, (Normal, Uniform, Constant)):
+        return {"dist": type(value).__name__.lower(), **{field.name: getattr(value, field.name)
+                                                         for field in dataclasses.fields(value) if field.compare}}
+    if dataclasses.is_dataclass(value):
+        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def meaning(layer: ResolvedLayer) -> dict[str, Any]:
+    """What a layer computes, as the fields `diff` compares: its type and resolved attributes."""
+    fields: dict[str, Any] = {"type": layer.type}
+    if isinstance(layer.attrs, LRNAttrs):
+        attrs = layer.attrs
+        fields.update(size=attrs.size, scale=attrs.scale, beta=attrs.beta, k=attrs.k, groups=attrs.groups)
+    elif layer.attrs is not None:
+        fields.update(_plain(layer.attrs))
+    return fields
+
+
+def network_meaning(net: ResolvedNetwork) -> dict[str, Any]:
+    """The network-wide fields `diff` compares; what the spec's other top-level fields (init, allow_truncation) do
+    shows in its layers."""
+    return {"name": net.name, "description": net.description, "source": net.source,
+            "input": list(net.input_shape), "devices": list(net.devices)}
 
 
 def _summary(model) -> str:
@@ -161,9 +216,7 @@ class _Differ:
     def compare(self, status: str, i: int, j: int) -> LayerDiff | None:
         """The difference between A's layer i and B's layer j; None when they are the same in place."""
         la, lb = self.a.layers[i], self.b.layers[j]
-        ma, mb = self.a.spec.layers[i], self.b.spec.layers[j]
-        fields = field_changes(ma.model_dump(mode="json", exclude={"name"}),
-                               mb.model_dump(mode="json", exclude={"name"}))
+        fields = field_changes(meaning(la), meaning(lb))
         placement_a, placement_b = (_placement(la), _placement(lb)) if self.placed else (None, None)
         same = (not fields and la.output_shape == lb.output_shape and la.params == lb.params
                 and la.buffers == lb.buffers and la.macs == lb.macs and placement_a == placement_b)
@@ -234,8 +287,7 @@ def diff_networks(a: ResolvedNetwork, b: ResolvedNetwork) -> DiffReport:
             else:
                 layers.append(change)
         previous_a, previous_b = i, j
-    network = field_changes(a.spec.model_dump(mode="json", exclude={"layers"}),
-                            b.spec.model_dump(mode="json", exclude={"layers"}))
+    network = field_changes(network_meaning(a), network_meaning(b))
     totals = {"layers": Count(len(a.layers), len(b.layers)), "params": Count(a.total_params, b.total_params),
               "buffers": Count(a.total_buffers, b.total_buffers), "macs": Count(a.total_macs, b.total_macs)}
     return DiffReport(a.file, b.file, a.name, b.name, network, tuple(layers), unchanged, totals)

@@ -1,15 +1,19 @@
-"""`alexspec draw`: the architecture as an SVG picture.
+"""`alexspec draw`: the architecture as a picture, laid out from nodes and edges.
 
-The network flows from top to bottom, one row per layer (consecutive parameter-free element-wise layers, such as
-`relu6` and `drop6`, share one slim row). Each row has the layer's name and kernel at the left, one box per device
-tower in the middle, and its parameters and multiply-accumulates at the right. A box's width grows with the log of
-its channels (or features) and its height with the square root of its spatial size, both clamped, so that a 3-channel
-input and 4096 features both stay legible. For a placed spec (`devices`), the towers stand side by side; a split layer
-is drawn once per device with that device's share of the channels (48 of conv1's 96), and the connections of the
-layers that read across devices (the paper's conv3, fc6, fc7, fc8) cross between the towers in red, as in Figure 2 of
-Krizhevsky et al. (2012).
+The network flows from top to bottom. Nodes are layers, with the element-wise layers that only one layer feeds
+folded into its box (conv1 → relu); a node's rank is the longest path to it from the input (graph.ranks), and the
+nodes of one rank stand side by side in one row, so a graph network needs no other layout. Each device of a placed
+spec has its own tower (a lane), side by side: a split layer is drawn once per device with that device's share
+(48 of conv1's 96 channels), and the edges of the layers that read across devices (the paper's conv3, fc6, fc7,
+fc8) cross between the towers in red, as in Figure 2 of Krizhevsky et al. (2012).
 
-`draw(net)` computes every coordinate and string here; `templates/architecture.svg.jinja` only places them, with
+Every label is inside its box; edges run only in the gaps between rows (an edge that skips rows goes down the
+lane's left gutter, where nothing is written), so no edge crosses a label, for any number of devices. Grouped
+convolutions (and LRN within groups) show their groups as a bar of segments. The width stays within 880 px (the
+README's) for the shipped specs, so text is drawn at its size.
+
+`layout(net)` computes every coordinate and string, and each text's box (`Text.bbox`) from a width estimate that
+a test checks against the pixels cairosvg renders; `templates/architecture.svg.jinja` only places them, with
 autoescaping on, so names and descriptions cannot inject markup. The output depends on the network alone.
 """
 
@@ -24,7 +28,6 @@ from functools import lru_cache
 import jinja2
 import markupsafe
 
-from alexnet_spec.tools.summary import per_device_totals, shape_text
 from alexnet_spec.resolved import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
@@ -36,8 +39,10 @@ from alexnet_spec.resolved import (
     ResolvedLayer,
     ResolvedNetwork,
 )
+from alexnet_spec.tools.graph import Node, fold, ranks
+from alexnet_spec.tools.summary import shape_text
 
-# Layer kinds: fill colour and legend text. Parameter-free layers that keep the shape get a slim row.
+# Layer kinds: fill colour and legend text.
 KINDS = {
     "input": ("#ffffff", "input"),
     "conv": ("#9ecae1", "convolution"),
@@ -48,42 +53,47 @@ KINDS = {
 }
 KIND_OF_TYPE = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "adaptive_avgpool": "pool", "lrn": "norm",
                 "batchnorm": "norm", "dense": "dense"}
-GROUPABLE = {"relu", "tanh", "sigmoid", "dropout", "softmax"}  # element-wise (softmax: per position), same shape
-SLIM = GROUPABLE | {"flatten"}
-CROSS_COLOUR, ARROW_COLOUR = "#c0392b", "#555555"
+CROSS_COLOUR, ARROW_COLOUR, GROUP_COLOUR = "#c0392b", "#555555", "#3b6e8f"
 
 # Geometry, in SVG user units (pixels at 100%).
 MARGIN = 16
-FONT, SMALL, TITLE = 12, 10.5, 17
-LINE = 15  # distance between two lines of a label
-GAP, ACROSS_GAP = 14, 40  # vertical space above a row; more where arrows cross between towers
-SLIM_HEIGHT, FEATURE_HEIGHT = 14, 18
-MIN_WIDTH, MAX_WIDTH = 24, 200
-MIN_SPATIAL, MAX_SPATIAL = 18, 64
-PAD = 6  # between a box and text beside it
-LANE_PAD = 12  # between the edge of a tower's lane and its widest box
-LABEL_GAP = 18  # between the name column and the first lane, and between the last lane and the right column
+FONT, SMALL, TITLE = 12, 11, 17
+LINE = 15  # distance between two lines of 12 px text
+PAD_X, PAD_Y = 8, 5  # inside a box, around its text
+GROUP_BAR = 7  # height of the bar of convolution groups
+MAX_GROUPS_DRAWN = 32  # beyond, the groups are only counted in the text
+MIN_BOX = 96
+BOX_GAP = 14  # between boxes side by side in a lane
+LANE_PAD, LANE_GAP, LANE_HEADER = 14, 10, 26
+ROW_GAP, CROSS_GAP = 18, 34  # vertical space between rows; more where edges cross between towers
+README_WIDTH = 880
+ARROW_HEAD = 10  # length of an arrowhead (6 marker units at stroke 1.6), the last straight stretch of an edge
+MIN_WIDTH = 480  # room for the heading and the legend
 
 # What XML 1.0 cannot hold at all, even escaped: its Char production allows only #x9 | #xA | #xD | [#x20-#xD7FF] |
 # [#xE000-#xFFFD] | [#x10000-#x10FFFF] (https://www.w3.org/TR/xml/#charsets).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
+# Advance widths of DejaVu Sans (the font the picture asks for first), in em, rounded up: no font metrics are read
+# here, so the estimate errs wide; a test measures rendered text against it.
+_NARROW, _WIDE = set("fijlrtI!,.:;'|()[]{} "), set("mwMW×—%@")
+
+
+def char_width(char: str) -> float:
+    if char in _NARROW:
+        return 0.42
+    if char in _WIDE:
+        return 1.0
+    if char.isupper() or char in "#&~=+<>→·" or char.isdigit():
+        return 0.80 if char.isupper() else 0.66
+    if ord(char) > 0x2000:
+        return 1.0
+    return 0.64
+
 
 def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
-    """A generous estimate of the rendered width (no font metrics here): DejaVu Sans digits are 0.64 em wide."""
-    return round(len(text) * size * (0.70 if bold else 0.64), 1)
-
-
-def box_width(channels: int) -> float:
-    """Width of a box holding `channels` channels (or features): 16 units per doubling, clamped."""
-    return round(max(MIN_WIDTH, min(MAX_WIDTH, 16 * math.log2(max(channels, 1)) + 12)), 1)
-
-
-def box_height(layer_shape: tuple[int, ...]) -> float:
-    """Height of a box: 7 √H for an image (C, H, W), clamped; a fixed bar for features."""
-    if len(layer_shape) == 3:
-        return round(max(MIN_SPATIAL, min(MAX_SPATIAL, 7 * math.sqrt(layer_shape[1]))), 1)
-    return FEATURE_HEIGHT
+    """A generous estimate of the rendered width of `text` at `size` px."""
+    return round(sum(char_width(char) for char in text) * size * (1.18 if bold else 1.0), 1)  # bold: DejaVu Sans Bold
 
 
 def _size(pair: tuple[int, int]) -> str:
@@ -102,13 +112,13 @@ def _padding(padding: tuple[int, int, int, int]) -> str:
 
 
 def layer_detail(layer: ResolvedLayer) -> str:
-    """The second line of a layer's label: type, kernel/stride, padding, groups; dropout's p; else empty."""
+    """What a layer does, in the legend's notation: `conv 11×11/4` (kernel/stride), padding, groups, activation."""
     attrs = layer.attrs
     if isinstance(attrs, ConvAttrs):
         text = f"conv {attrs.kernel[0]}×{attrs.kernel[1]}/{_size(attrs.stride)}{_padding(attrs.padding)}"
         text += f" dil {_size(attrs.dilation)}" if attrs.dilation != (1, 1) else ""
         text += f", {attrs.groups} groups" if attrs.groups > 1 else ""
-        return text + (f" + {attrs.activation}" if attrs.activation else "")
+        return text + (f" → {attrs.activation}" if attrs.activation else "")
     if isinstance(attrs, PoolAttrs):
         kind = "max" if layer.type == "maxpool" else "avg"
         return (f"{kind} {attrs.kernel[0]}×{attrs.kernel[1]}/{_size(attrs.stride)}{_padding(attrs.padding)}"
@@ -120,10 +130,10 @@ def layer_detail(layer: ResolvedLayer) -> str:
     if isinstance(attrs, BatchNormAttrs):
         return "batchnorm"
     if isinstance(attrs, DenseAttrs):
-        return "dense" + (f" + {attrs.activation}" if attrs.activation else "")
+        return "dense" + (f" → {attrs.activation}" if attrs.activation else "")
     if isinstance(attrs, DropoutAttrs):
-        return f"p={attrs.p:g}"
-    return ""
+        return f"dropout {attrs.p:g}"
+    return layer.type
 
 
 def _count(value: int) -> str:
@@ -146,10 +156,31 @@ class Span:
 @dataclass(frozen=True)
 class Text:
     x: float
-    y: float
+    y: float  # the baseline
     anchor: str  # start, middle, end
     spans: tuple[Span, ...]
-    css: str = ""
+    size: float = FONT
+    bold: bool = False
+
+    @property
+    def width(self) -> float:
+        return text_width("".join(span.text for span in self.spans), self.size, self.bold)
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) the rendered text stays inside: DejaVu Sans rises 0.93 em above the baseline
+        (accents, brackets) and descends 0.24 em below it."""
+        left = {"start": self.x, "middle": self.x - self.width / 2, "end": self.x - self.width}[self.anchor]
+        return (round(left, 1), round(self.y - 0.93 * self.size, 1), round(left + self.width, 1),
+                round(self.y + 0.24 * self.size, 1))
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    w: float
+    h: float
 
 
 @dataclass(frozen=True)
@@ -161,8 +192,9 @@ class Box:
     w: float
     h: float
     fill: str
-    css: str  # layer, layer slim, input
-    label: Text  # the volume the box holds, inside it or beside it
+    css: str  # layer, input
+    lines: tuple[Text, ...]  # names, what it does, the volume, parameters and MACs
+    groups: tuple[Rect, ...] = ()  # one segment per convolution group on this device
 
     @property
     def names(self) -> str:
@@ -173,10 +205,7 @@ class Box:
 class Arrow:
     source: Box
     target: Box
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    points: tuple[tuple[float, float], ...]
     cross: bool  # reads activations held by another device
 
     @property
@@ -186,6 +215,10 @@ class Arrow:
     @property
     def marker(self) -> str:
         return "cross" if self.cross else "plain"
+
+    @property
+    def path(self) -> str:
+        return " ".join(f"{'M' if index == 0 else 'L'} {x} {y}" for index, (x, y) in enumerate(self.points))
 
 
 @dataclass(frozen=True)
@@ -202,9 +235,9 @@ class Lane:
 class Swatch:
     x: float
     y: float
+    kind: str  # box, line, groups, none
     fill: str
     label: Text
-    line: bool  # a red arrow sample instead of a box
 
 
 @dataclass(frozen=True)
@@ -217,116 +250,220 @@ class Picture:
     lanes: tuple[Lane, ...]
     arrows: tuple[Arrow, ...]
     boxes: tuple[Box, ...]
-    labels: tuple[Text, ...]
     cross_colour: str = CROSS_COLOUR
     arrow_colour: str = ARROW_COLOUR
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One row: a layer, a run of element-wise layers, or the input."""
-
-    layers: tuple[ResolvedLayer, ...]
-    devices: tuple[str, ...]  # where it runs ("" for an unplaced spec)
-    shape: tuple[int, ...]  # the output volume held by each device
-    whole: tuple[int, ...]  # the whole output volume
-    reads_across: bool
-    kind: str
-    slim: bool
-    detail: str
+    group_colour: str = GROUP_COLOUR
 
     @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers) or ("input",)
-
-    @property
-    def box_w(self) -> float:
-        return box_width(self.shape[0])
-
-    @property
-    def box_h(self) -> float:
-        return SLIM_HEIGHT if self.slim else box_height(self.shape)
-
-    @property
-    def volume(self) -> str:
-        return shape_text(self.shape)
-
-    @property
-    def volume_inside(self) -> bool:
-        return text_width(self.volume, SMALL) + 2 * PAD <= self.box_w and (not self.slim or SMALL <= self.box_h)
-
-    @property
-    def facts(self) -> str:
-        params = sum(layer.params for layer in self.layers)
-        macs = sum(layer.macs for layer in self.layers)
-        parts = ([f"{params:,} params"] if params else []) + ([f"{_count(macs)} MACs"] if macs else [])
-        return " · ".join(parts)
-
-    @property
-    def share_note(self) -> str:
-        """`of 96×55×55` where each device holds a share of the volume."""
-        return f"of {shape_text(self.whole)}" if self.shape != self.whole else ""
+    def texts(self) -> tuple[Text, ...]:
+        """Every text of the picture: what must stay apart and inside it."""
+        return (self.header + tuple(swatch.label for swatch in self.legend)
+                + tuple(lane.header for lane in self.lanes) + tuple(line for box in self.boxes for line in box.lines))
 
 
-def _continues(first: ResolvedLayer, layer: ResolvedLayer) -> bool:
-    """Whether `layer` joins the slim row of element-wise layers that `first` starts: same devices, no cross reads."""
-    if layer.type not in GROUPABLE:
-        return False
-    if first.placement is None or layer.placement is None:
-        return first.placement is None and layer.placement is None
-    return (layer.placement.devices, layer.placement.split, layer.placement.reads_across) == \
-        (first.placement.devices, first.placement.split, False)
+# The content of one box.
 
 
-def _rows(net: ResolvedNetwork) -> list[_Row]:
-    devices = net.devices
-    rows = [_Row((), devices or ("",), net.input_shape, net.input_shape, False, "input", False, "")]
-    layers = net.layers
-    index = 0
-    while index < len(layers):
-        layer = layers[index]
-        end = index + 1
-        while layer.type in GROUPABLE and end < len(layers) and _continues(layer, layers[end]):
-            end += 1
-        group = tuple(layers[index:end])
-        placement = layer.placement
-        on = placement.devices if placement is not None else ("",)
-        share = len(placement.devices) if placement is not None and placement.split else 1
-        last = group[-1].output_shape
-        shape = (last[0] // share,) + last[1:]
-        detail = " ".join(filter(None, (layer_detail(member) for member in group)))
-        rows.append(_Row(group, on, shape, last, bool(placement and placement.reads_across),
-                         KIND_OF_TYPE.get(layer.type, "free"), layer.type in SLIM, detail))
-        index = end
-    return rows
+def _share(node: Node) -> int:
+    return len(node.devices) if node.split else 1
 
 
-def _label_lines(row: _Row) -> list[tuple[Span, ...]]:
-    """The name column: the layer name(s) in bold, then the detail; a slim row keeps to one line."""
-    names: list[Span] = []
-    for position, name in enumerate(row.names):
-        if position:
-            names.append(Span(" · ", "detail"))
-        names.append(Span(name, "name" if not row.slim else "name slim"))
-    if row.slim:
-        return [tuple(names) + ((Span(" " + row.detail, "detail"),) if row.detail else ())]
-    return [tuple(names)] + ([(Span(row.detail, "detail"),)] if row.detail else [])
+def _kind(node: Node) -> str:
+    return KIND_OF_TYPE.get(node.layers[0].type, "free") if node.layers else "input"
 
 
-def _facts_lines(row: _Row) -> list[tuple[Span, ...]]:
-    if row.slim:
-        return []
-    return [(Span(text, "detail"),) for text in (row.share_note, row.facts) if text]
+def _groups_here(node: Node) -> int:
+    """Convolution (or LRN) groups each device's box holds: a split layer's groups are divided among its devices."""
+    for layer in node.layers:
+        if isinstance(layer.attrs, (ConvAttrs, LRNAttrs)) and layer.attrs.groups > 1:
+            return max(1, layer.attrs.groups // _share(node))
+    return 1
 
 
-def _line_width(spans: tuple[Span, ...]) -> float:
-    return sum(text_width(span.text, FONT, bold="name" in span.css and "slim" not in span.css) for span in spans)
+def _box_lines(node: Node, input_shape: tuple[int, ...]) -> list[tuple[str, str, float, bool]]:
+    """(text, css, size, bold) of each line of a node's box."""
+    if not node.layers:
+        return [("input", "name", FONT, True), (shape_text(input_shape), "volume", SMALL, False)]
+    share = _share(node)
+    whole = node.output_shape
+    held = (whole[0] // share,) + whole[1:]
+    volume = shape_text(held) + (f" of {shape_text(whole)}" if share > 1 else "")
+    detail = " → ".join(layer_detail(layer) for layer in node.layers)
+    lines = [(" · ".join(node.names), "name", FONT, True)]
+    lines += [(detail, "detail", SMALL, False)] if detail != node.name else []  # `flatten` named flatten
+    lines += [(volume, "volume", SMALL, False)]
+    params = sum(layer.params + layer.buffers for layer in node.layers) // share
+    macs = sum(layer.macs for layer in node.layers) // share
+    facts = " · ".join(([f"{params:,} params"] if params else []) + ([f"{_count(macs)} MACs"] if macs else []))
+    if facts:
+        lines.append((facts, "detail", SMALL, False))
+    return lines
 
 
-def _text_block(x: float, middle: float, anchor: str, lines: list[tuple[Span, ...]]) -> list[Text]:
-    """Lines of text centred vertically on `middle`."""
-    first = middle + 4 - (len(lines) - 1) * LINE / 2
-    return [Text(x, round(first + number * LINE, 1), anchor, spans) for number, spans in enumerate(lines)]
+def _box_size(lines, groups: int) -> tuple[float, float]:
+    width = max(MIN_BOX, max(text_width(text, size, bold) for text, _, size, bold in lines) + 2 * PAD_X)
+    height = len(lines) * LINE + 2 * PAD_Y + (GROUP_BAR + 4 if 1 < groups <= MAX_GROUPS_DRAWN else 0)
+    return math.ceil(width), height
+
+
+def _wrap(text: str, width: float, size: float) -> list[str]:
+    """`text` in lines no wider than `width` by the estimate."""
+    chars = max(20, int(width / (size * 0.66)))
+    while True:
+        lines = textwrap.wrap(text, chars) or [""]
+        if all(text_width(line, size) <= width for line in lines) or chars <= 20:
+            return lines
+        chars -= 4
+
+
+def layout(net: ResolvedNetwork) -> Picture:
+    """Every coordinate of the picture of `net`."""
+    nodes, node_edges = fold(net)
+    rank = ranks([node.name for node in nodes], node_edges)
+    devices = net.devices or ("",)
+    placed = bool(net.devices)
+    by_name = {node.name: node for node in nodes}
+    rows: list[list[Node]] = [[] for _ in range(max(rank.values()) + 1)]
+    for node in nodes:
+        rows[rank[node.name]].append(node)
+    content = {node.name: _box_lines(node, net.input_shape) for node in nodes}
+    sizes = {node.name: _box_size(content[node.name], _groups_here(node)) for node in nodes}
+
+    # Lanes: as wide as the widest row of boxes any device holds, all alike.
+    lane_w = 0.0
+    for row in rows:
+        for device in devices:
+            here = [sizes[node.name][0] for node in row if device in node.devices]
+            lane_w = max(lane_w, sum(here) + BOX_GAP * max(0, len(here) - 1))
+    headers = {device: f"{device}" for device in devices}
+    if placed:
+        lane_w = max([lane_w] + [text_width(text, FONT, True) for text in headers.values()])
+    lane_w = math.ceil(lane_w + 2 * LANE_PAD)
+    width = max(MARGIN * 2 + len(devices) * lane_w + (len(devices) - 1) * LANE_GAP, MIN_WIDTH)
+    lane_w = math.floor((width - MARGIN * 2 - (len(devices) - 1) * LANE_GAP) / len(devices))  # lanes fill the width
+
+    # The heading: title, totals, notes (each wrapped), the legend.
+    heading: list[Text] = [Text(MARGIN, MARGIN + 15, "start", (Span(net.name, "title"),), TITLE, True)]
+    y = MARGIN + 15
+    totals = (f"input {shape_text(net.input_shape)} → output {shape_text(net.output_shape)} · "
+              f"{net.total_params:,} parameters · {net.total_macs:,} multiply-accumulates per image"
+              + (f" · {net.total_buffers:,} buffers" if net.total_buffers else ""))
+    notes = [net.description] if net.description else []
+    if placed:
+        notes.append(f"One tower per device ({', '.join(devices)}): each shows its share of every split layer.")
+    for index, paragraph in enumerate([totals] + notes):
+        y += 6 if index else 2
+        for line in _wrap(paragraph, width - 2 * MARGIN, FONT):
+            y += LINE + 2
+            heading.append(Text(MARGIN, y, "start", (Span(line, "totals" if index == 0 else "note"),)))
+    legend, y = _legend(net, rows, placed, width, y + 26)
+
+    # The rows.
+    lanes_top = y + 12
+    y = lanes_top + (LANE_HEADER if placed else 0)
+    lane_left = {device: MARGIN + index * (lane_w + LANE_GAP) for index, device in enumerate(devices)}
+    placed_boxes: dict[str, list[Box]] = {}
+    boxes: list[Box] = []
+    row_top: list[float] = []
+    row_bottom: list[float] = []
+    for number, row in enumerate(rows):
+        crossing = number and any(by_name[target].reads_across for source, target in node_edges
+                                  if by_name[target] in row)
+        y += (CROSS_GAP if crossing and len(devices) > 1 else ROW_GAP) if number else 8
+        height = max(sizes[node.name][1] for node in row)
+        row_top.append(y)
+        for device in devices:
+            here = [node for node in row if device in node.devices]
+            total = sum(sizes[node.name][0] for node in here) + BOX_GAP * max(0, len(here) - 1)
+            x = lane_left[device] + (lane_w - total) / 2
+            for node in here:
+                box = _box(node, device, round(x, 1), round(y, 1), sizes[node.name][0], height, content[node.name])
+                boxes.append(box)
+                placed_boxes.setdefault(node.name, []).append(box)
+                x += sizes[node.name][0] + BOX_GAP
+        y += height
+        row_bottom.append(y)
+    bottom = y + ROW_GAP
+
+    arrows = []
+    for source, target in node_edges:
+        for box in placed_boxes[target]:
+            sources = placed_boxes[source]
+            if not by_name[target].reads_across:
+                sources = [s for s in sources if s.device == box.device] or sources
+            for start in sources:
+                arrows.append(_arrow(start, box, rank[source], rank[target], row_top, row_bottom,
+                                     lane_left[box.device]))
+
+    lanes = []
+    if placed:
+        for device in devices:
+            header = Text(round(lane_left[device] + lane_w / 2, 1), round(lanes_top + 18, 1), "middle",
+                          (Span(headers[device], "device"),), FONT, True)
+            lanes.append(Lane(device, lane_left[device], round(lanes_top, 1), lane_w, round(bottom - lanes_top, 1),
+                              header))
+    title = f"{net.name}: {net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates"
+    return Picture(math.ceil(width), math.ceil(bottom + MARGIN), title, tuple(heading), tuple(legend), tuple(lanes),
+                   tuple(arrows), tuple(boxes))
+
+
+def _box(node: Node, device: str, x: float, y: float, w: float, h: float, lines) -> Box:
+    texts = []
+    baseline = y + PAD_Y + 11
+    for text, css, size, bold in lines:
+        texts.append(Text(round(x + w / 2, 1), round(baseline, 1), "middle", (Span(text, css),), size, bold))
+        baseline += LINE
+    groups = _groups_here(node)
+    segments = []
+    if 1 < groups <= MAX_GROUPS_DRAWN:
+        inner = w - 2 * PAD_X
+        step = inner / groups
+        top = y + h - PAD_Y - GROUP_BAR
+        segments = [Rect(round(x + PAD_X + index * step + 1, 1), round(top, 1), round(step - 2, 1), GROUP_BAR)
+                    for index in range(groups)]
+    css = "input" if not node.layers else "layer"
+    return Box(node.names, device, x, y, w, h, KINDS[_kind(node)][0], css, tuple(texts), tuple(segments))
+
+
+def _arrow(start: Box, end: Box, source_rank: int, target_rank: int, row_top: list[float],
+           row_bottom: list[float], gutter_lane: float) -> Arrow:
+    """From the bottom of `start` to the top of `end`, within the gaps between rows; an edge that skips rows goes
+    down the gutter at the left of the target's lane."""
+    x1, y1 = round(start.x + start.w / 2, 1), round(start.y + start.h, 1)
+    x2, y2 = round(end.x + end.w / 2, 1), round(end.y - 1, 1)
+    if target_rank == source_rank + 1:
+        # A slanted edge ends in a short vertical stretch, so that its arrowhead points straight down and no wing
+        # reaches into the target's box.
+        points = ((x1, y1), (x2, y2)) if x1 == x2 else ((x1, y1), (x2, round(y2 - ARROW_HEAD, 1)), (x2, y2))
+    else:
+        below = round((row_bottom[source_rank] + row_top[source_rank + 1]) / 2, 1)
+        above = round((row_bottom[target_rank - 1] + row_top[target_rank]) / 2, 1)
+        gutter = round(gutter_lane + LANE_PAD / 2, 1)
+        points = ((x1, y1), (x1, below), (gutter, below), (gutter, above), (x2, above), (x2, y2))
+    return Arrow(start, end, points, start.device != end.device)
+
+
+def _legend(net: ResolvedNetwork, rows, placed: bool, width: float, y: float) -> tuple[list[Swatch], float]:
+    """The legend's entries, wrapped into lines that fit `width`; returns them and the baseline of the last line."""
+    kinds = {_kind(node) for row in rows for node in row}
+    grouped = any(1 < _groups_here(node) <= MAX_GROUPS_DRAWN for row in rows for node in row)
+    entries = [("box", KINDS[kind][0], KINDS[kind][1]) for kind in KINDS if kind in kinds]
+    if grouped:
+        entries.append(("groups", GROUP_COLOUR, "convolution groups"))
+    if placed:
+        entries.append(("line", CROSS_COLOUR, "reads across devices"))
+    entries.append(("none", "", "k×k/s: a k×k kernel at stride s"))
+    swatches = []
+    x = float(MARGIN)
+    for kind, fill, text in entries:
+        lead = {"box": 18, "groups": 30, "line": 32, "none": 0}[kind]
+        need = lead + text_width(text, SMALL) + 16
+        if x > MARGIN and x + need > width - MARGIN:
+            x, y = float(MARGIN), y + 20
+        label = Text(round(x + lead, 1), y, "start", (Span(text, "legend"),), SMALL)
+        swatches.append(Swatch(x, round(y - 10, 1), kind, fill, label))
+        x += need
+    return swatches, y
 
 
 def xml_text(value) -> str:
@@ -335,124 +472,6 @@ def xml_text(value) -> str:
     if isinstance(value, markupsafe.Markup):
         return value
     return _INVALID_XML.sub("\ufffd", str(value))
-
-
-def layout(net: ResolvedNetwork) -> Picture:
-    """Every coordinate of the picture of `net`."""
-    rows = _rows(net)
-    devices = net.devices or ("",)
-    placed = bool(net.devices)
-    column = {device: index for index, device in enumerate(devices)}
-
-    # Column widths from the widest content.
-    name_w = max(max(_line_width(line) for line in _label_lines(row)) for row in rows)
-    facts_w = max([_line_width(line) for row in rows for line in _facts_lines(row)] + [0])
-    lane_w = 0.0
-    for row in rows:
-        outside = 0 if row.volume_inside else PAD + text_width(row.volume, SMALL)
-        lane_w = max(lane_w, row.box_w + 2 * (outside + LANE_PAD))
-    if placed:
-        totals = per_device_totals(net)
-        headers = {device: f"{device} · {totals[device]['params']:,} params" for device in devices}
-        lane_w = max(lane_w, max(text_width(text, FONT, bold=True) for text in headers.values()) + 2 * LANE_PAD)
-    lane_w = round(max(lane_w, 120.0), 1)
-    names_right = round(MARGIN + name_w, 1)
-    lanes_left = round(names_right + LABEL_GAP, 1)
-    facts_left = round(lanes_left + lane_w * len(devices) + LABEL_GAP, 1)
-    width = math.ceil(max(facts_left + facts_w + MARGIN, 640))
-
-    # The heading: title, totals, description (wrapped), legend.
-    title = f"{net.name}: {net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates"
-    heading = [Text(MARGIN, 28, "start", (Span(net.name, "title"),))]
-    totals_line = (f"input {shape_text(net.input_shape)} → output {shape_text(net.output_shape)} · "
-                   f"{net.total_params:,} parameters · {net.total_macs:,} multiply-accumulates per image"
-                   + (f" · {net.total_buffers:,} buffers" if net.total_buffers else ""))
-    heading.append(Text(MARGIN, 50, "start", (Span(totals_line, "totals"),)))
-    width = max(width, math.ceil(MARGIN * 2 + text_width(totals_line)))
-    y = 50.0
-    notes = [net.description] if net.description else []
-    if placed:
-        notes.append(f"Split over {' and '.join(devices) if len(devices) == 2 else ', '.join(devices)}: each tower "
-                     "shows its device's share of every split layer; red arrows read activations held by another "
-                     "device.")
-    chars = max(40, int((width - 2 * MARGIN) / (FONT * 0.64)))
-    for note in notes:
-        for line in textwrap.wrap(note, chars) or [""]:
-            y += 17
-            heading.append(Text(MARGIN, y, "start", (Span(line, "note"),)))
-    y += 24
-    legend = []
-    x = float(MARGIN)
-    kinds = [kind for kind in KINDS if kind in {row.kind for row in rows}]
-    for kind in kinds:
-        fill, text = KINDS[kind]
-        legend.append(Swatch(x, round(y - 10, 1), fill, Text(round(x + 18, 1), y, "start", (Span(text, "legend"),)),
-                             False))
-        x += 18 + text_width(text, SMALL) + 14
-    if placed:
-        text = "reads across devices"
-        legend.append(Swatch(x, round(y - 10, 1), CROSS_COLOUR,
-                             Text(round(x + 30, 1), y, "start", (Span(text, "legend"),)), True))
-        x += 30 + text_width(text, SMALL) + 14
-    scale_note = "k×k/s: kernel/stride · box width ∝ log channels, height ∝ √(spatial size)"
-    legend_extra = Text(x, y, "start", (Span(scale_note, "legend detail"),))
-    if x + text_width(scale_note, SMALL) + MARGIN > width:
-        y += 18
-        legend_extra = Text(MARGIN, y, "start", (Span(scale_note, "legend detail"),))
-    width = max(width, math.ceil(legend_extra.x + text_width(scale_note, SMALL) + MARGIN))
-    heading.append(legend_extra)
-
-    # The rows.
-    lanes_top = y + 14
-    y = lanes_top + (28 if placed else 0)
-    centre = {device: round(lanes_left + lane_w * (index + 0.5), 1) for index, device in enumerate(devices)}
-    boxes: list[Box] = []
-    labels: list[Text] = []
-    arrows: list[Arrow] = []
-    previous: dict[str, Box] = {}
-    for row in rows:
-        y += ACROSS_GAP if row.reads_across and len(devices) > 1 else GAP
-        label_lines = _label_lines(row)
-        facts_lines = _facts_lines(row)
-        height = max(row.box_h, LINE * max(len(label_lines), len(facts_lines)) + 2)
-        middle = y + height / 2
-        labels += _text_block(names_right, middle, "end", label_lines)
-        labels += _text_block(facts_left, middle, "start", facts_lines)
-        w, h = row.box_w, row.box_h
-        current = {}
-        for device in row.devices:
-            x0 = round(centre[device] - w / 2, 1)
-            y0 = round(middle - h / 2, 1)
-            if row.volume_inside:
-                volume = Text(centre[device], round(middle + SMALL * 0.36, 1), "middle", (Span(row.volume, "volume"),))
-            else:
-                volume = Text(round(x0 + w + PAD, 1), round(middle + SMALL * 0.36, 1), "start",
-                              (Span(row.volume, "volume"),))
-            css = "input" if not row.layers else ("layer slim" if row.slim else "layer")
-            box = Box(row.names, device, x0, y0, w, h, KINDS[row.kind][0], css, volume)
-            boxes.append(box)
-            current[device] = box
-        for device, box in current.items():
-            if row.reads_across:
-                sources = list(previous.items())
-            else:
-                sources = [(device, previous[device])] if device in previous else list(previous.items())
-            for source_device, source in sources:
-                arrows.append(Arrow(source, box, round(source.x + source.w / 2, 1), round(source.y + source.h, 1),
-                                    round(box.x + box.w / 2, 1), round(box.y - 1, 1), source_device != device))
-        previous = current
-        y += height
-    bottom = y + GAP
-    lanes = []
-    if placed:
-        for device in devices:
-            left = round(lanes_left + lane_w * column[device], 1)
-            header = Text(centre[device], round(lanes_top + 19, 1), "middle", (Span(headers[device], "device"),))
-            lanes.append(Lane(device, round(left + 3, 1), round(lanes_top, 1), round(lane_w - 6, 1),
-                              round(bottom - lanes_top, 1), header))
-    height = math.ceil(bottom + MARGIN)
-    return Picture(width, height, title, tuple(heading), tuple(legend), tuple(lanes), tuple(arrows), tuple(boxes),
-                   tuple(labels))
 
 
 @lru_cache(maxsize=None)
@@ -468,3 +487,35 @@ def _environment() -> jinja2.Environment:
 def draw(net: ResolvedNetwork) -> str:
     """The SVG document (text) of `net`: deterministic, self-contained, no scripts, fonts or external references."""
     return _environment().get_template("architecture.svg.jinja").render(picture=layout(net))
+
+
+# Output formats, chosen by the suffix of `draw -o`.
+FORMATS = {".svg": "SVG", ".png": "PNG", ".pdf": "PDF", ".dot": "Graphviz DOT", ".gv": "Graphviz DOT",
+           ".mmd": "Mermaid"}
+
+
+def drawing(net: ResolvedNetwork, suffix: str, file: str = "--output") -> bytes:
+    """The picture of `net` in the format `suffix` names (`.svg`, `.png`, `.pdf`, `.dot`/`.gv`, `.mmd`)."""
+    from alexnet_spec.errors import Diagnostic, SpecError, did_you_mean
+
+    suffix = suffix.lower()
+    if suffix not in FORMATS:
+        raise SpecError(Diagnostic(f"cannot draw to a {suffix or 'suffix-less'} file", file=file,
+                                   expected="a file ending in " + ", ".join(FORMATS),
+                                   hint=did_you_mean(suffix, FORMATS) or "for example -o alexnet.svg"))
+    if suffix in (".dot", ".gv", ".mmd"):
+        from alexnet_spec.tools.diagram_text import dot, mermaid
+
+        return (mermaid(net) if suffix == ".mmd" else dot(net)).encode("utf-8")
+    svg = draw(net)
+    if suffix == ".svg":
+        return svg.encode("utf-8")
+    try:
+        import cairosvg
+    except (ImportError, OSError) as error:  # OSError: the package is there, the system's libcairo is not
+        raise SpecError(Diagnostic(f"drawing {FORMATS[suffix]} needs the cairosvg package and the cairo library",
+                                   file=file, expected=f"an importable cairosvg ({type(error).__name__}: {error})",
+                                   hint='pip install "alexspec[draw]" (and libcairo2, e.g. apt-get install '
+                                        'libcairo2); or draw to .svg')) from None
+    convert = cairosvg.svg2png if suffix == ".png" else cairosvg.svg2pdf
+    return convert(bytestring=svg.encode("utf-8"))

@@ -122,7 +122,7 @@ def test_written_files_get_the_mode_of_a_plain_write(tmp_path, umask, command):
     import subprocess
     import sys
 
-    target = tmp_path / "out"
+    target = tmp_path / "out.svg"  # draw picks its format by the suffix; compile and schema write any name
     # POSIX open(2): a new file's mode is 0o666 & ~umask; mkstemp's 0o600 would hide the file from the group.
     code = f"import os, sys; os.umask({umask}); from alexnet_spec.cli import main; sys.argv[0] = 'alexspec'; main()"
     result = subprocess.run([sys.executable, "-c", code, *command, "-o", str(target)], cwd=ROOT, capture_output=True,
@@ -239,11 +239,12 @@ def test_device_table_lists_each_cross_device_read_under_the_device_that_reads(t
         "  - {type: flatten}\n"
         "  - {type: dense, name: fc1, out_features: 6, placement: gpu1}\n"
         "  - {type: dense, name: fc2, out_features: 4}\n")
-    result = run_cli("summary", str(tmp_path / "placed.yaml"))
+    result = run_cli("summary", str(tmp_path / "placed.yaml"), "--json")
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
-            for line in result.stdout.split("per device")[1].splitlines() if line.count("│") == 5}
-    assert rows == {"gpu0": "fc2", "gpu1": "fc1"}
+    devices = json.loads(result.stdout)["devices"]
+    assert {device: held["reads_across"] for device, held in devices.items()} == {"gpu0": ["fc2"], "gpu1": ["fc1"]}
+    text = run_cli("summary", str(tmp_path / "placed.yaml")).stdout.split("per device")[1]
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith("gpu")] == ["fc2", "fc1"]
 
 
 # Issue 17, items 9 and 14: every malformed `--set` is an error that names the argument itself (never a KeyError),

@@ -32,7 +32,9 @@ def test_zero_tolerance_in_float32_fails_and_locates_the_first_divergence():
 
 def test_bad_options_are_errors_with_status_2():
     result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--dtype", "float16")
-    assert result.returncode == 2 and "float32 or float64" in result.stderr
+    assert result.returncode == 2 and "one of: float64, float32" in result.stderr
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch,numpy", "--dtype", "flaot32")
+    assert result.returncode == 2 and "did you mean 'float32'?" in result.stderr
     result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch")
     assert result.returncode == 2 and "at least two backends" in result.stderr
 

@@ -58,7 +58,7 @@ def test_one_gpu_variant_against_the_paper_model():
     assert (params.before, params.after, params.delta) == (60_965_224, 62_378_344, 1_413_120)
     assert params.delta == 307_200 + 384 * 192 * 9 + 256 * 192 * 9
     network = {change.field: (change.before, change.after) for change in report.network}
-    assert network["devices"] == (["gpu0", "gpu1"], None) and network["name"] == ("AlexNet", "AlexNet1GPU")
+    assert network["devices"] == (["gpu0", "gpu1"], []) and network["name"] == ("AlexNet", "AlexNet1GPU")
     assert report.unchanged == 24 - 5 and report.differs
 
 
@@ -157,20 +157,28 @@ F6_42 = -(42 * 121) - 10 * 42
 
 
 def test_command_table_json_set_and_exit_code(run):
-    result = run(LENET, LENET, "--exit-code")
+    result = run(LENET, LENET)
     assert result.exit_code == 0 and "no differences" in result.stdout
-    result = run(LENET, LENET, "--set", "f6.out_features=42", "--json", "--exit-code")
-    assert result.exit_code == 1
+    result = run(LENET, LENET, "--set", "f6.out_features=42", "--json")
+    assert result.exit_code == 1  # a difference, as diff(1) reports one
     data = json.loads(result.stdout)
     assert [(layer["name"], layer["status"]) for layer in data["layers"]] == [("f6", "changed"), ("output", "changed")]
     assert data["layers"][0]["fields"] == [{"field": "out_features", "before": 84, "after": 42}]
+    assert data["layers"][1]["fields"] == [{"field": "in_features", "before": 84, "after": 42}]
     assert data["totals"]["params"] == {"a": 61_706, "b": 61_706 + F6_42, "delta": F6_42}
     result = run(LENET, LENET, "--set-a", "f6.out_features=42", "--json")  # --set-a changes A only
-    assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"]["delta"] == -F6_42
+    assert result.exit_code == 1 and json.loads(result.stdout)["totals"]["params"]["delta"] == -F6_42
     result = run(SPECS_DIR / "alexnet.yaml", SPECS_DIR / "alexnet_1gpu.yaml")
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     for text in ("conv2", "groups: 2 → 1", "+307,200", "+1,413,120", "60,965,224", "62,378,344", "[gpu0, gpu1]"):
         assert text in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80  # CliRunner's terminal: 80 columns
+
+
+def test_command_writes_the_report_to_a_file(run, tmp_path):
+    result = run(LENET, LENET, "--set", "f6.out_features=42", "-o", tmp_path / "diff.txt")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "out_features: 84 → 42" in (tmp_path / "diff.txt").read_text()
 
 
 def test_command_bad_path_is_a_located_error(run, tmp_path):
@@ -182,3 +190,35 @@ def test_command_bad_path_is_a_located_error(run, tmp_path):
     result = run(bad, LENET)
     assert result.exit_code == 2 and f"{bad}:4:" in result.stderr and "out_channels" in result.stderr
 
+
+
+def test_spelling_that_resolves_to_the_same_meaning_is_no_change():
+    a = small("{type: conv, name: c1, out_channels: 8, kernel: 3, stride: 1, padding: same}",
+              "{type: lrn, name: n1, size: 5, alpha: 1.0e-4, beta: 0.75, k: 2, convention: paper}",
+              "{type: batchnorm, name: b1, eps: 1.0e-5}")
+    # padding: same at stride 1 with a 3x3 kernel is 1 on every side (TensorFlow's rule); depth_radius 2 is n = 5;
+    # caffe's alpha is divided by n, so 5e-4 under caffe is the paper's 1e-4; eps as float32 stores it.
+    b = small("{type: conv, name: c1, out_channels: 8, kernel: 3, stride: 1, padding: [1, 1, 1, 1]}",
+              "{type: lrn, name: n1, depth_radius: 2, alpha: 5.0e-4, beta: 0.75, k: 2, convention: caffe}",
+              "{type: batchnorm, name: b1, eps: 9.999999747378752e-06}")
+    report = diff_networks(a, b)
+    assert not report.differs and report.unchanged == 3
+    # The same spellings with a real change are reported, with the resolved values.
+    c = small("{type: conv, name: c1, out_channels: 8, kernel: 3, stride: 1, padding: 0}",
+              "{type: lrn, name: n1, size: 5, alpha: 1.0e-4, beta: 0.75, k: 2, convention: caffe}",
+              "{type: batchnorm, name: b1, eps: 1.001e-5}")
+    changes = {layer.name: [(f.field, f.before, f.after) for f in layer.fields] for layer in diff_networks(a, c).layers}
+    assert changes["c1"] == [("padding", [1, 1, 1, 1], [0, 0, 0, 0])]
+    assert changes["n1"] == [("scale", 1e-4, pytest.approx(1e-4 / 5))]
+    assert changes["b1"] == [("eps", 1e-5, 1.001e-5)]  # one part in a thousand is far beyond float32 rounding
+
+
+def test_floats_equal_within_one_float32_step():
+    import numpy as np
+
+    from alexnet_spec.tools.diff import same_value
+
+    for value in (1e-5, 0.75, 1e-4, 3.0e38, 1.0):
+        assert same_value(value, float(np.float32(value)))  # what a float32 round trip gives back
+        assert not same_value(value, float(np.nextafter(np.nextafter(np.float32(value), np.inf), np.inf)))
+    assert not same_value(True, 1) and not same_value(0, False) and same_value([1, 2.0], [1, 2])

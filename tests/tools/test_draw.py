@@ -4,6 +4,7 @@ two towers and the connections that cross between them, escapes what the spec sa
 from __future__ import annotations
 
 import itertools
+import math
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from alexnet_spec.tools.draw import draw, layout, text_width
+from alexnet_spec.tools.draw import README_WIDTH, draw, layout
 from alexnet_spec.source.loading import load_network, parse_network
 from alexnet_spec.passes import resolve
 from alexnet_spec.spec.network import NetworkSpec
@@ -46,20 +47,45 @@ def layer_boxes(root: ElementTree.Element) -> list[tuple[tuple[str, ...], str, f
     return boxes
 
 
+def arrows_of(root: ElementTree.Element) -> list[ElementTree.Element]:
+    return [path for path in root.iter(f"{SVG}path") if path.get("data-from")]
+
+
 def overlap(a, b) -> bool:
     (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
     return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
+def segment_meets_box(p, q, box) -> bool:
+    """Whether the segment p-q passes through the rectangle (left, top, right, bottom) (Liang-Barsky clipping)."""
+    (x1, y1), (x2, y2) = p, q
+    left, top, right, bottom = box
+    low, high = 0.0, 1.0
+    for delta, distance in ((-(x2 - x1), x1 - left), (x2 - x1, right - x1), (-(y2 - y1), y1 - top),
+                            (y2 - y1, bottom - y1)):
+        if delta == 0:
+            if distance < 0:
+                return False
+            continue
+        t = distance / delta
+        if delta < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
 def check_picture(net) -> ElementTree.Element:
-    """The SVG of `net` parses; every layer is labelled and has one box per device it runs on; boxes stay apart and
-    inside the picture; text stays in its column; every box but the input's has an incoming arrow, and an arrow
-    crosses between devices exactly where it is marked as crossing."""
+    """The SVG of `net` parses; every layer is labelled and has one box per device it runs on; boxes and texts stay
+    apart and inside the picture, each box's text inside the box; every box but the input's has an incoming edge;
+    an edge crosses between devices exactly where it is marked as crossing, and no edge passes through a text."""
     root = parse(draw(net))
     assert root.tag == f"{SVG}svg"
     width, height = float(root.get("width")), float(root.get("height"))
     assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
-    texts = set(strings(root))
+    texts = " ".join(strings(root))
     boxes = layer_boxes(root)
     drawn = Counter(name for names, *_ in boxes for name in names)
     for layer in net.layers:
@@ -70,29 +96,29 @@ def check_picture(net) -> ElementTree.Element:
         assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
     for first, second in itertools.combinations(boxes, 2):
         assert not overlap(first[2:], second[2:]), f"{first[0]} and {second[0]} overlap"
-    arrows = [line for line in root.iter(f"{SVG}line") if line.get("data-from")]
-    targets = {(line.get("data-to"), line.get("data-to-device")) for line in arrows}
+    arrows = arrows_of(root)
+    targets = {(path.get("data-to"), path.get("data-to-device")) for path in arrows}
     assert targets == {(" ".join(names), device) for names, device, *_ in boxes if names != ("input",)}
-    for line in arrows:
-        crossing = line.get("data-from-device") != line.get("data-to-device")
-        assert crossing == ("cross-device" in line.get("class"))
-        assert all(0 <= float(line.get(key)) <= limit for key, limit in (("x1", width), ("x2", width),
-                                                                          ("y1", height), ("y2", height)))
-    # Text stays in its column: names left of the towers, facts right of them, everything inside the picture.
+    for path in arrows:
+        crossing = path.get("data-from-device") != path.get("data-to-device")
+        assert crossing == ("cross-device" in path.get("class"))
     picture = layout(net)
-    lanes_left = min(box.x for box in picture.boxes)
-    lanes_right = max(box.x + box.w + (0 if box.label.anchor == "middle" else 6 + text_width(box.label.spans[0].text,
-                                                                                               10.5))
-                      for box in picture.boxes)
-    for label in picture.labels:
-        extent = sum(text_width(span.text, bold=span.css == "name") for span in label.spans)
-        if label.anchor == "end":
-            assert label.x - extent >= 0 and label.x <= lanes_left
-        else:
-            assert label.x >= lanes_right and label.x + extent <= width
+    bboxes = [text.bbox for text in picture.texts]
+    for left, top, right, bottom in bboxes:
+        assert 0 <= left and right <= width and 0 <= top and bottom <= height, "text outside the picture"
+    for first, second in itertools.combinations(bboxes, 2):
+        assert not overlap((first[0], first[1], first[2] - first[0], first[3] - first[1]),
+                           (second[0], second[1], second[2] - second[0], second[3] - second[1])), \
+            f"texts {first} and {second} overlap"
     for box in picture.boxes:
-        if box.label.anchor == "middle":
-            assert text_width(box.label.spans[0].text, 10.5) <= box.w, f"{box.layers}: volume wider than its box"
+        for line in box.lines:
+            left, top, right, bottom = line.bbox
+            assert box.x <= left and right <= box.x + box.w and box.y <= top and bottom <= box.y + box.h, \
+                f"{box.layers}: {line.spans[0].text!r} sticks out of its box"
+    for arrow in picture.arrows:
+        for p, q in itertools.pairwise(arrow.points):
+            for text, bbox in zip(picture.texts, bboxes):
+                assert not segment_meets_box(p, q, bbox), f"an edge into {arrow.target.layers} crosses {text.spans}"
     return root
 
 
@@ -112,25 +138,24 @@ def test_paper_model_has_two_towers_and_the_papers_crossing_connections():
     towers = [group.get("data-device") for group in root.iter(f"{SVG}g") if group.get("class") == "tower"]
     assert towers == ["gpu0", "gpu1"]
     boxes = layer_boxes(root)
-    conv1 = [box for box in boxes if box[0] == ("conv1",)]
+    conv1 = [box for box in boxes if box[0] == ("conv1", "relu1")]
     assert [box[1] for box in conv1] == ["gpu0", "gpu1"] and conv1[0][3] == conv1[1][3]  # side by side
     assert conv1[0][2] + conv1[0][4] < conv1[1][2]
     texts = strings(root)
     # Each split layer shows its device's share: 48 of conv1's 96 kernels, 2048 of fc6's 4096 neurons.
-    assert texts.count("48×55×55") >= 2 and "of 96×55×55" in texts and texts.count("2048") >= 4
-    assert any(text.startswith("gpu0 · 30,482,612 params") for text in texts)  # half of 60,965,224
-    crossing = [line for line in root.iter(f"{SVG}line") if line.get("data-from") and
-                line.get("data-from-device") != line.get("data-to-device")]
-    assert all("cross-device" in line.get("class") for line in crossing)
-    # conv3, fc6, fc7 and fc8 read both towers from both towers (one crossing arrow each way); prob gathers on gpu0.
-    into = Counter(line.get("data-to") for line in crossing)
-    assert into == {"conv3": 2, "fc6": 2, "fc7": 2, "fc8": 2, "prob": 1}
-    assert {(line.get("data-from"), line.get("data-from-device"), line.get("data-to-device"))
-            for line in crossing if line.get("data-to") == "conv3"} == {("pool2", "gpu0", "gpu1"),
-                                                                         ("pool2", "gpu1", "gpu0")}
-    plain = [line for line in root.iter(f"{SVG}line")
-             if line.get("data-from") and "cross-device" not in line.get("class")]
-    assert all(line.get("data-from-device") == line.get("data-to-device") for line in plain)
+    assert texts.count("48×55×55 of 96×55×55") == 4 and texts.count("2048 of 4096") == 4  # conv1, norm1; fc6, fc7
+    assert texts.count("17,472 params · 52.7M MACs") == 2  # conv1: half of 34,944 parameters, of 105.4M MACs
+    arrows = arrows_of(root)
+    crossing = [path for path in arrows if path.get("data-from-device") != path.get("data-to-device")]
+    assert all("cross-device" in path.get("class") for path in crossing)
+    # conv3, fc6, fc7 and fc8 read both towers from both towers (one crossing edge each way); prob gathers on gpu0.
+    into = Counter(path.get("data-to") for path in crossing)
+    assert into == {"conv3 relu3": 2, "fc6 relu6 drop6": 2, "fc7 relu7 drop7": 2, "fc8": 2, "prob": 1}
+    assert {(path.get("data-from"), path.get("data-from-device"), path.get("data-to-device"))
+            for path in crossing if path.get("data-to") == "conv3 relu3"} == {("pool2", "gpu0", "gpu1"),
+                                                                               ("pool2", "gpu1", "gpu0")}
+    plain = [path for path in arrows if "cross-device" not in path.get("class")]
+    assert all(path.get("data-from-device") == path.get("data-to-device") for path in plain)
 
 
 def test_one_device_layer_between_split_ones():
@@ -147,16 +172,16 @@ def test_one_device_layer_between_split_ones():
           - {type: dense, name: out, out_features: 10}
     """)
     root = parse(draw(net))
-    arrows = {(line.get("data-from"), line.get("data-from-device"), line.get("data-to"), line.get("data-to-device"),
-               "cross-device" in line.get("class")) for line in root.iter(f"{SVG}line") if line.get("data-from")}
+    arrows = {(path.get("data-from"), path.get("data-from-device"), path.get("data-to"), path.get("data-to-device"),
+               "cross-device" in path.get("class")) for path in arrows_of(root)}
     assert arrows == {
         ("input", "left", "c1", "left", False), ("input", "right", "c1", "right", False),
-        ("c1", "left", "c2", "right", True), ("c1", "right", "c2", "right", False),
-        ("c2", "right", "r2 d2", "right", False), ("r2 d2", "right", "flat", "right", False),
+        ("c1", "left", "c2 r2 d2", "right", True), ("c1", "right", "c2 r2 d2", "right", False),
+        ("c2 r2 d2", "right", "flat", "right", False),
         ("flat", "right", "out", "left", True), ("flat", "right", "out", "right", False)}
     texts = strings(root)
-    assert "2×6×6" in texts and "6×6×6" in texts and "of 4×6×6" in texts  # c1 split 2 + 2; c2 whole on `right`
-    assert {"r2", "d2", " p=0.25"} <= set(texts)  # relu and dropout share one slim row
+    assert "2×6×6 of 4×6×6" in texts and "6×6×6" in texts  # c1 split 2 + 2; c2 whole on `right`
+    assert "c2 · r2 · d2" in texts and "conv 1×1/1 → relu → dropout 0.25" in texts  # relu and dropout fold into c2
 
 
 def test_hostile_text_is_escaped():
@@ -178,10 +203,12 @@ def test_same_network_same_picture():
     assert draw(net) == draw(load_network(SPECS_DIR / "lenet5.yaml"))
 
 
-def test_checked_in_picture_is_current():
-    expected = draw(load_network(SPECS_DIR / "alexnet.yaml"))
-    assert (ROOT / "docs" / "alexnet.svg").read_text(encoding="utf-8") == expected, \
-        "regenerate with `make docs` (alexspec draw specs/alexnet.yaml -o docs/alexnet.svg)"
+@pytest.mark.parametrize("name", ["alexnet", "lenet5"])
+def test_checked_in_pictures_are_current(name):
+    expected = draw(load_network(SPECS_DIR / f"{name}.yaml"))
+    assert (ROOT / "docs" / f"{name}.svg").read_text(encoding="utf-8") == expected, \
+        f"regenerate with `make docs` (alexspec draw specs/{name}.yaml -o docs/{name}.svg)"
+    assert layout(load_network(SPECS_DIR / f"{name}.yaml")).width <= README_WIDTH  # shown at its size in README
 
 
 @pytest.fixture
@@ -244,3 +271,143 @@ def test_any_description_and_names_make_a_valid_svg(names, description):
     expected = [character for character in description if not character.isspace() and _xml_char(character) != "\ufffd"]
     assert shown[:len(expected)] == expected
     assert notes.count("\ufffd") <= sum(_xml_char(character) == "\ufffd" for character in description) + description.count("\ufffd")
+
+
+# The pictures as rendered: cairosvg draws the SVG with the system's DejaVu Sans, and the pixels are checked against
+# the text boxes layout() computed (Text.bbox, from a width estimate without font metrics). Three renders of each
+# picture: the texts alone, the edges alone, everything.
+
+THREE_DEVICES = """
+    name: ThreeWay
+    input: {channels: 3, height: 32, width: 32}
+    devices: [gpu0, gpu1, gpu2]
+    layers:
+      - {type: conv, name: conv1, out_channels: 48, kernel: 5, padding: 2, groups: 3}
+      - {type: maxpool, name: pool1, kernel: 2, stride: 2}
+      - {type: conv, name: conv2, out_channels: 96, kernel: 3, padding: 1, groups: 6, placement: gpu1}
+      - {type: conv, name: conv3, out_channels: 96, kernel: 3, padding: 1}
+      - {type: flatten, name: flat}
+      - {type: dense, name: fc, out_features: 30}
+"""
+
+
+def _render(root: ElementTree.Element, keep):
+    """`root` rendered by cairosvg with only the elements `keep` accepts (and the style sheet and markers), as a
+    boolean image of the inked pixels."""
+    import copy
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    cairosvg = pytest.importorskip("cairosvg")
+    tree = copy.deepcopy(root)
+
+    def prune(parent):
+        for child in list(parent):
+            tag = child.tag.removeprefix(SVG)
+            if tag in ("style", "defs", "title") or keep(child):
+                continue
+            if tag == "g":
+                prune(child)
+            else:
+                parent.remove(child)
+
+    prune(tree)
+    ElementTree.register_namespace("", SVG[1:-1])
+    png = cairosvg.svg2png(bytestring=ElementTree.tostring(tree), background_color="white")
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return pixels < 250
+
+
+@pytest.mark.parametrize("name", ["alexnet.yaml", "lenet5.yaml", "three devices"])
+def test_rendered_texts_stay_in_their_boxes_apart_and_uncrossed(name):
+    import numpy as np
+
+    net = resolve_text(THREE_DEVICES) if name == "three devices" else load_network(SPECS_DIR / name)
+    picture = layout(net)
+    root = parse(draw(net))
+    texts = _render(root, lambda element: element.tag == f"{SVG}text")
+    edges = _render(root, lambda element: element.get("data-from") is not None)
+    assert texts.shape == (picture.height, picture.width)
+    inside = np.zeros_like(texts)
+    for text in picture.texts:
+        left, top, right, bottom = text.bbox
+        box = texts[math.floor(top):math.ceil(bottom) + 1, math.floor(left):math.ceil(right) + 1]
+        assert box.sum() > 0, f"{text.spans[0].text!r} did not render"  # the font is there: the check has teeth
+        inside[max(0, math.floor(top) - 1):math.ceil(bottom) + 2, max(0, math.floor(left) - 1):math.ceil(right) + 2] = True
+    stray = texts & ~inside
+    assert not stray.any(), f"ink outside every text box at {np.argwhere(stray)[:5].tolist()}"
+    # Text boxes are apart and inside the picture (check_picture), so rendered texts neither overlap nor clip.
+    check_picture(net)
+    assert edges.any() and not (edges & inside).any(), \
+        f"an edge crosses a text at {np.argwhere(edges & inside)[:5].tolist()}"
+
+
+def test_the_pixel_check_catches_a_text_that_outgrows_its_box(monkeypatch):
+    """The same check on a picture whose width estimate is made too small: the ink leaves the computed boxes."""
+    import numpy as np
+
+    import alexnet_spec.tools.draw as draw_module
+
+    monkeypatch.setattr(draw_module, "char_width", lambda char: 0.3)
+    net = load_network(SPECS_DIR / "lenet5.yaml")
+    picture = layout(net)
+    texts = _render(parse(draw(net)), lambda element: element.tag == f"{SVG}text")
+    inside = np.zeros_like(texts)
+    for text in picture.texts:
+        left, top, right, bottom = text.bbox
+        inside[math.floor(top) - 1:math.ceil(bottom) + 2, math.floor(left) - 1:math.ceil(right) + 2] = True
+    assert (texts & ~inside).any()
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG\r\n\x1a\n"), (".pdf", b"%PDF-")])
+def test_png_and_pdf_by_suffix(run, tmp_path, suffix, magic):
+    pytest.importorskip("cairosvg")
+    target = tmp_path / f"lenet{suffix}"
+    result = run(SPECS_DIR / "lenet5.yaml", "-o", target)
+    assert result.exit_code == 0, result.output
+    data = target.read_bytes()
+    assert data.startswith(magic)
+    if suffix == ".png":
+        import struct
+
+        width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk: the picture's size, at 100%
+        picture = layout(load_network(SPECS_DIR / "lenet5.yaml"))
+        assert (width, height) == (picture.width, picture.height)
+
+
+def test_a_missing_cairosvg_is_a_located_error_naming_the_extra(run, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cairosvg", None)  # import cairosvg raises ImportError
+    result = run(SPECS_DIR / "lenet5.yaml", "-o", tmp_path / "x.png")
+    assert result.exit_code == 2 and 'pip install "alexspec[draw]"' in result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_unknown_suffix_is_an_error_with_a_suggestion(run, tmp_path):
+    result = run(SPECS_DIR / "lenet5.yaml", "-o", tmp_path / "x.svgz")
+    assert result.exit_code == 2 and "did you mean '.svg'?" in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_graphviz_and_mermaid_have_every_box_and_edge_of_the_svg(run, tmp_path):
+    import re
+
+    net = load_network(SPECS_DIR / "alexnet.yaml")
+    root = parse(draw(net))
+    boxes = layer_boxes(root)
+    edges = arrows_of(root)
+    crossing = sum("cross-device" in path.get("class") for path in edges)
+    for suffix in (".dot", ".mmd"):
+        assert run(SPECS_DIR / "alexnet.yaml", "-o", tmp_path / f"a{suffix}").exit_code == 0
+    dot = (tmp_path / "a.dot").read_text(encoding="utf-8")
+    assert dot.startswith('digraph "AlexNet" {') and dot.count("subgraph cluster_") == 2
+    assert len(re.findall(r"^\s+\w+ \[label=", dot, re.M)) == len(boxes)
+    assert len(re.findall(r"^  \w+ -> \w+", dot, re.M)) == len(edges)
+    assert dot.count(' [color="#c0392b"') == crossing  # red where the SVG's edges cross devices
+    mermaid = (tmp_path / "a.mmd").read_text(encoding="utf-8")
+    assert mermaid.startswith("flowchart TB\n") and mermaid.count("subgraph ") == 2
+    assert len(re.findall(r'^\s+\w+\["', mermaid, re.M)) == len(boxes)
+    assert len(re.findall(r"^  \w+ --> \w+$", mermaid, re.M)) == len(edges)
+    assert len(re.search(r"linkStyle ([\d,]+) ", mermaid).group(1).split(",")) == crossing
