@@ -26,35 +26,35 @@ def default_threads(processes: int) -> int:
 @reports_errors
 def train_command(
         spec: SpecArg,
-        backend: Annotated[str, typer.Option("--backend", "-b", help="torch or jax")] = "torch",
-        data: Annotated[str, typer.Option("--data", help="'digits' (scikit-learn's handwritten digits, no download) "
+        backend: Annotated[str, typer.Option("--backend", "-b", metavar="NAME", help="torch or jax")] = "torch",
+        data: Annotated[str, typer.Option("--data", metavar="DATA", help="'digits' (scikit-learn's handwritten digits, no download) "
                                           "or a folder of class subfolders of images")] = "digits",
-        epochs: Annotated[int, typer.Option("--epochs", help="passes over the training images")] = 10,
-        steps: Annotated[Optional[int], typer.Option("--steps", help="stop after this many steps in all, "
+        epochs: Annotated[int, typer.Option("--epochs", metavar="N", help="passes over the training images")] = 10,
+        steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="stop after this many steps in all, "
                                                      "counting those before --resume", show_default=False)] = None,
-        batch: Annotated[int, typer.Option("--batch", help="images per step, over all processes and devices")] = 32,
-        lr: Annotated[float, typer.Option("--lr", help="learning rate; divided by 10 when held-out top-1 "
+        batch: Annotated[int, typer.Option("--batch", metavar="N", help="images per step, over all processes and devices")] = 32,
+        lr: Annotated[float, typer.Option("--lr", metavar="RATE", help="learning rate; divided by 10 when held-out top-1 "
                                           "stops improving")] = 0.01,
-        optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (the paper's: momentum 0.9, weight decay "
+        optimizer: Annotated[str, typer.Option("--optimizer", metavar="NAME", help="sgd (the paper's: momentum 0.9, weight decay "
                                                "0.0005), adam or adamw")] = "sgd",
-        patience: Annotated[int, typer.Option("--patience", help="epochs without held-out improvement before "
+        patience: Annotated[int, typer.Option("--patience", metavar="N", help="epochs without held-out improvement before "
                                               "the rate drops")] = 1,
-        holdout: Annotated[float, typer.Option("--holdout", help="fraction of the images held out")] = 0.2,
-        crop: Annotated[int, typer.Option("--crop", help="random crops: images are prepared this many pixels "
+        holdout: Annotated[float, typer.Option("--holdout", metavar="FRACTION", help="fraction of the images held out")] = 0.2,
+        crop: Annotated[int, typer.Option("--crop", metavar="PIXELS", help="random crops: images are prepared this many pixels "
                                           "larger and a random window is trained on (the centre one held out)")] = 0,
         flip: Annotated[bool, typer.Option("--flip", help="mirror each training image with probability 1/2")] = False,
-        pca_jitter: Annotated[float, typer.Option("--pca-jitter", help="the paper's PCA colour jitter: standard "
+        pca_jitter: Annotated[float, typer.Option("--pca-jitter", metavar="STD", help="the paper's PCA colour jitter: standard "
                                                   "deviation of its alphas (0.1 in the paper; 0: off)")] = 0.0,
-        device: Annotated[Optional[str], typer.Option("--device", help="torch: cpu, cuda, cuda:1; jax: a platform "
+        device: Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="torch: cpu, cuda, cuda:1; jax: a platform "
                                                       "(cpu, gpu)", show_default=False)] = None,
-        threads: Annotated[Optional[int], typer.Option("--threads", help="threads per process (default: all cores "
+        threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", help="threads per process (default: all cores "
                                                        "but one, shared among processes)", show_default=False)] = None,
-        checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="folder for checkpoints (each "
+        checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", metavar="DIR", help="folder for checkpoints (each "
                                                            "epoch, and at the end)", show_default=False)] = None,
         resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --checkpoint")] = False,
-        seed: Annotated[int, typer.Option("--seed", help="seed of the weights, the split, the order and the "
+        seed: Annotated[int, typer.Option("--seed", metavar="N", help="seed of the weights, the split, the order and the "
                                           "augmentation")] = 0,
-        plot: Annotated[Optional[Path], typer.Option("--plot", help="write the curves here as SVG",
+        plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="write the curves here as SVG",
                                                      show_default=False)] = None,
         set: SetOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Train a spec on real images: top-1 and top-5 on a held-out split after every epoch."""
