@@ -161,8 +161,11 @@ def _plain(value: Any) -> Any:
 
 
 def meaning(layer: ResolvedLayer) -> dict[str, Any]:
-    """What a layer computes, as the fields `diff` compares: its type and resolved attributes."""
+    """What a layer computes, as the fields `diff` compares: its type, what it reads when that is not simply the
+    layer before it (graphs), and its resolved attributes."""
     fields: dict[str, Any] = {"type": layer.type}
+    if len(layer.inputs) > 1 or (layer.inputs and layer.index and layer.inputs[0] == "input"):
+        fields["inputs"] = list(layer.inputs)
     if isinstance(layer.attrs, LRNAttrs):
         attrs = layer.attrs
         fields.update(size=attrs.size, scale=attrs.scale, beta=attrs.beta, k=attrs.k, groups=attrs.groups)
@@ -180,6 +183,16 @@ def network_meaning(net: ResolvedNetwork) -> dict[str, Any]:
 
 def _summary(model) -> str:
     fields = model.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
+    kind = fields.pop("type")
+    return " ".join([kind] + [f"{key}={value}" for key, value in _flatten(fields).items()])
+
+
+def _layer_summary(net: ResolvedNetwork, layer: ResolvedLayer) -> str:
+    """The layer's fields as written in the spec; a layer inside a block instance by its resolved meaning."""
+    model = next((model for model in net.spec.layers if model.name == layer.name), None)
+    if model is not None:
+        return _summary(model)
+    fields = meaning(layer)
     kind = fields.pop("type")
     return " ".join([kind] + [f"{key}={value}" for key, value in _flatten(fields).items()])
 
@@ -228,13 +241,13 @@ class _Differ:
 
     def removed(self, i: int) -> LayerDiff:
         layer = self.a.layers[i]
-        return LayerDiff("removed", layer.name, None, i, None, layer.type, None, _summary(self.a.spec.layers[i]), (),
+        return LayerDiff("removed", layer.name, None, i, None, layer.type, None, _layer_summary(self.a, layer), (),
                          layer.output_shape, None, Count(layer.params, 0), Count(layer.buffers, 0),
                          Count(layer.macs, 0), _placement(layer) if self.placed else None, None)
 
     def added(self, j: int) -> LayerDiff:
         layer = self.b.layers[j]
-        return LayerDiff("added", layer.name, None, None, j, None, layer.type, _summary(self.b.spec.layers[j]), (),
+        return LayerDiff("added", layer.name, None, None, j, None, layer.type, _layer_summary(self.b, layer), (),
                          None, layer.output_shape, Count(0, layer.params), Count(0, layer.buffers),
                          Count(0, layer.macs), None, _placement(layer) if self.placed else None)
 

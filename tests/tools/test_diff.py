@@ -222,3 +222,16 @@ def test_floats_equal_within_one_float32_step():
         assert same_value(value, float(np.float32(value)))  # what a float32 round trip gives back
         assert not same_value(value, float(np.nextafter(np.nextafter(np.float32(value), np.inf), np.inf)))
     assert not same_value(True, 1) and not same_value(0, False) and same_value([1, 2.0], [1, 2])
+
+
+def test_graph_networks_compare_by_qualified_name_and_edges(tmp_path):
+    from alexnet_spec.tools.diff import diff_networks
+    from tests.passes.test_graph import FIRE, RESIDUAL
+    from tests.conftest import resolve_text
+
+    same = diff_networks(resolve_text(RESIDUAL), resolve_text(RESIDUAL))
+    assert not same.differs
+    swapped = diff_networks(resolve_text(FIRE), resolve_text(FIRE.replace("inputs: [c2, c1]", "inputs: [c1, c2]")))
+    changed = [layer for layer in swapped.layers if layer.status == "changed"]
+    assert [layer.name for layer in changed] == ["a"]
+    assert any("inputs" in str(field) for field in changed[0].fields)
