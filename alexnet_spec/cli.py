@@ -70,13 +70,16 @@ def summary(spec: SpecArg,
             dtype: Annotated[str, typer.Option("--dtype", metavar="DTYPE", autocompletion=lambda: list(DTYPES),
                                                help="element type of the memory figures: float16, bfloat16, "
                                                "float32 or float64")] = "float32",
+            depth: Annotated[Optional[int], typer.Option("--depth", "-d", metavar="N", help="show block instances "
+                                                         "nested deeper than N as one row each (0: every top-level "
+                                                         "block collapsed); default: every layer")] = None,
             set: SetOpt = None, json_output: JsonOpt = False, output: OutputOpt = None,
             verbose: VerboseOpt = False) -> None:
     """Every layer: input and output shapes, parameters, MACs, activation memory, placement and the arithmetic
     behind each size; then trainable and non-trainable parameters, memory for --batch and --dtype, MACs and FLOPs."""
     from alexnet_spec.tools import summary as report
 
-    options = report.Options(batch, dtype)
+    options = report.Options(batch, dtype, depth)
     net = load_network(spec, set)
     if json_output:
         emit_json(report.summary_json(net, options), output)

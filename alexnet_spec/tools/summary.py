@@ -48,8 +48,14 @@ class Options:
 
     batch: int = 1
     dtype: str = "float32"
+    depth: int | None = None  # block instances nested deeper than this are one row each (None: every layer)
 
     def __post_init__(self):
+        if self.depth is not None and (isinstance(self.depth, bool) or self.depth < 0):
+            from alexnet_spec.errors import Diagnostic, SpecError
+
+            raise SpecError(Diagnostic(f"--depth must be 0 or more, got {self.depth}", file="--depth",
+                                       expected="0 (top-level blocks as one row each), 1, ..."))
         if self.dtype not in DTYPE_BYTES:
             raise unknown_choice("dtype", self.dtype, list(DTYPE_BYTES), file="--dtype")
         if isinstance(self.batch, bool) or not 1 <= self.batch <= MAX_BATCH:
@@ -99,12 +105,18 @@ def summary_json(net: ResolvedNetwork, options: Options = Options()) -> dict[str
         "param_bytes": figures["param_bytes"],
         "input_bytes": figures["input_bytes"],
         "activation_bytes": figures["activation_bytes"],
+        "outputs": list(net.output_names),
+        "blocks": [{"name": scope.name, "kind": scope.kind, "block": scope.block, "args": dict(scope.args),
+                    "members": [member.name for member in scope.members]} for scope in net.scopes if scope.name],
+        "scaling": [{"name": scale.name, "field": scale.field, "declared": scale.declared, "scaled": scale.scaled,
+                     "multiple": scale.multiple} for scale in net.scaling],
         "devices": {device: {**held, "reads_across": cross_device_reads(net)[device]}
                     for device, held in per_device_totals(net).items()},
         "layers": [
             {
                 "name": layer.name,
                 "type": layer.type,
+                "inputs": list(layer.inputs),
                 "input_shapes": [list(shape) for shape in input_shapes(layer)],
                 "output_shape": list(layer.output_shape),
                 "params": layer.params,
@@ -160,17 +172,90 @@ def _placement_note(layer: ResolvedLayer) -> str:
     return ", ".join(filter(None, (where, "reads across devices" if placement.reads_across else "")))
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A row of the summary: a layer, a block instance's heading, or a collapsed instance (its layers summed)."""
+
+    label: str  # indented by nesting: "  conv1" under "layer1.0"
+    kind: str  # the layer type, or "basic (channels=64)" for a block
+    layers: tuple[ResolvedLayer, ...]  # the layers it stands for; () for a heading
+    output: ResolvedLayer | None  # the layer whose output is the row's
+
+
+def block_label(net: ResolvedNetwork, name: str) -> str:
+    """How a block instance or row is named in the summary: "basic (channels=64, stride=1)", "2 × basic"."""
+    scope = net.scope(name)
+    if scope.kind == "sequence":
+        return f"{len(scope.members)} × {scope.block}"
+    args = ", ".join(f"{key}={_arg(value)}" for key, value in scope.args)
+    return f"{scope.block} ({args})" if args else scope.block
+
+
+def _arg(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def entries(net: ResolvedNetwork, depth: int | None = None) -> list[Entry]:
+    """The summary's rows in layer order: each block instance a heading over its indented layers, or (deeper than
+    `depth`) one row summing them."""
+    scopes = {scope.name for scope in net.scopes if scope.name}
+    rows, opened, collapsed = [], set(), {}
+    for layer in net.layers:
+        parts = layer.name.split(".")
+        ancestors = [".".join(parts[:end]) for end in range(1, len(parts)) if ".".join(parts[:end]) in scopes]
+        for level, scope in enumerate(ancestors):
+            if depth is not None and level >= depth:
+                if scope not in collapsed:
+                    collapsed[scope] = len(rows)
+                    rows.append(Entry("  " * level + scope.split(".")[-1] if level else scope, block_label(net, scope),
+                                      (), None))
+                entry = rows[collapsed[scope]]
+                rows[collapsed[scope]] = Entry(entry.label, entry.kind, entry.layers + (layer,), layer)
+                break
+            if scope not in opened:
+                opened.add(scope)
+                rows.append(Entry("  " * level + (scope.split(".")[-1] if level else scope), block_label(net, scope),
+                                  (), None))
+        else:
+            rows.append(Entry("  " * len(ancestors) + (parts[-1] if ancestors else layer.name), layer.type, (layer,),
+                              layer))
+    return rows
+
+
+def scaling_lines(net: ResolvedNetwork) -> list[str]:
+    """What depth_multiple and width_multiple made of the declared integers, one line per distinct change."""
+    changes: dict[tuple, list[str]] = defaultdict(list)
+    for scale in net.scaling:
+        changes[(scale.field, scale.declared, scale.scaled, scale.multiple)].append(scale.name)
+    lines = []
+    for (field, declared, scaled, multiple), names in changes.items():
+        which = "depth_multiple" if field == "repeat" else "width_multiple"
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(f"{which} {multiple:g}: {field} {declared} -> {scaled} ({shown})")
+    return lines
+
+
 def summary_text(net: ResolvedNetwork, options: Options, width: int) -> str:
     """The layer table, then the totals, then (for placed specs) the per-device table, laid out within `width`."""
     columns = [Column("layer"), Column("type", movable=True), Column("input", right=True),
                Column("output", right=True), Column("params", right=True), Column("MACs", right=True),
                Column("activations", right=True)]
     rows, notes = [], []
-    for layer in net.layers:
-        rows.append([layer.name, layer.type, ", ".join(shape_text(shape) for shape in input_shapes(layer)),
-                     shape_text(layer.output_shape), f"{layer.params + layer.buffers:,}", f"{layer.macs:,}",
-                     megabytes(activation_bytes(layer, options))])
-        notes.append(" · ".join(filter(None, [_placement_note(layer)] + list(layer.equations))))
+    for entry in entries(net, options.depth):
+        if entry.output is None:  # a heading: its layers follow, indented
+            rows.append([entry.label, entry.kind, "", "", "", "", ""])
+            notes.append("")
+            continue
+        first = entry.layers[0]
+        rows.append([entry.label, entry.kind, ", ".join(shape_text(shape) for shape in input_shapes(first)),
+                     shape_text(entry.output.output_shape),
+                     f"{sum(layer.params + layer.buffers for layer in entry.layers):,}",
+                     f"{sum(layer.macs for layer in entry.layers):,}",
+                     megabytes(sum(activation_bytes(layer, options) for layer in entry.layers))])
+        if len(entry.layers) > 1:
+            notes.append(f"{len(entry.layers)} layers")
+        else:
+            notes.append(" · ".join(filter(None, [_placement_note(first)] + list(first.equations))))
     figures = totals(net, options)
     rows.append(["total", "", shape_text(net.input_shape), shape_text(net.output_shape),
                  f"{figures['total_params']:,}", f"{net.total_macs:,}", megabytes(figures["activation_bytes"])])
@@ -190,7 +275,7 @@ def summary_text(net: ResolvedNetwork, options: Options, width: int) -> str:
         f"(every layer's output for {batch}, as training keeps them)",
         f"MACs: {net.total_macs:,}{per_image}",
         f"FLOPs: {figures['flops']:,} (FLOPs = 2 × MACs: a multiply and an add)",
-    ]
+    ] + scaling_lines(net)
     text = title + table + "".join(textwrap.fill(line, width, subsequent_indent="  ") + "\n" for line in lines)
     if net.devices:
         text += "\n" + device_text(net, width)

@@ -97,3 +97,41 @@ def test_command_reports_memory_for_batch_and_dtype(tmp_path):
     assert "FLOPs: 1,448,813,632 (FLOPs = 2 × MACs" in text
     data = json.loads(run_cli("summary", "specs/lenet5.yaml", "--json", "-n", "4").stdout)
     assert data["batch"] == 4 and data["layers"][0]["activation_bytes"] == 6 * 28 * 28 * 4 * 4
+
+
+def test_blocks_are_a_tree_that_collapses_to_a_depth():
+    from alexnet_spec.tools.summary import Options, entries, summary_json, summary_text
+    from tests.conftest import resolve_text
+    from tests.passes.test_graph import RESIDUAL
+
+    net = resolve_text(RESIDUAL)
+    full = entries(net)
+    assert [entry.label for entry in full[:4]] == ["stem", "layer1", "  0", "    conv1"]
+    assert full[2].kind == "basic (channels=8, stride=1, downsample=false)" and full[1].kind == "2 × basic"
+    top = entries(net, depth=0)
+    assert [(entry.label, len(entry.layers)) for entry in top] == [("stem", 1), ("layer1", 14), ("layer2", 16),
+                                                                    ("pool", 1), ("fc", 1)]
+    layer2 = top[2]
+    assert sum(layer.params for layer in layer2.layers) == sum(
+        layer.params for layer in net.layers if layer.name.startswith("layer2."))
+    assert layer2.output.output_shape == (16, 8, 8)
+    one = [entry.label for entry in entries(net, depth=1)]
+    assert one[:4] == ["stem", "layer1", "  0", "  1"]
+    text = summary_text(net, Options(depth=0), 100)
+    assert "layer2  2 × basic" in text and "16 layers" in text
+    data = summary_json(net)
+    assert {"name": "layer2.0", "kind": "instance", "block": "basic",
+            "args": {"channels": 16, "stride": 2, "downsample": True},
+            "members": ["conv1", "bn1", "relu1", "conv2", "bn2", "down_conv", "down_bn", "add", "relu2"]} \
+        in data["blocks"]
+
+
+def test_multiples_are_shown_with_the_integers_they_give():
+    from alexnet_spec.tools.summary import Options, summary_text
+    from tests.conftest import resolve_text
+    from tests.passes.test_graph import RESIDUAL
+
+    net = resolve_text(RESIDUAL, ["depth_multiple=0.5", "width_multiple=0.5"])
+    text = summary_text(net, Options(), 120)
+    assert "depth_multiple 0.5: repeat 2 -> 1 (layer1, layer2)" in text
+    assert "width_multiple 0.5: out_channels 16 -> 8 (layer2.0.conv1, layer2.0.conv2, layer2.0.down_conv)" in text
