@@ -30,9 +30,12 @@ class Namer:
         # unnamed (or equally named) layers quadratic.
         self.next_number: dict[str, int] = {}
 
-    def name(self, original: str | None, prefix: str) -> str:
-        """A fresh legal name for `original` (None or "" for an unnamed layer: `prefix` numbered)."""
-        cleaned = unicodedata.normalize("NFKC", re.sub(r"\W+", "_", original or "")).strip("_")
+    def name(self, original: str | None, prefix: str, base: str | None = None) -> str:
+        """A fresh legal name for `original` (None or "" for an unnamed layer: `prefix` numbered), made from `base`
+        instead where given (a more readable source, such as the torch module that made a node; "" for `prefix`
+        numbered)."""
+        source = original if base is None else base
+        cleaned = unicodedata.normalize("NFKC", re.sub(r"\W+", "_", source or "")).strip("_")
         cleaned = re.sub(r"\W+", "_", cleaned).strip("_")
         if cleaned and cleaned[0].isdigit():
             cleaned = f"{prefix}_{cleaned}"

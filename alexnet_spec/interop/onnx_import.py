@@ -27,6 +27,8 @@ from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.limits import MAX_ONNX_BYTES
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, short_float, spec_header, spec_yaml
 from alexnet_spec.interop.onnx_export import ADAPTIVE_DOC, adaptive_bins
+from alexnet_spec.interop.onnx_graph import BATCH, Graph
+from alexnet_spec.interop.onnx_patterns import module_scope, torch_lrn, torch_lrn_end
 from alexnet_spec.spec.layers import NAME_PREFIX
 
 SUPPORTED = ("Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
@@ -48,26 +50,15 @@ class OnnxImport:
 
 class _Reader:
     def __init__(self, model, file: str):
-        from onnx import helper, numpy_helper
+        from onnx import helper
 
-        self.helper, self.file, self.graph = helper, file, model.graph
-        self.opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
-        self.constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in self.graph.initializer}
-        self.all_nodes = list(self.graph.node)  # these very objects: `visited` holds their ids
-        self.visited: set[int] = set()  # nodes read (as layers, or as constants)
+        self.helper, self.file = helper, file
+        self.g = Graph(model)
+        self.graph, self.opset, self.constants = model.graph, self.g.opset, self.g.constants
+        self.all_nodes, self.visited, self.consumers = self.g.nodes, self.g.visited, self.g.consumers
         for node in self.all_nodes:  # topological order: a constant's producer comes first
-            if node.op_type == "Constant":
-                self.constants[node.output[0]] = self._constant_value(node, numpy_helper)
-            elif node.op_type == "Identity" and node.input[0] in self.constants:  # torch.onnx shares equal tensors
-                self.constants[node.output[0]] = self.constants[node.input[0]]
-            else:
-                continue
-            self.visited.add(id(node))
-        self.consumers: dict[str, list] = {}
-        for node in self.all_nodes:
-            for value in node.input:
-                if value and value not in self.constants:
-                    self.consumers.setdefault(value, []).append(node)
+            if node.op_type in ("Constant", "Identity"):  # torch.onnx shares equal tensors through Identity
+                self.g.value(node.output[0])
         self.namer = Namer()
         self.notes: dict[str, list[str]] = {}
         self.layers: list[dict] = []
@@ -77,8 +68,7 @@ class _Reader:
 
     # Errors and notes.
     def error(self, node, message: str, **kwargs) -> SpecError:
-        return SpecError(Diagnostic(f"node {node.name or '(unnamed)'} ({node.op_type}): {message}", file=self.file,
-                                    **kwargs))
+        return SpecError(Diagnostic(f"{self.g.describe(node)}: {message}", file=self.file, **kwargs))
 
     def note(self, text: str, layer: str | None = None) -> None:
         self.notes.setdefault(text, [])
@@ -86,13 +76,6 @@ class _Reader:
             self.notes[text].append(layer)
 
     # Reading nodes.
-    def _constant_value(self, node, numpy_helper) -> np.ndarray:
-        attribute = node.attribute[0]
-        if attribute.name == "value":
-            return numpy_helper.to_array(attribute.t)
-        value = self.helper.get_attribute_value(attribute)
-        return np.asarray(value)
-
     def attrs(self, node) -> dict:
         values = {attribute.name: self.helper.get_attribute_value(attribute) for attribute in node.attribute}
         return {key: value.decode() if isinstance(value, bytes) else value for key, value in values.items()}
@@ -100,27 +83,28 @@ class _Reader:
     def const(self, node, index: int, what: str) -> np.ndarray:
         if index >= len(node.input) or not node.input[index]:
             raise self.error(node, f"has no {what}")
-        name = node.input[index]
-        if name not in self.constants:
-            raise self.error(node, f"its {what} ({name!r}) is computed, not a constant",
-                             expected="an initializer or a Constant node", hint="fold constants first (onnxsim)")
-        return self.constants[name]
+        value = self.g.value(node.input[index])
+        if value is None:
+            raise self.error(node, f"its {what} ({node.input[index]!r}) is computed, not a constant",
+                             expected="an initializer, a Constant node, or a computation from constants and sizes",
+                             hint="fold constants first (onnxsim)")
+        return value
 
     def optional_const(self, node, index: int, what: str) -> np.ndarray | None:
         return self.const(node, index, what) if index < len(node.input) and node.input[index] else None
 
     def only_user(self, value: str, reader) -> object:
         """The one node that reads `value`; a branch (several readers) or a dead end is an error."""
-        users = self.consumers.get(value, [])
+        users = self.g.readers(value)
         if len(users) != 1:
-            found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+            found = ", ".join(self.g.describe(user) for user in users) or "no node"
             raise self.error(reader, f"its output {value!r} is read by {found}",
                              expected="exactly one reader: the spec language is a chain of layers")
         return users[0]
 
     def unused_outputs(self, node, keep: int = 1) -> None:
         for value in node.output[keep:]:
-            if value and (value in self.consumers or value in {output.name for output in self.graph.output}):
+            if value and (self.consumers.get(value) or value in {output.name for output in self.graph.output}):
                 raise self.error(node, f"its extra output {value!r} is used", expected="only the first output used")
 
     # The walk from the input to the output.
@@ -134,17 +118,26 @@ class _Reader:
             raise SpecError(Diagnostic(f"the input {inputs[0].name!r} has shape {dims}", file=self.file,
                                        expected="(N, C, H, W) with known C, H and W"))
         self.batch = dims[0]
+        if self.batch is None:
+            self.note(f"the input's batch dimension is dynamic ({_dim_text(inputs[0])}): a spec has no batch size")
         outputs = [value.name for value in self.graph.output]
         if len(outputs) != 1:
             raise SpecError(Diagnostic(f"the graph has {len(outputs)} outputs", file=self.file, expected="one output"))
         value, shape = inputs[0].name, tuple(dims[1:])
         while value != outputs[0]:
-            users = self.consumers.get(value, [])
+            self.g.shapes[value] = shape
+            users = self.g.readers(value)
+            lrn = torch_lrn_end(users, value)
+            if lrn is not None:
+                value, shape = self._torch_lrn(value, lrn, shape)
+                continue
             if len(users) != 1:
-                found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+                found = ", ".join(self.g.describe(user) for user in users) or "no node"
                 raise SpecError(Diagnostic(f"the value {value!r} is read by {found}", file=self.file,
                                            expected="exactly one reader on the way to the output: the spec language "
-                                                    "is a chain of layers"))
+                                                    "is a chain of layers",
+                                           hint="branches (Concat, Add) come with graph networks" if len(users) > 1
+                                           else None))
             node = users[0]
             self.visited.add(id(node))
             if node.op_type not in SUPPORTED or node.op_type in ("Add", "Concat", "Constant"):
@@ -155,7 +148,7 @@ class _Reader:
                 raise self.error(node, f"reads {value!r} as an input other than its first", hint="only chains of "
                                  "layers are in the spec language")
             value, shape = getattr(self, f"_{node.op_type.lower()}")(node, shape)
-        if value in self.consumers:
+        if self.g.readers(value):
             raise SpecError(Diagnostic(f"the output {value!r} is also read by other nodes", file=self.file,
                                        expected="a chain that ends at the graph's output"))
         stray = [node for node in self.all_nodes if id(node) not in self.visited]
@@ -167,11 +160,14 @@ class _Reader:
         return {"input": {"channels": dims[1], "height": dims[2], "width": dims[3]}, "layers": self.layers}
 
     def add(self, node, layer: dict, name_from=None) -> str:
-        """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given)."""
-        original = (name_from or node).name
-        name = self.namer.name(original, NAME_PREFIX[layer["type"]])
+        """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given): after
+        the module that made it where the exporter says so (torch's `/features/features.0/Conv` and the dynamo
+        exporter's name scopes: `features_0`), else after the node."""
+        named = name_from or node
+        original = named.name
+        name = self.namer.name(original, NAME_PREFIX[layer["type"]], base=module_scope(named))
         self.layers.append({"type": layer.pop("type"), "name": name, **layer})
-        self.nodes[name] = f"{original or '(unnamed)'} ({(name_from or node).op_type})"
+        self.nodes[name] = self.g.describe(named)
         self.original[name] = original
         return name
 
@@ -294,6 +290,17 @@ class _Reader:
         self.note("convention: torch (ONNX's LRN divides alpha by size, as PyTorch does)", name)
         return node.output[0], shape
 
+    def _torch_lrn(self, value: str, division, shape):
+        """torch's LocalResponseNorm decomposition (onnx_patterns.py) as one lrn, named after its module."""
+        if len(shape) != 3:
+            raise self.error(division, f"torch's LocalResponseNorm of a {shape} tensor", expected="a C×H×W map")
+        layer, region = torch_lrn(self.g, value, division, shape[0], self.error)
+        self.visited.update(id(node) for node in region)
+        name = self.add(division, layer)
+        self.note(f"torch's LocalResponseNorm decomposition (Mul, Pad, AveragePool, Pow, Div ...: {len(region)} nodes) "
+                  "read as one lrn, convention: torch (alpha divided by size)", name)
+        return division.output[0], shape
+
     def _split(self, node, shape):
         """Split on channels, one LRN per part with the same attributes, Concat in order: a grouped LRN."""
         attrs = self.attrs(node)
@@ -330,10 +337,11 @@ class _Reader:
     def _reshape(self, node, shape):
         target = [int(value) for value in np.ravel(self.const(node, 1, "shape"))]
         features = math.prod(shape)
-        fits = len(target) == 2 and (target[1] == -1 and target[0] in (0, self.batch) or
-                                     target[1] == features and target[0] in (0, -1, self.batch))
+        fits = len(target) == 2 and (target[1] == -1 and target[0] in (0, BATCH, self.batch) or
+                                     target[1] == features and target[0] in (0, -1, BATCH, self.batch))
         if not fits or (self.attrs(node).get("allowzero", 0) and 0 in target):
-            raise self.error(node, f"a Reshape to {target} is not a flatten",
+            shown = ", ".join("N" if value == BATCH else str(value) for value in target)
+            raise self.error(node, f"a Reshape to [{shown}] is not a flatten",
                              expected=f"(N, -1), (0, -1) or (-1, {features})")
         return self._to_features(node, shape)
 
@@ -371,17 +379,16 @@ class _Reader:
     def _matmul(self, node, shape):
         if len(shape) == 3:
             return self._adaptive(node, shape)
-        if node.input[0] not in self.consumers or self.consumers[node.input[0]] != [node] or \
-                node.input[1] not in self.constants:
+        if self.g.readers(node.input[0]) != [node] or self.g.value(node.input[1]) is None:
             raise self.error(node, "only MatMul(features, constant weight) is a dense layer")
         weight = self.const(node, 1, "weight").T
-        users = self.consumers.get(node.output[0], [])
+        users = self.g.readers(node.output[0])
         if len(users) == 1 and users[0].op_type == "Add":
             add = users[0]
             other = [value for value in add.input if value != node.output[0]]
-            if len(other) == 1 and other[0] in self.constants:
+            if len(other) == 1 and self.g.value(other[0]) is not None:
                 self.visited.add(id(add))
-                return self._dense(node, shape, weight, self.constants[other[0]], add.output[0])
+                return self._dense(node, shape, weight, self.g.value(other[0]), add.output[0])
         return self._dense(node, shape, weight, None, node.output[0])
 
     def _adaptive(self, node, shape):
@@ -455,6 +462,11 @@ class _Reader:
             raise self.error(node, f"softmax over axis {axis} of a rank-{rank} input (opset {self.opset})",
                              expected="softmax over the features, or the channels of a C×H×W map (axis 1; opset "
                                       "13 or later for a map)")
+
+
+def _dim_text(value) -> str:
+    dim = value.type.tensor_type.shape.dim[0]
+    return repr(dim.dim_param) if dim.dim_param else "unknown"
 
 
 def _compact(pair) -> int | list[int]:
