@@ -33,13 +33,28 @@ def _needs_onnx(what: str) -> None:
 
 @import_app.command("caffe")
 @reports_errors
-def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt (either header style)",
+def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe .prototxt: deploy (either header style), "
+                                                          "train_val/train_test (its TEST phase), V1 `layers`",
                                                           show_default=False)],
-                 output: SpecOutput = None, verbose: VerboseOpt = False) -> None:
-    """A Caffe deploy prototxt as a spec, with what Caffe leaves implicit written down and listed in its header."""
+                 output: SpecOutput = None,
+                 input_size: Annotated[Optional[str], typer.Option("--input", help="C,H,W of a train_val file's "
+                                                                   "data layer, which reads it from a database")] = None,
+                 verbose: VerboseOpt = False) -> None:
+    """A Caffe network as a spec, with what Caffe leaves implicit written down and listed in its header."""
     from alexnet_spec.interop.caffe import import_prototxt
 
-    emit(import_prototxt(prototxt, output.parent if output is not None else None), output)
+    emit(import_prototxt(prototxt, output.parent if output is not None else None, _chw(input_size)), output)
+
+
+def _chw(text: str | None) -> tuple[int, int, int] | None:
+    """--input "3,227,227" as (3, 227, 227)."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise SpecError(Diagnostic(f"--input {text!r} is not three positive whole numbers", file="--input",
+                                   expected="C,H,W such as 3,227,227"))
+    return tuple(int(part) for part in parts)
 
 
 @import_app.command("onnx")
