@@ -125,10 +125,13 @@ def check(spec: SpecArg,
 @app.command("convert-weights")
 @reports_errors
 def convert_weights(spec: SpecArg,
-                    source: Annotated[Path, typer.Argument(help="a torch .pt state dict or a .npz of jax params")],
-                    target: Annotated[Path, typer.Argument(help="the output: .npz (from .pt) or .pt (from .npz)")],
+                    source: Annotated[Path, typer.Argument(help="weights: .safetensors, a torch .pt/.pth state dict, "
+                                                           "or a .npz (canonical names or jax params)")],
+                    target: Annotated[Path, typer.Argument(help="the output: .safetensors or .pt (canonical), or .npz "
+                                                           "(jax params)")],
                     verbose: VerboseOpt = False) -> None:
-    """Move trained weights between frameworks: torch .pt <-> jax .npz, with layouts and flatten order converted."""
+    """Move trained weights between files and frameworks (.safetensors, torch .pt, jax .npz), with layouts and
+    flatten order converted."""
     from alexnet_spec.tools.convert_weights import convert_file
 
     convert_file(spec, source, target)

@@ -670,12 +670,26 @@ def import_prototxt(path: str | Path, directory: str | Path | None = None,
                     input_shape: tuple[int, int, int] | None = None) -> str:
     """The YAML text of a validated spec for a Caffe prototxt, with a header naming the file and listing what was
     made explicit; `directory` is where the spec will be written (for the header's schema path)."""
+    return import_with_weights(path, directory, input_shape)[0]
+
+
+def import_with_weights(path: str | Path, directory: str | Path | None = None,
+                        input_shape: tuple[int, int, int] | None = None,
+                        caffemodel: str | Path | None = None) -> tuple[str, dict]:
+    """`import_prototxt`'s text, and the canonical weights of `caffemodel` ({} without one)."""
     result = convert(read_prototxt(path), str(path), input_shape)
     net = resolve_import(result)
+    weights = {}
+    if caffemodel is not None:
+        from alexnet_spec.interop.caffemodel import caffemodel_weights
+
+        weights = caffemodel_weights(caffemodel, result.origins, net)
     title = (f"Imported by alexspec from the Caffe prototxt {path}. Sizes follow Caffe's arithmetic (checked: "
              f"{', '.join(f'{layer.name} {_shape(layer.output_shape)}' for layer in net.layers if _resizes(layer))}); "
              f"{net.total_params:,} parameters.")
-    return spec_header(title, result.explicit, directory) + spec_yaml(net.spec)
+    if caffemodel is not None:
+        title += f" Weights: {caffemodel} (`--weights-out FILE.safetensors` writes them, canonical names)."
+    return spec_header(title, result.explicit, directory) + spec_yaml(net.spec), weights
 
 
 def _resizes(layer) -> bool:

@@ -1,4 +1,4 @@
-"""`alexspec convert-weights`: torch .pt <-> jax .npz, and clear errors for what cannot be converted."""
+"""`alexspec convert-weights`: torch .pt -> jax .npz -> .safetensors -> .pt exactly, and clear errors for what cannot be converted."""
 
 from __future__ import annotations
 
@@ -20,16 +20,21 @@ def test_round_trip_through_the_command_line(tmp_path):
     with np.load(tmp_path / "p.npz") as archive:
         assert archive["c1/kernel"].shape == (5, 5, 1, 6)  # HWIO
         assert archive["f6/kernel"].shape == (120, 84)
-    second = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "p.npz"), str(tmp_path / "back.pt"))
+    second = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "p.npz"), str(tmp_path / "w.safetensors"))
     assert second.returncode == 0, second.stderr
+    third = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "w.safetensors"), str(tmp_path / "back.pt"))
+    assert third.returncode == 0, third.stderr
     back = torch.load(tmp_path / "back.pt", weights_only=True)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(back[name], value, rtol=0, atol=0)
+    from alexnet_spec.interop.weights_io import safetensors_metadata
+
+    assert safetensors_metadata(tmp_path / "w.safetensors")["spec_name"] == "LeNet5"
 
 
 def test_wrong_suffix_and_mismatched_weights(tmp_path):
-    result = run_cli("convert-weights", "specs/lenet5.yaml", "a.txt", str(tmp_path / "b.npz"))
-    assert result.returncode == 2 and "IN.pt OUT.npz" in result.stderr
+    result = run_cli("convert-weights", "specs/lenet5.yaml", "a.pt", str(tmp_path / "b.txt"))
+    assert result.returncode == 2 and "cannot write weights to a .txt file" in result.stderr
     import alexnet_spec
 
     torch.save(alexnet_spec.build("specs/alexnet_torchvision.yaml", "torch").state_dict(), tmp_path / "other.pt")
