@@ -99,6 +99,9 @@ def _users_files(workspace: Path, text: str) -> None:
     if "tiny_alexnet" in text:  # a Caffe network and its .caffemodel, made with BVLC's caffe.proto
         for suffix in (".prototxt", ".caffemodel"):
             shutil.copy(ROOT / "tests" / "interop" / "fixtures" / "caffemodel" / f"tiny_alexnet{suffix}", workspace)
+    if "lenet_train_test.prototxt" in text:  # BVLC's own train_test file
+        shutil.copy(ROOT / "tests" / "interop" / "fixtures" / "caffe" / "mnist__lenet_train_test.prototxt",
+                    workspace / "lenet_train_test.prototxt")
     (workspace / "mynet_from_deploy.yaml").write_text(import_prototxt(workspace / "deploy.prototxt"), encoding="utf-8")
     torch.manual_seed(0)
     for spec, weights in (("mynet_from_deploy.yaml", "mynet.pt"), ("specs/alexnet.yaml", "trained.pt")):

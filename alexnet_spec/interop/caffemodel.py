@@ -25,7 +25,11 @@ from alexnet_spec.weights import weight_shapes
 
 def read_caffemodel(path: str | Path):
     """The NetParameter of a .caffemodel, or a SpecError naming the file."""
-    from google.protobuf.message import DecodeError
+    try:
+        from google.protobuf.message import DecodeError
+    except ImportError:
+        raise SpecError(Diagnostic("reading a .caffemodel needs the protobuf package", file=str(path),
+                                   hint='pip install "alexspec[onnx]" (onnx brings protobuf)')) from None
 
     from alexnet_spec.interop.caffe_schema import message_class
 
