@@ -156,3 +156,48 @@ def test_missing_extra_and_misshapen_arrays_name_the_array(tmp_path):
 def _save_pt(tmp_path, state):
     torch.save({key: torch.from_numpy(np.array(value)) for key, value in state.items()}, tmp_path / "good.pt")
     return tmp_path / "good.pt"
+
+
+class TorchvisionStyleLeNet(torch.nn.Module):
+    """LeNet-5 written as torchvision writes its models: `features` and `classifier` Sequentials, so its state dict
+    says features.0.weight, classifier.2.bias, ..."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+                                      nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh())
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def test_a_torchvision_layout_state_dict_by_order(tmp_path):
+    import alexnet_spec
+
+    torch.manual_seed(1)
+    theirs = TorchvisionStyleLeNet().eval()
+    torch.save(theirs.state_dict(), tmp_path / "tv.pt")
+    result = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "tv.pt"), str(tmp_path / "w.safetensors"),
+                     "--from-order")
+    assert result.returncode == 0, result.stderr
+    assert "features.0 -> c1: weight 6×1×5×5, bias 6" in result.stderr
+    assert "classifier.3 -> output: weight 10×84, bias 10" in result.stderr
+    from safetensors.torch import load_file
+
+    ours = alexnet_spec.build("specs/lenet5.yaml", "torch").eval()
+    ours.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    x = torch.randn(3, 1, 32, 32)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
+
+    state = theirs.state_dict()
+    state["features.3.weight"] = state["features.3.weight"][:, :5]  # a different architecture from there on
+    torch.save(state, tmp_path / "other.pt")
+    from alexnet_spec.errors import SpecError
+    from alexnet_spec.tools.convert_weights import convert_file
+
+    with pytest.raises(SpecError) as caught:
+        convert_file("specs/lenet5.yaml", tmp_path / "other.pt", tmp_path / "x.pt", from_order=True)
+    assert caught.value.diagnostics[0].message == "features.3.weight has shape [16, 5, 5, 5]; c3.weight needs " \
+                                                  "[16, 6, 5, 5]" and not (tmp_path / "x.pt").exists()
