@@ -179,12 +179,14 @@ def test_a_torchvision_layout_state_dict_by_order(tmp_path):
     torch.manual_seed(1)
     theirs = TorchvisionStyleLeNet().eval()
     torch.save(theirs.state_dict(), tmp_path / "tv.pt")
-    result = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "tv.pt"), str(tmp_path / "w.safetensors"),
-                     "--from-order")
-    assert result.returncode == 0, result.stderr
-    assert "features.0 -> c1: weight 6×1×5×5, bias 6" in result.stderr
-    assert "classifier.3 -> output: weight 10×84, bias 10" in result.stderr
     from safetensors.torch import load_file
+
+    from alexnet_spec.errors import SpecError
+    from alexnet_spec.tools.convert_weights import convert_file
+
+    report = convert_file("specs/lenet5.yaml", tmp_path / "tv.pt", tmp_path / "w.safetensors", from_order=True)
+    assert report[0] == "features.0 -> c1: weight 6×1×5×5, bias 6"  # what the command prints
+    assert report[-1] == "classifier.3 -> output: weight 10×84, bias 10" and len(report) == 5
 
     ours = alexnet_spec.build("specs/lenet5.yaml", "torch").eval()
     ours.load_state_dict(load_file(tmp_path / "w.safetensors"))
@@ -194,9 +196,6 @@ def test_a_torchvision_layout_state_dict_by_order(tmp_path):
     state = theirs.state_dict()
     state["features.3.weight"] = state["features.3.weight"][:, :5]  # a different architecture from there on
     torch.save(state, tmp_path / "other.pt")
-    from alexnet_spec.errors import SpecError
-    from alexnet_spec.tools.convert_weights import convert_file
-
     with pytest.raises(SpecError) as caught:
         convert_file("specs/lenet5.yaml", tmp_path / "other.pt", tmp_path / "x.pt", from_order=True)
     assert caught.value.diagnostics[0].message == "features.3.weight has shape [16, 5, 5, 5]; c3.weight needs " \
