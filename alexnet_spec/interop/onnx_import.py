@@ -34,6 +34,9 @@ from alexnet_spec.spec.layers import NAME_PREFIX
 SUPPORTED = ("Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
              "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization",
              "Identity", "Split", "Concat", "Constant")
+# Graph names that exporters give every model (torch.onnx: "main_graph"; older: "torch_jit", "torch-jit-export"):
+# the file's name says more.
+EXPORTER_GRAPH_NAMES = frozenset({"main_graph", "torch_jit", "torch-jit-export", "tf2onnx", "graph"})
 ACTIVATIONS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax"}
 
 
@@ -507,8 +510,9 @@ def import_onnx(path: str | Path) -> OnnxImport:
     model = load_model(path)
     reader = _Reader(model, file)
     body = reader.read()
-    name = model_name(model.graph.name, Path(file).stem)
-    if model.graph.name and name != model.graph.name:
+    graph_name = "" if model.graph.name in EXPORTER_GRAPH_NAMES else model.graph.name
+    name = model_name(graph_name, Path(file).stem)
+    if graph_name and name != graph_name:
         reader.note(f"model name {model.graph.name!r} written as {name}")
     producer = f", by {model.producer_name}" if model.producer_name else ""
     data = {"name": name, "description": model.graph.doc_string or f"Imported from the ONNX model {Path(file).name}.",

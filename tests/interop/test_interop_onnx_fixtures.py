@@ -66,3 +66,11 @@ def test_lrn_decomposition_is_one_layer_with_torch_parameters():
     # Names come from the torch modules, and the mapping from the ONNX node names is in the header.
     assert "'/features/features.0/Conv' -> features_0" in header and "'/Reshape' -> flatten1" in header
     assert "the input's batch dimension is dynamic ('batch')" in header
+
+
+def test_an_exporters_placeholder_graph_name_gives_way_to_the_files(tmp_path):
+    path = FIXTURES[0]
+    assert onnx.load(path).graph.name == "main_graph"  # torch.onnx's name for every model
+    copy = tmp_path / "MyLeNet.onnx"
+    copy.write_bytes(path.read_bytes())
+    assert import_onnx(copy).data["name"] == "MyLeNet"  # the case kept
