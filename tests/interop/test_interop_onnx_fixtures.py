@@ -74,3 +74,44 @@ def test_an_exporters_placeholder_graph_name_gives_way_to_the_files(tmp_path):
     copy = tmp_path / "MyLeNet.onnx"
     copy.write_bytes(path.read_bytes())
     assert import_onnx(copy).data["name"] == "MyLeNet"  # the case kept
+
+
+def test_a_decomposition_that_is_not_torchs_lrn_is_refused_naming_the_node(tmp_path):
+    from onnx import numpy_helper
+
+    from alexnet_spec.errors import SpecError
+
+    model = onnx.load(next(path for path in FIXTURES if path.name == "alexnet_dynamo_opset18.onnx"))
+    pad = next(node for node in model.graph.node if node.op_type == "Pad")
+    [tensor] = [tensor for tensor in model.graph.initializer if tensor.name == pad.input[1]]
+    pads = numpy_helper.to_array(tensor).copy()
+    pads[2] += 1  # one more channel of padding in front: no longer a window centred on each channel
+    tensor.CopyFrom(numpy_helper.from_array(pads, tensor.name))
+    index = list(model.graph.node).index(pad)
+    onnx.save(model, tmp_path / "skewed.onnx")
+    with pytest.raises(SpecError) as caught:
+        import_onnx(tmp_path / "skewed.onnx")
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.message.startswith(f"node {index} {pad.name} (Pad): pads the channels by [0, 0, 3, 0, 0, 0, 0, 2")
+    assert "torch's LRN padding of size 5" in diagnostic.expected
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_auto_pad_is_honoured(tmp_path, auto_pad):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", auto_pad=auto_pad, strides=[2, 2]),
+             helper.make_node("MaxPool", ["c"], ["y"], name="pool", auto_pad=auto_pad, kernel_shape=[2, 2],
+                              strides=[2, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 9, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(rng.standard_normal((3, 2, 3, 3)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, tmp_path / "same.onnx")
+    result = import_onnx(tmp_path / "same.onnx")
+    net = parse_network(import_onnx_text(tmp_path / "same.onnx")[0], "same.yaml")
+    x = rng.standard_normal((2, 2, 9, 8)).astype(np.float32)
+    assert_close(oracle_output(net, result.weights, x).astype(np.float32), onnxruntime_output(model, x))
+    if auto_pad != "VALID":  # rows: 9 at stride 2 need 2 (one each side); columns: 8 need 1, after or before
+        assert net.layer("conv").attrs.padding == ((1, 1, 0, 1) if auto_pad == "SAME_UPPER" else (1, 1, 1, 0))
