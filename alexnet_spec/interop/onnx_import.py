@@ -31,7 +31,7 @@ from alexnet_spec.interop.onnx_graph import BATCH, Graph
 from alexnet_spec.interop.onnx_patterns import module_scope, torch_lrn, torch_lrn_end
 from alexnet_spec.spec.layers import NAME_PREFIX
 
-SUPPORTED = ("Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
+SUPPORTED = ("Transpose", "Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
              "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization",
              "Identity", "Split", "Concat", "Constant")
 # Graph names that exporters give every model (torch.onnx: "main_graph"; older: "torch_jit", "torch-jit-export"):
@@ -127,6 +127,16 @@ class _Reader:
         if len(outputs) != 1:
             raise SpecError(Diagnostic(f"the graph has {len(outputs)} outputs", file=self.file, expected="one output"))
         value, shape = inputs[0].name, tuple(dims[1:])
+        self.hwc = None  # (C, H, W) of a map flattened in H, W, C order, until the dense layer that reads it
+        first = self.g.readers(value)
+        if len(first) == 1 and first[0].op_type == "Transpose" and self.attrs(first[0]).get("perm") == [0, 3, 1, 2]:
+            self.visited.add(id(first[0]))  # tf2onnx's Keras models: an NHWC input, transposed to NCHW first
+            value, shape = first[0].output[0], (dims[3], dims[1], dims[2])
+            self.g.shapes[inputs[0].name] = tuple(dims[1:])
+            self.note(f"the ONNX input is NHWC, (N, {', '.join(map(str, dims[1:]))}), and its first node a Transpose "
+                      f"to NCHW: the spec's input is (C, H, W) = {shape}; feed the torch module NCHW, the JAX module "
+                      "NHWC (its default layout)")
+        channels, height, width = shape
         while value != outputs[0]:
             self.g.shapes[value] = shape
             users = self.g.readers(value)
@@ -151,6 +161,11 @@ class _Reader:
                 raise self.error(node, f"reads {value!r} as an input other than its first", hint="only chains of "
                                  "layers are in the spec language")
             value, shape = getattr(self, f"_{node.op_type.lower()}")(node, shape)
+        if self.hwc is not None:
+            raise SpecError(Diagnostic("the output is a map flattened in H, W, C order", file=self.file,
+                                       expected="a dense layer after a channels-last flatten (the spec flattens in "
+                                                "C, H, W order; a dense layer's weights can be reordered, an output "
+                                                "cannot)"))
         if self.g.readers(value):
             raise SpecError(Diagnostic(f"the output {value!r} is also read by other nodes", file=self.file,
                                        expected="a chain that ends at the graph's output"))
@@ -160,9 +175,13 @@ class _Reader:
                              hint="side branches are not in the spec language")
         if not self.layers:
             raise SpecError(Diagnostic("the graph has no layers", file=self.file))
-        return {"input": {"channels": dims[1], "height": dims[2], "width": dims[3]}, "layers": self.layers}
+        return {"input": {"channels": channels, "height": height, "width": width}, "layers": self.layers}
 
     def add(self, node, layer: dict, name_from=None) -> str:
+        if self.hwc is not None and layer["type"] not in ("flatten", "dense", "dropout", "relu", "tanh", "sigmoid"):
+            raise self.error(name_from or node, f"a {layer['type']} layer on features flattened in H, W, C order",
+                             expected="only a dense layer (after dropout or an activation) reads a channels-last "
+                                      "flatten: its weights can be reordered to the spec's C, H, W order")
         """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given): after
         the module that made it where the exporter says so (torch's `/features/features.0/Conv` and the dynamo
         exporter's name scopes: `features_0`), else after the node."""
@@ -355,7 +374,25 @@ class _Reader:
         self.add(node, {"type": "flatten"})
         return node.output[0], (math.prod(shape),)
 
+    def _transpose(self, node, shape):
+        """Transpose(perm=[0, 2, 3, 1]) right before a flatten: a Keras model flattening channels last."""
+        readers = self.g.readers(node.output[0])
+        if self.attrs(node).get("perm") != [0, 2, 3, 1] or len(shape) != 3 or len(readers) != 1 or \
+                readers[0].op_type not in ("Flatten", "Reshape"):
+            raise self.error(node, f"Transpose with perm {self.attrs(node).get('perm')} on a {shape} tensor",
+                             expected="an NHWC input's first Transpose (perm [0, 3, 1, 2]), or one to channels "
+                                      "last (perm [0, 2, 3, 1]) right before a flatten")
+        self.hwc = shape
+        return node.output[0], (shape[1], shape[2], shape[0])
+
     def _dense(self, node, shape, weight: np.ndarray, bias: np.ndarray | None, output: str, name_from=None):
+        if self.hwc is not None and weight.ndim == 2 and weight.shape[1] == math.prod(self.hwc):
+            channels, height, width = self.hwc
+            # Column j of the weight reads feature j of the H, W, C order; the spec's flatten gives C, H, W.
+            weight = weight[:, np.arange(weight.shape[1]).reshape(height, width, channels).transpose(2, 0, 1).ravel()]
+            self.hwc = None
+            self.note("a map flattened channels last (H, W, C): the spec flattens C, H, W, so the next dense "
+                      "layer's weight columns are reordered to match (the same function)")
         if len(shape) != 1:
             raise self.error(node, f"a dense layer on a {shape} map", expected="its input flattened first",
                              hint="the spec's flatten is ONNX's Flatten(axis=1)")
@@ -532,7 +569,7 @@ def resolve_onnx_import(result: OnnxImport):
         return parse_network(to_yaml_text(result.data), "<imported spec>")
     except SpecError as error:
         raise SpecError([dataclasses.replace(d, file=result.file, line=None, column=None,
-                                             message=(f"node {result.nodes[d.layer]}: " if d.layer in result.nodes
+                                             message=(f"{result.nodes[d.layer]}: " if d.layer in result.nodes
                                                       else "") + d.message)
                          for d in error.diagnostics]) from None
 

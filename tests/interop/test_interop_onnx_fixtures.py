@@ -18,6 +18,7 @@ pytest.importorskip("onnxruntime", reason="the outputs are compared with onnxrun
 from alexnet_spec.interop.onnx_import import import_onnx, import_onnx_text  # noqa: E402
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "onnx").glob("*.onnx"))
+TORCH_FIXTURES = [path for path in FIXTURES if path.stem.split("_")[0] in ("lenet", "alexnet", "vgg")]
 LAYERS = {  # what each module is, layer by layer, as the spec writes it
     "lenet": ["conv", "tanh", "avgpool", "conv", "tanh", "avgpool", "flatten", "dense", "tanh", "dense", "tanh",
               "dense"],
@@ -35,7 +36,7 @@ def test_every_exporter_and_opset_is_there():
     assert all(path.stat().st_size < 200_000 for path in FIXTURES)
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", TORCH_FIXTURES, ids=lambda path: path.stem)
 def test_torch_export_imports_as_onnxruntime_runs(path):
     torch = pytest.importorskip("torch")
     from tests.interop.fixtures.make_onnx_fixtures import build
@@ -69,7 +70,7 @@ def test_lrn_decomposition_is_one_layer_with_torch_parameters():
 
 
 def test_an_exporters_placeholder_graph_name_gives_way_to_the_files(tmp_path):
-    path = FIXTURES[0]
+    path = TORCH_FIXTURES[0]
     assert onnx.load(path).graph.name == "main_graph"  # torch.onnx's name for every model
     copy = tmp_path / "MyLeNet.onnx"
     copy.write_bytes(path.read_bytes())
@@ -115,3 +116,15 @@ def test_auto_pad_is_honoured(tmp_path, auto_pad):
     assert_close(oracle_output(net, result.weights, x).astype(np.float32), onnxruntime_output(model, x))
     if auto_pad != "VALID":  # rows: 9 at stride 2 need 2 (one each side); columns: 8 need 1, after or before
         assert net.layer("conv").attrs.padding == ((1, 1, 0, 1) if auto_pad == "SAME_UPPER" else (1, 1, 1, 0))
+
+
+def test_an_nhwc_model_in_tf2onnx_form_imports_as_onnxruntime_runs_it():
+    """keras_nhwc_tf2onnx_like.onnx is NOT made by tf2onnx (see the fixtures' README): onnx.helper in its form."""
+    path = next(path for path in FIXTURES if path.name == "keras_nhwc_tf2onnx_like.onnx")
+    result = import_onnx(path)
+    net = parse_network(import_onnx_text(path)[0], "keras.yaml")
+    assert net.input_shape == (3, 12, 12)  # (C, H, W) of the NHWC input (N, 12, 12, 3)
+    x = np.random.default_rng(5).standard_normal((2, 12, 12, 3)).astype(np.float32)
+    expected = onnxruntime_output(onnx.load(path), x)  # NHWC in
+    assert_close(oracle_output(net, result.weights, x.transpose(0, 3, 1, 2)).astype(np.float32), expected)
+    assert any("flattened channels last (H, W, C)" in line for line in result.explicit)
