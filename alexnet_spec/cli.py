@@ -179,15 +179,21 @@ def check(spec: SpecArg,
 @app.command("convert-weights")
 @reports_errors
 def convert_weights(spec: SpecArg,
-                    source: Annotated[Path, typer.Argument(help="a torch .pt state dict or a .npz of jax params",
-                                                           metavar="WEIGHTS", show_default=False)],
-                    target: Annotated[Path, typer.Argument(help="the output: .npz (from .pt) or .pt (from .npz)",
-                                                           metavar="OUTPUT", show_default=False)],
+                    source: Annotated[Path, typer.Argument(metavar="WEIGHTS", help="weights: .safetensors, a torch .pt/.pth state dict, "
+                                                           "or a .npz (canonical names or jax params)")],
+                    target: Annotated[Path, typer.Argument(metavar="OUTPUT", help="the output: .safetensors or .pt (canonical), or .npz "
+                                                           "(jax params)")],
+                    from_order: Annotated[bool, typer.Option("--from-order", help="SOURCE names its weights after "
+                                                             "another model's modules (torchvision's features.0."
+                                                             "weight): pair them with the spec's layers by order "
+                                                             "and shape, and print the pairing")] = False,
                     verbose: VerboseOpt = False) -> None:
-    """Move trained weights between frameworks: torch .pt <-> jax .npz, with layouts and flatten order converted."""
+    """Move trained weights between files and frameworks (.safetensors, torch .pt, jax .npz), with layouts and
+    flatten order converted."""
     from alexnet_spec.tools.convert_weights import convert_file
 
-    convert_file(spec, source, target)
+    for line in convert_file(spec, source, target, from_order):
+        print(line, file=sys.stderr)
     print(f"wrote {target}", file=sys.stderr)
 
 

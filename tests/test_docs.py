@@ -87,8 +87,8 @@ def _environment(workspace: Path) -> dict[str, str]:
 
 
 def _users_files(workspace: Path, text: str) -> None:
-    """What the documents assume a reader has, where `text` names it: a Caffe deploy file (Caffe's LeNet) and
-    trained state dicts."""
+    """What the documents assume a reader has, where `text` names it: a Caffe deploy file (Caffe's LeNet), a Caffe
+    network with its .caffemodel, and trained state dicts."""
     import torch
 
     import alexnet_spec
@@ -96,6 +96,12 @@ def _users_files(workspace: Path, text: str) -> None:
     from tests.interop.caffe_models import LENET
 
     (workspace / "deploy.prototxt").write_text(LENET, encoding="utf-8")
+    if "tiny_alexnet" in text:  # a Caffe network and its .caffemodel, made with BVLC's caffe.proto
+        for suffix in (".prototxt", ".caffemodel"):
+            shutil.copy(ROOT / "tests" / "interop" / "fixtures" / "caffemodel" / f"tiny_alexnet{suffix}", workspace)
+    if "lenet_train_test.prototxt" in text:  # BVLC's own train_test file
+        shutil.copy(ROOT / "tests" / "interop" / "fixtures" / "caffe" / "mnist__lenet_train_test.prototxt",
+                    workspace / "lenet_train_test.prototxt")
     (workspace / "mynet_from_deploy.yaml").write_text(import_prototxt(workspace / "deploy.prototxt"), encoding="utf-8")
     torch.manual_seed(0)
     for spec, weights in (("mynet_from_deploy.yaml", "mynet.pt"), ("specs/alexnet.yaml", "trained.pt")):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, spec_header, spec_yaml
+from alexnet_spec.interop.caffe_deploy import DATA_TYPES, data_input, deploy_layers, upgrade_v1
 from alexnet_spec.interop.caffe_proto import PARAMS, Block, located
 from alexnet_spec.interop.prototxt import Field, Message, parse
 
@@ -108,8 +109,9 @@ class _State:
 
 
 class _Converter:
-    def __init__(self, file: str):
+    def __init__(self, file: str, input_shape: tuple[int, int, int] | None = None):
         self.file = file
+        self.input_shape = input_shape
         self.namer = Namer()
         self.notes: dict[str, list[str]] = {}  # explanation -> the layers it applies to
 
@@ -127,14 +129,21 @@ class _Converter:
     # The network: header, then one layer at a time along the chain of blobs.
     def convert(self, text: str) -> CaffeImport:
         root = Block(self.file, parse(text, self.file), "NetParameter")
+        if root.has("layers") and root.has("layer"):
+            raise root.error(root.field("layers"), "both V1 `layers` and `layer` blocks", at_value=False,
+                             expected="one format (Caffe refuses a mixture too)")
         if root.has("layers"):
-            raise root.error(root.field("layers"), "V1 `layers { ... }` blocks are not supported", at_value=False,
-                             hint="upgrade the file with Caffe's tools/upgrade_net_proto_text, which writes `layer`")
-        layers = [layer for layer in root.blocks("layer") if self._included(layer)]
-        skipped = len(root.message.all("layer")) - len(layers)
+            every = [upgrade_v1(block) for block in root.blocks("layers")]
+            self.note("V1 `layers` blocks upgraded as Caffe's UpgradeV1Net does (CONVOLUTION is Convolution, ...; "
+                      "blobs_lr and weight_decay are training settings)")
+        else:
+            every = root.blocks("layer")
+        layers = [layer for layer in every if self._included(layer)]
+        skipped = [f"{layer.get('name')!r}" for layer in every if not self._included(layer)]
         if skipped:
-            self.note(f"{skipped} layer(s) that Caffe leaves out of the TEST phase (include/exclude rules) are not "
-                      "imported")
+            self.note(f"layers that Caffe leaves out of the TEST phase (include/exclude rules) not imported: "
+                      f"{', '.join(skipped)}")
+        layers = deploy_layers(self.file, layers, self.note)
         state, input_origin, input_shape, layers = self._input(root, layers)
         for layer in layers:
             self._layer(state, layer)
@@ -188,6 +197,20 @@ class _Converter:
             self.note("the legacy header's `input`/`input_dim` is the spec's input; its batch size is not part of "
                       f"a spec (N = {dims[0] if dims else '?'})")
             return self._start(blobs[0], dims, dims_at, origin), origin, tuple(dims[1:]), layers
+        if layers and layers[0].get("type") in DATA_TYPES:
+            layer = layers[0]
+            name = layer.get("name") or "data"
+            dims, at = data_input(self.file, layer, self.input_shape, self.note)
+            tops = layer.all("top")
+            origin = Origin(layer.owner.line, layer.owner.column, name)
+            if len(tops) > 2 or not tops:
+                raise layer.error(layer.owner, f"the {layer.get('type')} layer has {len(tops)} tops", at_value=False,
+                                  expected="data, and optionally label")
+            return self._start(tops[0], dims, at, origin), origin, tuple(dims[1:]), layers[1:]
+        if self.input_shape is not None:
+            raise located(self.file, layers[0].owner if layers else root.message, "--input is given but the network "
+                          "states its input size", expected="--input only for train_val files whose data layer "
+                          "reads its size from a database")
         if layers and layers[0].get("type") == "Input":
             layer = layers[0]
             name = layer.get("name", "input")
@@ -601,9 +624,10 @@ def read_prototxt(path: str | Path) -> str:
     return read_text(path, max_bytes=MAX_PROTOTXT_BYTES, what="prototxt")
 
 
-def convert(text: str, file: str = "<prototxt>") -> CaffeImport:
-    """The spec data of a deploy prototxt, not yet validated by alexspec (see `import_prototxt`)."""
-    return _Converter(file).convert(text)
+def convert(text: str, file: str = "<prototxt>", input_shape: tuple[int, int, int] | None = None) -> CaffeImport:
+    """The spec data of a prototxt (deploy, or train_val's TEST phase; `input_shape` (C, H, W) for a data layer
+    that reads its size from a database), not yet validated by alexspec (see `import_prototxt`)."""
+    return _Converter(file, input_shape).convert(text)
 
 
 def resolve_import(result: CaffeImport):
@@ -642,15 +666,30 @@ def _at_origin(diagnostic: Diagnostic, result: CaffeImport) -> Diagnostic:
                                layer=origin.caffe_name if diagnostic.layer else None)
 
 
-def import_prototxt(path: str | Path, directory: str | Path | None = None) -> str:
-    """The YAML text of a validated spec for a Caffe deploy prototxt, with a header naming the file and listing
-    what was made explicit; `directory` is where the spec will be written (for the header's schema path)."""
-    result = convert(read_prototxt(path), str(path))
+def import_prototxt(path: str | Path, directory: str | Path | None = None,
+                    input_shape: tuple[int, int, int] | None = None) -> str:
+    """The YAML text of a validated spec for a Caffe prototxt, with a header naming the file and listing what was
+    made explicit; `directory` is where the spec will be written (for the header's schema path)."""
+    return import_with_weights(path, directory, input_shape)[0]
+
+
+def import_with_weights(path: str | Path, directory: str | Path | None = None,
+                        input_shape: tuple[int, int, int] | None = None,
+                        caffemodel: str | Path | None = None) -> tuple[str, dict]:
+    """`import_prototxt`'s text, and the canonical weights of `caffemodel` ({} without one)."""
+    result = convert(read_prototxt(path), str(path), input_shape)
     net = resolve_import(result)
+    weights = {}
+    if caffemodel is not None:
+        from alexnet_spec.interop.caffemodel import caffemodel_weights
+
+        weights = caffemodel_weights(caffemodel, result.origins, net)
     title = (f"Imported by alexspec from the Caffe prototxt {path}. Sizes follow Caffe's arithmetic (checked: "
              f"{', '.join(f'{layer.name} {_shape(layer.output_shape)}' for layer in net.layers if _resizes(layer))}); "
              f"{net.total_params:,} parameters.")
-    return spec_header(title, result.explicit, directory) + spec_yaml(net.spec)
+    if caffemodel is not None:
+        title += f" Weights: {caffemodel} (`--weights-out FILE.safetensors` writes them, canonical names)."
+    return spec_header(title, result.explicit, directory) + spec_yaml(net.spec), weights
 
 
 def _resizes(layer) -> bool:

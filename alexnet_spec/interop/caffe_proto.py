@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.interop.caffe_schema import enum_values, schema
+from alexnet_spec.interop.caffe_schema import fields as caffe_fields
 from alexnet_spec.interop.common import short_float
 from alexnet_spec.interop.prototxt import Field, Message, Word
 
@@ -26,7 +28,11 @@ FILLER = {"type": "string", "value": "float", "min": "float", "max": "float", "m
 MESSAGES: dict[str, dict[str, str]] = {
     "NetParameter": {"name": "string", "input": "string*", "input_shape": "BlobShape*", "input_dim": "int*",
                      "force_backward": "bool", "state": "any", "debug_info": "bool", "layer": "LayerParameter*",
-                     "layers": "any*"},
+                     "layers": "V1LayerParameter*"},
+    "V1LayerParameter": {"name": "string", "type": "V1LayerParameter.LayerType", "bottom": "string*", "top": "string*",
+                         "loss_weight": "float*", "param": "string*", "blobs": "any*", "include": "NetStateRule*",
+                         "exclude": "NetStateRule*", "blobs_lr": "float*", "weight_decay": "float*",
+                         "blob_share_mode": "V1LayerParameter.DimCheckMode*"},
     "LayerParameter": {"name": "string", "type": "string", "bottom": "string*", "top": "string*", "phase": "Phase",
                        "loss_weight": "float*", "param": "any*", "blobs": "any*", "propagate_down": "bool*",
                        "include": "NetStateRule*", "exclude": "NetStateRule*"},
@@ -76,7 +82,7 @@ class Block:
         self.file, self.message, self.schema, self.owner, self.layer = file, message, schema, owner, layer
         self.fields = MESSAGES[schema]
         named = message.first("name")
-        if schema == "LayerParameter" and named is not None and isinstance(named.value, str):
+        if schema in ("LayerParameter", "V1LayerParameter") and named is not None and isinstance(named.value, str):
             self.layer = named.value  # errors in the layer's own fields name it
         seen: dict[str, Field] = {}
         for item in message.fields:
@@ -95,11 +101,18 @@ class Block:
         kind = self.fields.get(item.name)
         if kind is not None:
             return kind
-        if self.schema == "LayerParameter" and item.name.endswith("_param"):
-            return "any"  # another layer type's parameters: Caffe ignores them, and so does the import
-        close = difflib.get_close_matches(item.name, list(self.fields), n=1)
-        raise self.error(item, f"unknown field {item.name!r} in {self.title}", at_value=False,
-                         expected=f"a field of Caffe's {self.schema}: {', '.join(self.fields)}",
+        known = caffe_fields(self.schema) if self.schema in schema().messages else {}
+        if item.name in known:
+            if self.schema in ("LayerParameter", "V1LayerParameter") and item.name.endswith("_param"):
+                return "any"  # another layer type's parameters: Caffe ignores them, and so does the import
+            raise self.error(item, f"{item.name} (a field of Caffe's {self.schema}) cannot be expressed in a spec",
+                             at_value=False, expected=f"only {', '.join(self.fields)}",
+                             hint="remove it if it does not change what the network computes; otherwise the spec "
+                                  "language has no equivalent")
+        close = difflib.get_close_matches(item.name, list(known or self.fields), n=1)
+        raise self.error(item, f"unknown field {item.name!r} in {self.title}: caffe.proto's {self.schema} has no "
+                         "such field", at_value=False,
+                         expected=f"a field of Caffe's {self.schema}: {', '.join(known or self.fields)}",
                          hint=f"did you mean {close[0]!r}?" if close else None)
 
     def _check(self, item: Field, kind: str) -> None:
@@ -136,13 +149,13 @@ class Block:
                 raise self.error(item, f"{item.name} must be a quoted string, not {item.raw}",
                                  hint=f'write {item.name}: "{item.raw}"')
             return value
-        names = ENUMS[kind]
-        if isinstance(value, int) and 0 <= value < len(names):
+        names = dict(enumerate(ENUMS[kind])) if kind in ENUMS else enum_values(kind)
+        if isinstance(value, int) and value in names:
             return names[value]
-        if isinstance(value, Word) and value.text in names:
+        if isinstance(value, Word) and value.text in names.values():
             return value.text
         raise self.error(item, f"unknown value {item.raw} for {item.name}",
-                         expected=f"one of {', '.join(names)} (Caffe's {kind})")
+                         expected=f"one of {', '.join(names.values())} (Caffe's {kind})")
 
     def error(self, at: Field | None, message: str, at_value: bool = True, **kwargs) -> SpecError:
         return located(self.file, at if at is not None else self.owner, message, layer=self.layer,

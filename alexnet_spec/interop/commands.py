@@ -21,6 +21,9 @@ import_app = typer.Typer(help="Bring networks in from other formats: Caffe deplo
 
 SpecOutput = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", show_default=False,
                                                     help="the spec to write (atomically); stdout without it")]
+WeightsOut = Annotated[Optional[Path], typer.Option("--weights-out", metavar="FILE", help="write the weights here "
+                                                    "(atomically): a .safetensors file with canonical names "
+                                                    "(conv1.weight, ...)")]
 
 
 def _needs_onnx(what: str) -> None:
@@ -33,13 +36,55 @@ def _needs_onnx(what: str) -> None:
 
 @import_app.command("caffe")
 @reports_errors
-def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .prototxt (either header style)", metavar="PROTOTXT",
+def import_caffe(prototxt: Annotated[Path, typer.Argument(metavar="PROTOTXT", help="a Caffe .prototxt: deploy (either header style), "
+                                                          "train_val/train_test (its TEST phase), V1 `layers`",
                                                           show_default=False)],
-                 output: SpecOutput = None, verbose: VerboseOpt = False) -> None:
-    """A Caffe deploy prototxt as a spec, with what Caffe leaves implicit written down and listed in its header."""
-    from alexnet_spec.interop.caffe import import_prototxt
+                 output: SpecOutput = None,
+                 input_size: Annotated[Optional[str], typer.Option("--input", metavar="C,H,W", help="C,H,W of a train_val file's "
+                                                                   "data layer, which reads it from a database")] = None,
+                 weights: Annotated[Optional[Path], typer.Option("--weights", metavar="FILE", help="the trained .caffemodel of "
+                                                                 "this network")] = None,
+                 weights_out: WeightsOut = None, verbose: VerboseOpt = False) -> None:
+    """A Caffe network as a spec, with what Caffe leaves implicit written down and listed in its header; with
+    --weights and --weights-out, its trained weights in the canonical format."""
+    from alexnet_spec.interop.caffe import import_with_weights
 
-    emit(import_prototxt(prototxt, output.parent if output is not None else None), output)
+    _check_weights_out(weights_out)
+    if (weights is None) != (weights_out is None):
+        raise SpecError(Diagnostic("--weights and --weights-out go together", file="alexspec import caffe",
+                                   expected="--weights MODEL.caffemodel --weights-out FILE.safetensors"))
+    text, arrays = import_with_weights(prototxt, output.parent if output is not None else None, _chw(input_size),
+                                       weights)
+    if weights_out is not None:
+        _write_weights(weights_out, arrays, text)
+    emit(text, output)
+
+
+
+def _check_weights_out(path: Path | None) -> None:
+    if path is not None and path.suffix != ".safetensors":
+        raise SpecError(Diagnostic(f"cannot write weights to a {path.suffix or 'suffix-less'} file", file=str(path),
+                                   expected=".safetensors (alexspec's weight file; .pt and .npz are still read)"))
+
+
+def _write_weights(path: Path, arrays: dict, spec_text: str) -> None:
+    """The weights as .safetensors, their header naming the spec they belong to."""
+    from alexnet_spec.interop.weights_io import weights_bytes
+
+    name = next((line.split(":", 1)[1].strip() for line in spec_text.splitlines() if line.startswith("name:")), "")
+    emit_bytes(weights_bytes(path, arrays, {"format": "alexspec canonical weights", "spec_name": name}), path,
+               f" ({len(arrays)} arrays)")
+
+
+def _chw(text: str | None) -> tuple[int, int, int] | None:
+    """--input "3,227,227" as (3, 227, 227)."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise SpecError(Diagnostic(f"--input {text!r} is not three positive whole numbers", file="--input",
+                                   expected="C,H,W such as 3,227,227"))
+    return tuple(int(part) for part in parts)
 
 
 @import_app.command("onnx")
@@ -47,24 +92,18 @@ def import_caffe(prototxt: Annotated[Path, typer.Argument(help="a Caffe deploy .
 def import_onnx_command(model: Annotated[Path, typer.Argument(metavar="MODEL", help="an ONNX model: a chain of the spec's layer "
                                                                   "types", show_default=False)],
                         output: SpecOutput = None,
-                        weights_out: Annotated[Optional[Path], typer.Option("--weights-out", metavar="FILE", help="write the weights "
-                                                                            "here (atomically), canonical names: .npz "
-                                                                            "or .pt")] = None,
-                        verbose: VerboseOpt = False) -> None:
+                        weights_out: WeightsOut = None, verbose: VerboseOpt = False) -> None:
     """An ONNX model as a spec, and with --weights-out its weights in the canonical format."""
-    if weights_out is not None and weights_out.suffix not in (".npz", ".pt", ".pth"):
-        raise SpecError(Diagnostic(f"cannot write weights to a {weights_out.suffix or 'suffix-less'} file",
-                                   file=str(weights_out), expected=".npz or .pt"))
+    _check_weights_out(weights_out)
     _needs_onnx("importing ONNX")
     from alexnet_spec.interop.onnx_import import import_onnx_text
-    from alexnet_spec.interop.weights_io import weights_bytes
 
     text, weights = import_onnx_text(model, output.parent if output is not None else None)
     if weights_out is not None:
-        emit_bytes(weights_bytes(weights_out, weights), weights_out, f" ({len(weights)} arrays)")
+        _write_weights(weights_out, weights, text)
     else:
-        print(f"{model}: {len(weights)} weight arrays not written (pass --weights-out FILE.npz to keep them)",
-              file=sys.stderr)
+        print(f"{model}: {len(weights)} weight arrays not written (pass --weights-out FILE.safetensors to keep "
+              "them)", file=sys.stderr)
     emit(text, output)
 
 
@@ -76,9 +115,10 @@ def export_command(spec: SpecArg,
                    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE",
                                                         help="the file to write (atomically)",
                                                         show_default=False)] = ...,
-                   weights: Annotated[Optional[Path], typer.Option("--weights", metavar="FILE", help="trained weights: a torch .pt "
-                                                                   "state dict or a .npz (canonical names); without "
-                                                                   "it, drawn from the spec's init, seed 0")] = None,
+                   weights: Annotated[Optional[Path], typer.Option("--weights", metavar="FILE", help="trained weights: .safetensors, "
+                                                                   "a torch .pt state dict or a .npz (canonical "
+                                                                   "names); without it, drawn from the spec's init, "
+                                                                   "seed 0")] = None,
                    set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Export a spec and its weights to ONNX (opset 22) for runtimes such as onnxruntime."""
     if format not in FORMATS:

@@ -30,9 +30,12 @@ class Namer:
         # unnamed (or equally named) layers quadratic.
         self.next_number: dict[str, int] = {}
 
-    def name(self, original: str | None, prefix: str) -> str:
-        """A fresh legal name for `original` (None or "" for an unnamed layer: `prefix` numbered)."""
-        cleaned = unicodedata.normalize("NFKC", re.sub(r"\W+", "_", original or "")).strip("_")
+    def name(self, original: str | None, prefix: str, base: str | None = None) -> str:
+        """A fresh legal name for `original` (None or "" for an unnamed layer: `prefix` numbered), made from `base`
+        instead where given (a more readable source, such as the torch module that made a node; "" for `prefix`
+        numbered)."""
+        source = original if base is None else base
+        cleaned = unicodedata.normalize("NFKC", re.sub(r"\W+", "_", source or "")).strip("_")
         cleaned = re.sub(r"\W+", "_", cleaned).strip("_")
         if cleaned and cleaned[0].isdigit():
             cleaned = f"{prefix}_{cleaned}"
@@ -80,16 +83,14 @@ def one_minus(value: float) -> float:
 
 
 def schema_reference(directory: str | Path | None) -> str:
-    """The `$schema` target for a spec written into `directory`: when alexspec runs from a checkout, the
-    repository's docs/alexspec.schema.json (relative inside the checkout, absolute outside); otherwise a file the user
-    writes with `alexspec schema`."""
+    """The `$schema` target for a spec written into `directory`: inside this checkout, the repository's
+    docs/alexspec.schema.json, relative; anywhere else a file beside the spec that `alexspec schema` writes (an
+    absolute path into one machine's checkout would not travel with the spec)."""
     root = Path(__file__).resolve().parent.parent.parent
     schema = root / "docs" / "alexspec.schema.json"
-    if schema.is_file():
-        directory = (Path(directory) if directory is not None else Path.cwd()).resolve()
-        if directory == root or root in directory.parents:
-            return Path(os.path.relpath(schema, directory)).as_posix()
-        return schema.as_posix()
+    directory = (Path(directory) if directory is not None else Path.cwd()).resolve()
+    if schema.is_file() and (directory == root or root in directory.parents):
+        return Path(os.path.relpath(schema, directory)).as_posix()
     return "alexspec.schema.json"
 
 

@@ -192,17 +192,26 @@ def export_model(net: ResolvedNetwork, weights: Mapping[str, Any], source: str =
     # Shapes first, on the graph without the weights' bytes (each weight an input of its shape): fast for AlexNet.
     declared = [helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
                 for tensor in graph.initializers]
-    _check_shapes(model_of(helper.make_graph(graph.nodes, net.name, inputs + declared, result)), net, outputs)
+    edges = _check_shapes(model_of(helper.make_graph(graph.nodes, net.name, inputs + declared, result)), net, outputs)
+    # Every edge's shape in value_info, so that a viewer (Netron) shows it on each arrow without running inference.
     model = model_of(helper.make_graph(graph.nodes, net.name, inputs, result, graph.initializers,
-                                       doc_string=net.description or None))
-    helper.set_model_props(model, {"alexspec.spec_hash": net.spec_hash, "alexspec.spec_file": net.file})
+                                       doc_string=net.description or None, value_info=edges))
+    helper.set_model_props(model, {"alexspec.spec_name": net.name, "alexspec.spec_hash": net.spec_hash,
+                                   "alexspec.spec_file": net.file, "alexspec.source": net.source,
+                                   "alexspec.conventions": CONVENTIONS})
     if check:
         onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def _check_shapes(model, net: ResolvedNetwork, outputs: dict[str, tuple[int, ...]]) -> None:
-    """onnx's shape inference must agree with alexspec on every layer's output: a disagreement is a bug here."""
+CONVENTIONS = ("input (N, C, H, W) float32; flatten in C, H, W order; LRN alpha = the spec's scale × size (ONNX "
+               "divides alpha by size); BatchNormalization momentum = 1 - the spec's (PyTorch's convention); "
+               "Dropout is the identity in inference; Gemm weights (out, in) with transB = 1")
+
+
+def _check_shapes(model, net: ResolvedNetwork, outputs: dict[str, tuple[int, ...]]) -> list:
+    """onnx's shape inference must agree with alexspec on every layer's output: a disagreement is a bug here.
+    Returns the inferred value_info of every intermediate value."""
     import onnx
 
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
@@ -213,3 +222,4 @@ def _check_shapes(model, net: ResolvedNetwork, outputs: dict[str, tuple[int, ...
             raise SpecError(Diagnostic(f"onnx infers {shapes.get(value)} for {value!r}, alexspec {shape}",
                                        file=net.file, layer=value,
                                        hint="this is a bug in alexspec's ONNX export; please report it"))
+    return list(inferred.graph.value_info)

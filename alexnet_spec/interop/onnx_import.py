@@ -27,11 +27,16 @@ from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.limits import MAX_ONNX_BYTES
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, short_float, spec_header, spec_yaml
 from alexnet_spec.interop.onnx_export import ADAPTIVE_DOC, adaptive_bins
+from alexnet_spec.interop.onnx_graph import BATCH, Graph
+from alexnet_spec.interop.onnx_patterns import module_scope, torch_lrn, torch_lrn_end
 from alexnet_spec.spec.layers import NAME_PREFIX
 
-SUPPORTED = ("Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
+SUPPORTED = ("Transpose", "Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
              "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization",
              "Identity", "Split", "Concat", "Constant")
+# Graph names that exporters give every model (torch.onnx: "main_graph"; older: "torch_jit", "torch-jit-export"):
+# the file's name says more.
+EXPORTER_GRAPH_NAMES = frozenset({"main_graph", "torch_jit", "torch-jit-export", "tf2onnx", "graph"})
 ACTIVATIONS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax"}
 
 
@@ -48,26 +53,15 @@ class OnnxImport:
 
 class _Reader:
     def __init__(self, model, file: str):
-        from onnx import helper, numpy_helper
+        from onnx import helper
 
-        self.helper, self.file, self.graph = helper, file, model.graph
-        self.opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
-        self.constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in self.graph.initializer}
-        self.all_nodes = list(self.graph.node)  # these very objects: `visited` holds their ids
-        self.visited: set[int] = set()  # nodes read (as layers, or as constants)
+        self.helper, self.file = helper, file
+        self.g = Graph(model)
+        self.graph, self.opset, self.constants = model.graph, self.g.opset, self.g.constants
+        self.all_nodes, self.visited, self.consumers = self.g.nodes, self.g.visited, self.g.consumers
         for node in self.all_nodes:  # topological order: a constant's producer comes first
-            if node.op_type == "Constant":
-                self.constants[node.output[0]] = self._constant_value(node, numpy_helper)
-            elif node.op_type == "Identity" and node.input[0] in self.constants:  # torch.onnx shares equal tensors
-                self.constants[node.output[0]] = self.constants[node.input[0]]
-            else:
-                continue
-            self.visited.add(id(node))
-        self.consumers: dict[str, list] = {}
-        for node in self.all_nodes:
-            for value in node.input:
-                if value and value not in self.constants:
-                    self.consumers.setdefault(value, []).append(node)
+            if node.op_type in ("Constant", "Identity"):  # torch.onnx shares equal tensors through Identity
+                self.g.value(node.output[0])
         self.namer = Namer()
         self.notes: dict[str, list[str]] = {}
         self.layers: list[dict] = []
@@ -77,8 +71,7 @@ class _Reader:
 
     # Errors and notes.
     def error(self, node, message: str, **kwargs) -> SpecError:
-        return SpecError(Diagnostic(f"node {node.name or '(unnamed)'} ({node.op_type}): {message}", file=self.file,
-                                    **kwargs))
+        return SpecError(Diagnostic(f"{self.g.describe(node)}: {message}", file=self.file, **kwargs))
 
     def note(self, text: str, layer: str | None = None) -> None:
         self.notes.setdefault(text, [])
@@ -86,13 +79,6 @@ class _Reader:
             self.notes[text].append(layer)
 
     # Reading nodes.
-    def _constant_value(self, node, numpy_helper) -> np.ndarray:
-        attribute = node.attribute[0]
-        if attribute.name == "value":
-            return numpy_helper.to_array(attribute.t)
-        value = self.helper.get_attribute_value(attribute)
-        return np.asarray(value)
-
     def attrs(self, node) -> dict:
         values = {attribute.name: self.helper.get_attribute_value(attribute) for attribute in node.attribute}
         return {key: value.decode() if isinstance(value, bytes) else value for key, value in values.items()}
@@ -100,27 +86,28 @@ class _Reader:
     def const(self, node, index: int, what: str) -> np.ndarray:
         if index >= len(node.input) or not node.input[index]:
             raise self.error(node, f"has no {what}")
-        name = node.input[index]
-        if name not in self.constants:
-            raise self.error(node, f"its {what} ({name!r}) is computed, not a constant",
-                             expected="an initializer or a Constant node", hint="fold constants first (onnxsim)")
-        return self.constants[name]
+        value = self.g.value(node.input[index])
+        if value is None:
+            raise self.error(node, f"its {what} ({node.input[index]!r}) is computed, not a constant",
+                             expected="an initializer, a Constant node, or a computation from constants and sizes",
+                             hint="fold constants first (onnxsim)")
+        return value
 
     def optional_const(self, node, index: int, what: str) -> np.ndarray | None:
         return self.const(node, index, what) if index < len(node.input) and node.input[index] else None
 
     def only_user(self, value: str, reader) -> object:
         """The one node that reads `value`; a branch (several readers) or a dead end is an error."""
-        users = self.consumers.get(value, [])
+        users = self.g.readers(value)
         if len(users) != 1:
-            found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+            found = ", ".join(self.g.describe(user) for user in users) or "no node"
             raise self.error(reader, f"its output {value!r} is read by {found}",
                              expected="exactly one reader: the spec language is a chain of layers")
         return users[0]
 
     def unused_outputs(self, node, keep: int = 1) -> None:
         for value in node.output[keep:]:
-            if value and (value in self.consumers or value in {output.name for output in self.graph.output}):
+            if value and (self.consumers.get(value) or value in {output.name for output in self.graph.output}):
                 raise self.error(node, f"its extra output {value!r} is used", expected="only the first output used")
 
     # The walk from the input to the output.
@@ -134,17 +121,36 @@ class _Reader:
             raise SpecError(Diagnostic(f"the input {inputs[0].name!r} has shape {dims}", file=self.file,
                                        expected="(N, C, H, W) with known C, H and W"))
         self.batch = dims[0]
+        if self.batch is None:
+            self.note(f"the input's batch dimension is dynamic ({_dim_text(inputs[0])}): a spec has no batch size")
         outputs = [value.name for value in self.graph.output]
         if len(outputs) != 1:
             raise SpecError(Diagnostic(f"the graph has {len(outputs)} outputs", file=self.file, expected="one output"))
         value, shape = inputs[0].name, tuple(dims[1:])
+        self.hwc = None  # (C, H, W) of a map flattened in H, W, C order, until the dense layer that reads it
+        first = self.g.readers(value)
+        if len(first) == 1 and first[0].op_type == "Transpose" and self.attrs(first[0]).get("perm") == [0, 3, 1, 2]:
+            self.visited.add(id(first[0]))  # tf2onnx's Keras models: an NHWC input, transposed to NCHW first
+            value, shape = first[0].output[0], (dims[3], dims[1], dims[2])
+            self.g.shapes[inputs[0].name] = tuple(dims[1:])
+            self.note(f"the ONNX input is NHWC, (N, {', '.join(map(str, dims[1:]))}), and its first node a Transpose "
+                      f"to NCHW: the spec's input is (C, H, W) = {shape}; feed the torch module NCHW, the JAX module "
+                      "NHWC (its default layout)")
+        channels, height, width = shape
         while value != outputs[0]:
-            users = self.consumers.get(value, [])
+            self.g.shapes[value] = shape
+            users = self.g.readers(value)
+            lrn = torch_lrn_end(users, value)
+            if lrn is not None:
+                value, shape = self._torch_lrn(value, lrn, shape)
+                continue
             if len(users) != 1:
-                found = ", ".join(f"{user.name or '(unnamed)'} ({user.op_type})" for user in users) or "no node"
+                found = ", ".join(self.g.describe(user) for user in users) or "no node"
                 raise SpecError(Diagnostic(f"the value {value!r} is read by {found}", file=self.file,
                                            expected="exactly one reader on the way to the output: the spec language "
-                                                    "is a chain of layers"))
+                                                    "is a chain of layers",
+                                           hint="branches (Concat, Add) come with graph networks" if len(users) > 1
+                                           else None))
             node = users[0]
             self.visited.add(id(node))
             if node.op_type not in SUPPORTED or node.op_type in ("Add", "Concat", "Constant"):
@@ -155,7 +161,12 @@ class _Reader:
                 raise self.error(node, f"reads {value!r} as an input other than its first", hint="only chains of "
                                  "layers are in the spec language")
             value, shape = getattr(self, f"_{node.op_type.lower()}")(node, shape)
-        if value in self.consumers:
+        if self.hwc is not None:
+            raise SpecError(Diagnostic("the output is a map flattened in H, W, C order", file=self.file,
+                                       expected="a dense layer after a channels-last flatten (the spec flattens in "
+                                                "C, H, W order; a dense layer's weights can be reordered, an output "
+                                                "cannot)"))
+        if self.g.readers(value):
             raise SpecError(Diagnostic(f"the output {value!r} is also read by other nodes", file=self.file,
                                        expected="a chain that ends at the graph's output"))
         stray = [node for node in self.all_nodes if id(node) not in self.visited]
@@ -164,14 +175,21 @@ class _Reader:
                              hint="side branches are not in the spec language")
         if not self.layers:
             raise SpecError(Diagnostic("the graph has no layers", file=self.file))
-        return {"input": {"channels": dims[1], "height": dims[2], "width": dims[3]}, "layers": self.layers}
+        return {"input": {"channels": channels, "height": height, "width": width}, "layers": self.layers}
 
     def add(self, node, layer: dict, name_from=None) -> str:
-        """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given)."""
-        original = (name_from or node).name
-        name = self.namer.name(original, NAME_PREFIX[layer["type"]])
+        if self.hwc is not None and layer["type"] not in ("flatten", "dense", "dropout", "relu", "tanh", "sigmoid"):
+            raise self.error(name_from or node, f"a {layer['type']} layer on features flattened in H, W, C order",
+                             expected="only a dense layer (after dropout or an activation) reads a channels-last "
+                                      "flatten: its weights can be reordered to the spec's C, H, W order")
+        """Append a spec layer for `node` (named after `name_from`, the node that ends a pattern, if given): after
+        the module that made it where the exporter says so (torch's `/features/features.0/Conv` and the dynamo
+        exporter's name scopes: `features_0`), else after the node."""
+        named = name_from or node
+        original = named.name
+        name = self.namer.name(original, NAME_PREFIX[layer["type"]], base=module_scope(named))
         self.layers.append({"type": layer.pop("type"), "name": name, **layer})
-        self.nodes[name] = f"{original or '(unnamed)'} ({(name_from or node).op_type})"
+        self.nodes[name] = self.g.describe(named)
         self.original[name] = original
         return name
 
@@ -294,6 +312,17 @@ class _Reader:
         self.note("convention: torch (ONNX's LRN divides alpha by size, as PyTorch does)", name)
         return node.output[0], shape
 
+    def _torch_lrn(self, value: str, division, shape):
+        """torch's LocalResponseNorm decomposition (onnx_patterns.py) as one lrn, named after its module."""
+        if len(shape) != 3:
+            raise self.error(division, f"torch's LocalResponseNorm of a {shape} tensor", expected="a C×H×W map")
+        layer, region = torch_lrn(self.g, value, division, shape[0], self.error)
+        self.visited.update(id(node) for node in region)
+        name = self.add(division, layer)
+        self.note(f"torch's LocalResponseNorm decomposition (Mul, Pad, AveragePool, Pow, Div ...: {len(region)} nodes) "
+                  "read as one lrn, convention: torch (alpha divided by size)", name)
+        return division.output[0], shape
+
     def _split(self, node, shape):
         """Split on channels, one LRN per part with the same attributes, Concat in order: a grouped LRN."""
         attrs = self.attrs(node)
@@ -330,10 +359,11 @@ class _Reader:
     def _reshape(self, node, shape):
         target = [int(value) for value in np.ravel(self.const(node, 1, "shape"))]
         features = math.prod(shape)
-        fits = len(target) == 2 and (target[1] == -1 and target[0] in (0, self.batch) or
-                                     target[1] == features and target[0] in (0, -1, self.batch))
+        fits = len(target) == 2 and (target[1] == -1 and target[0] in (0, BATCH, self.batch) or
+                                     target[1] == features and target[0] in (0, -1, BATCH, self.batch))
         if not fits or (self.attrs(node).get("allowzero", 0) and 0 in target):
-            raise self.error(node, f"a Reshape to {target} is not a flatten",
+            shown = ", ".join("N" if value == BATCH else str(value) for value in target)
+            raise self.error(node, f"a Reshape to [{shown}] is not a flatten",
                              expected=f"(N, -1), (0, -1) or (-1, {features})")
         return self._to_features(node, shape)
 
@@ -344,7 +374,25 @@ class _Reader:
         self.add(node, {"type": "flatten"})
         return node.output[0], (math.prod(shape),)
 
+    def _transpose(self, node, shape):
+        """Transpose(perm=[0, 2, 3, 1]) right before a flatten: a Keras model flattening channels last."""
+        readers = self.g.readers(node.output[0])
+        if self.attrs(node).get("perm") != [0, 2, 3, 1] or len(shape) != 3 or len(readers) != 1 or \
+                readers[0].op_type not in ("Flatten", "Reshape"):
+            raise self.error(node, f"Transpose with perm {self.attrs(node).get('perm')} on a {shape} tensor",
+                             expected="an NHWC input's first Transpose (perm [0, 3, 1, 2]), or one to channels "
+                                      "last (perm [0, 2, 3, 1]) right before a flatten")
+        self.hwc = shape
+        return node.output[0], (shape[1], shape[2], shape[0])
+
     def _dense(self, node, shape, weight: np.ndarray, bias: np.ndarray | None, output: str, name_from=None):
+        if self.hwc is not None and weight.ndim == 2 and weight.shape[1] == math.prod(self.hwc):
+            channels, height, width = self.hwc
+            # Column j of the weight reads feature j of the H, W, C order; the spec's flatten gives C, H, W.
+            weight = weight[:, np.arange(weight.shape[1]).reshape(height, width, channels).transpose(2, 0, 1).ravel()]
+            self.hwc = None
+            self.note("a map flattened channels last (H, W, C): the spec flattens C, H, W, so the next dense "
+                      "layer's weight columns are reordered to match (the same function)")
         if len(shape) != 1:
             raise self.error(node, f"a dense layer on a {shape} map", expected="its input flattened first",
                              hint="the spec's flatten is ONNX's Flatten(axis=1)")
@@ -371,17 +419,16 @@ class _Reader:
     def _matmul(self, node, shape):
         if len(shape) == 3:
             return self._adaptive(node, shape)
-        if node.input[0] not in self.consumers or self.consumers[node.input[0]] != [node] or \
-                node.input[1] not in self.constants:
+        if self.g.readers(node.input[0]) != [node] or self.g.value(node.input[1]) is None:
             raise self.error(node, "only MatMul(features, constant weight) is a dense layer")
         weight = self.const(node, 1, "weight").T
-        users = self.consumers.get(node.output[0], [])
+        users = self.g.readers(node.output[0])
         if len(users) == 1 and users[0].op_type == "Add":
             add = users[0]
             other = [value for value in add.input if value != node.output[0]]
-            if len(other) == 1 and other[0] in self.constants:
+            if len(other) == 1 and self.g.value(other[0]) is not None:
                 self.visited.add(id(add))
-                return self._dense(node, shape, weight, self.constants[other[0]], add.output[0])
+                return self._dense(node, shape, weight, self.g.value(other[0]), add.output[0])
         return self._dense(node, shape, weight, None, node.output[0])
 
     def _adaptive(self, node, shape):
@@ -457,6 +504,11 @@ class _Reader:
                                       "13 or later for a map)")
 
 
+def _dim_text(value) -> str:
+    dim = value.type.tensor_type.shape.dim[0]
+    return repr(dim.dim_param) if dim.dim_param else "unknown"
+
+
 def _compact(pair) -> int | list[int]:
     pair = tuple(int(value) for value in pair)
     return pair[0] if pair[0] == pair[1] else list(pair)
@@ -495,8 +547,9 @@ def import_onnx(path: str | Path) -> OnnxImport:
     model = load_model(path)
     reader = _Reader(model, file)
     body = reader.read()
-    name = model_name(model.graph.name, Path(file).stem)
-    if model.graph.name and name != model.graph.name:
+    graph_name = "" if model.graph.name in EXPORTER_GRAPH_NAMES else model.graph.name
+    name = model_name(graph_name, Path(file).stem)
+    if graph_name and name != graph_name:
         reader.note(f"model name {model.graph.name!r} written as {name}")
     producer = f", by {model.producer_name}" if model.producer_name else ""
     data = {"name": name, "description": model.graph.doc_string or f"Imported from the ONNX model {Path(file).name}.",
@@ -516,7 +569,7 @@ def resolve_onnx_import(result: OnnxImport):
         return parse_network(to_yaml_text(result.data), "<imported spec>")
     except SpecError as error:
         raise SpecError([dataclasses.replace(d, file=result.file, line=None, column=None,
-                                             message=(f"node {result.nodes[d.layer]}: " if d.layer in result.nodes
+                                             message=(f"{result.nodes[d.layer]}: " if d.layer in result.nodes
                                                       else "") + d.message)
                          for d in error.diagnostics]) from None
 

@@ -1,4 +1,6 @@
-"""`alexspec convert-weights`: trained weights between a torch `.pt` state dict and a `.npz` of JAX params."""
+"""`alexspec convert-weights`: trained weights from any file alexspec reads (.safetensors, a torch .pt/.pth state
+dict, a .npz of canonical names or of JAX params) to .safetensors or .pt (canonical names and layouts) or to a .npz
+of JAX params ("conv1/kernel", HWIO, ...)."""
 
 from __future__ import annotations
 
@@ -11,29 +13,44 @@ from alexnet_spec import backends
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.weights import canonical_arrays
 
+TARGETS = (".safetensors", ".pt", ".pth", ".npz")
 
-def convert_file(spec_path: str | Path, in_path: str | Path, out_path: str | Path) -> None:
-    """A torch `.pt` state dict to a `.npz` of JAX params (keys "conv1/kernel", "bn1/mean" ...), or back; the
-    direction follows the suffixes. Every array is checked against the spec before anything is written; the output
-    file appears whole or not at all."""
+
+def convert_file(spec_path: str | Path, in_path: str | Path, out_path: str | Path,
+                 from_order: bool = False) -> list[str]:
+    """Read `in_path` (its suffix says how), check every array against the spec, and write `out_path` in the form its
+    suffix names: .safetensors or .pt canonical, .npz JAX params. The output appears whole or not at all.
+
+    from_order: `in_path` names its arrays after another model's modules (torchvision's `features.0.weight`): they
+    are paired with the spec's layers by order and shape (weights_by_order.py); returns the pairing's report."""
     from alexnet_spec.files import write_bytes
-    from alexnet_spec.interop.weights_io import load_npz, load_pt
+    from alexnet_spec.interop.weights_io import read_weights, weights_bytes
     from alexnet_spec.source.loading import load_network
 
     source, target = Path(in_path), Path(out_path)
-    direction = (source.suffix, target.suffix)
-    if direction not in ((".pt", ".npz"), (".npz", ".pt")):
-        raise SpecError(Diagnostic(f"cannot convert {source.suffix or 'no suffix'} to {target.suffix or 'no suffix'}",
-                                   file=str(source), expected="IN.pt OUT.npz (torch to jax) or IN.npz OUT.pt (jax to "
-                                   "torch)", hint="the direction follows the file suffixes"))
+    if target.suffix not in TARGETS:
+        raise SpecError(Diagnostic(f"cannot write weights to a {target.suffix or 'suffix-less'} file",
+                                   file=str(target), expected=".safetensors or .pt (canonical names), or .npz (JAX "
+                                   "params)", hint="the output's suffix says what it holds"))
     net = load_network(spec_path)
-    buffer = io.BytesIO()
-    if direction == (".pt", ".npz"):
-        state_dict = canonical_arrays(net, load_pt(source), str(source))
-        np.savez(buffer, **backends.get("jax").canonical_to_flat(state_dict, net, str(source)))
-    else:
-        import torch
+    report: list[str] = []
+    if from_order:
+        from alexnet_spec.tools.weights_by_order import by_order
 
-        state_dict = backends.get("jax").flat_to_canonical(load_npz(source), net, str(source))
-        torch.save({name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state_dict.items()}, buffer)
-    write_bytes(target, buffer.getvalue())
+        if source.suffix == ".safetensors":
+            raise SpecError(Diagnostic("--from-order needs a file that keeps its arrays' order", file=str(source),
+                                       expected="a torch .pt/.pth state dict or a .npz",
+                                       hint=".safetensors stores its tensors sorted by name, not in model order"))
+        arrays, report = by_order(net, read_weights(source, net), str(source))
+    else:
+        arrays = read_weights(source, net)
+    state_dict = canonical_arrays(net, arrays, str(source))
+    if target.suffix == ".npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, **backends.get("jax").canonical_to_flat(state_dict, net, str(source)))
+        data = buffer.getvalue()
+    else:
+        data = weights_bytes(target, state_dict, {"format": "alexspec canonical weights", "spec_name": net.name,
+                                                  "spec_hash": net.spec_hash})
+    write_bytes(target, data)
+    return report

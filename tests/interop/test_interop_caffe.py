@@ -147,7 +147,8 @@ def test_layers_of_every_supported_kind(tmp_path):
     # with padding, Caffe drops a last window starting at or beyond size + pad: (5 - 1)*2 = 8 < 9, (3 - 1)*2 = 4 < 5.
     assert net.layer("p1").output_shape == (6, 5, 3)
     assert (net.layer("g1").attrs.kernel, net.layer("g1").output_shape) == ((5, 3), (6, 1, 1))
-    assert "1 layer(s) that Caffe leaves out of the TEST phase" in header_of(spec_text)
+    assert "layers that Caffe leaves out of the TEST phase (include/exclude rules) not imported: 'train_only'" in \
+        header_of(spec_text)
 
 
 def test_global_average_pooling_is_adaptive(tmp_path):
@@ -312,7 +313,7 @@ def test_unsupported_or_invalid_layers_are_located(tmp_path, change, message, at
 
 
 @pytest.mark.parametrize("text, message", [
-    (LENET.replace('input: "data"\n', 'layers { name: "x" }\ninput: "data"\n'), "V1 `layers { ... }` blocks"),
+    (LENET.replace('input: "data"\n', 'layers { name: "x" }\ninput: "data"\n'), "both V1 `layers` and `layer` blocks"),
     (LENET.replace('input: "data"\n', ""), "no input"),
     (LENET.replace("input_dim: 64\n", ""), "the input shape is [1, 30, 30]"),
     (ALEXNET_HEADER + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" }\n' + relu("r", "data"),

@@ -77,12 +77,13 @@ def test_export_then_import_onnx_and_back(tmp_path):
     assert "no --weights: weights drawn from the spec's declared init (seed 0)" in result.stderr
     onnx.checker.check_model(onnx.load(str(first)), full_check=True)
 
-    result = invoke("import", "onnx", first, "-o", tmp_path / "back.yaml", "--weights-out", tmp_path / "back.npz")
+    result = invoke("import", "onnx", first, "-o", tmp_path / "back.yaml", "--weights-out",
+                    tmp_path / "back.safetensors")
     assert result.exit_code == 0, result.output
     assert load_network(tmp_path / "back.yaml").total_params == 61_706
 
     second = tmp_path / "again.onnx"
-    result = invoke("export", tmp_path / "back.yaml", "-o", second, "--weights", tmp_path / "back.npz")
+    result = invoke("export", tmp_path / "back.yaml", "-o", second, "--weights", tmp_path / "back.safetensors")
     assert result.exit_code == 0, result.output
     weights = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in onnx.load(str(first)).graph.initializer}
     again = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in onnx.load(str(second)).graph.initializer}
@@ -94,8 +95,14 @@ def test_weights_as_a_torch_state_dict(tmp_path):
     torch = pytest.importorskip("torch")
     model = tmp_path / "lenet.onnx"
     assert invoke("export", SPECS_DIR / "lenet5.yaml", "-o", model).exit_code == 0
-    result = invoke("import", "onnx", model, "-o", tmp_path / "back.yaml", "--weights-out", tmp_path / "back.pt")
+    refused = invoke("import", "onnx", model, "-o", tmp_path / "back.yaml", "--weights-out", tmp_path / "back.pt")
+    assert refused.exit_code == 2 and "cannot write weights to a .pt file" in refused.output
+    result = invoke("import", "onnx", model, "-o", tmp_path / "back.yaml", "--weights-out",
+                    tmp_path / "back.safetensors")
     assert result.exit_code == 0, result.output
+    from alexnet_spec.tools.convert_weights import convert_file
+
+    convert_file(SPECS_DIR / "lenet5.yaml", tmp_path / "back.safetensors", tmp_path / "back.pt")
     state = torch.load(tmp_path / "back.pt", weights_only=True)
     assert state["c1.weight"].shape == (6, 1, 5, 5)
     result = invoke("export", SPECS_DIR / "lenet5.yaml", "-o", tmp_path / "from_pt.onnx", "--weights",

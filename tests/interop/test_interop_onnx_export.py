@@ -134,3 +134,20 @@ def test_pooling_semantics_run_in_onnxruntime_as_the_oracle(layer):
     np.testing.assert_allclose(onnxruntime_output(model, x), expected, rtol=1e-6, atol=1e-6)
     if "caffe" in layer:
         assert net.layers[0].output_shape == (2, 3, 3) and [node.op_type for node in model.graph.node][-1] == "Pad"
+
+
+def test_every_edge_has_its_shape_and_the_model_says_what_it_is():
+    """Netron shows value_info on the arrows: every node output carries alexspec's shape, without inference run."""
+    import alexnet_spec
+
+    net = resolve_text(EVERY_FORM)
+    model = export_model(net, quick_weights(net))
+    declared = {info.name: tuple(dim.dim_param or dim.dim_value for dim in info.type.tensor_type.shape.dim)
+                for info in list(model.graph.value_info) + list(model.graph.output)}
+    produced = {output for node in model.graph.node for output in node.output}
+    assert produced == set(declared)
+    assert {value: declared[value] for value in layer_values(net)} == layer_values(net)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    assert props["alexspec.spec_name"] == "EveryForm" and props["alexspec.spec_hash"] == net.spec_hash
+    assert "LRN alpha = the spec's scale × size" in props["alexspec.conventions"]
+    assert (model.producer_name, model.producer_version) == ("alexspec", alexnet_spec.__version__)

@@ -129,7 +129,7 @@ def test_a_torch_onnx_export_imports(tmp_path):
     net, _ = imports_as_onnxruntime_runs(tmp_path, model, shape=(1, 3, 7, 7))
     assert [layer.type for layer in net.layers] == ["conv", "relu", "maxpool", "batchnorm", "flatten", "dense",
                                                     "softmax"]
-    assert net.layers[0].name == "conv_0_Conv"  # "/0/Conv", made a legal name (and said so in the header)
+    assert net.layers[0].name == "conv_0"  # "/0/Conv": module 0, made a legal name (and said so in the header)
 
 
 def test_unsupported_op_names_the_node(tmp_path):
@@ -140,29 +140,29 @@ def test_unsupported_op_names_the_node(tmp_path):
     with pytest.raises(SpecError) as caught:
         import_onnx(path)
     [diagnostic] = caught.value.diagnostics
-    assert diagnostic.message == "node wobble (Sin): op type Sin is not supported" and diagnostic.file == str(path)
+    assert diagnostic.message == "node 1 wobble (Sin): op type Sin is not supported" and diagnostic.file == str(path)
     assert "Conv" in diagnostic.expected
 
 
 @pytest.mark.parametrize("nodes, initializers, message", [
     ([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["x"], ["y"], name="r2")], {},
-     "the value 'x' is read by r1 (Relu), r2 (Relu)"),
+     "the value 'x' is read by node 0 r1 (Relu), node 1 r2 (Relu)"),
     ([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Add", ["a", "x"], ["y"], name="add")], {},
-     "the value 'x' is read by r1 (Relu), add (Add)"),
+     "the value 'x' is read by node 0 r1 (Relu), node 1 add (Add)"),
     ([helper.make_node("Relu", ["x"], ["w"], name="r"), helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {},
-     "the value 'x' is read by r (Relu), c (Conv)"),
-    ([helper.make_node("LRN", ["x"], ["y"], name="n", size=4)], {}, "node n (LRN): LRN size 4 is even"),
+     "the value 'x' is read by node 0 r (Relu), node 1 c (Conv)"),
+    ([helper.make_node("LRN", ["x"], ["y"], name="n", size=4)], {}, "node 0 n (LRN): LRN size 4 is even"),
     ([helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Neg", ["c"], ["z"], name="side")],
-     {"c": np.ones(3)}, "node side (Neg): is not on the chain from the input to the output"),
+     {"c": np.ones(3)}, "node 1 side (Neg): is not on the chain from the input to the output"),
     ([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {"w": np.ones((2, 3, 3, 3, 3))},
-     "node c (Conv): a 3-D convolution"),
+     "node 0 c (Conv): a 3-D convolution"),
     ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Reshape", ["f", "s"], ["y"], name="r")],
-     {"s": np.array([2, -1], np.int64)}, "node r (Reshape): a Reshape to [2, -1] is not a flatten"),
+     {"s": np.array([2, -1], np.int64)}, "node 1 r (Reshape): a Reshape to [2, -1] is not a flatten"),
     ([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], dilations=[2, 2])], {},
-     "node p (MaxPool): dilated pooling"),
+     "node 0 p (MaxPool): dilated pooling"),
     ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Softmax", ["f"], ["y"], name="s",
                                                                             axis=0)], {},
-     "node s (Softmax): softmax over axis 0"),
+     "node 1 s (Softmax): softmax over axis 0"),
 ])
 def test_graphs_the_spec_cannot_express(tmp_path, nodes, initializers, message):
     path = tmp_path / "bad.onnx"

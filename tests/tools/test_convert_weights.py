@@ -1,4 +1,4 @@
-"""`alexspec convert-weights`: torch .pt <-> jax .npz, and clear errors for what cannot be converted."""
+"""`alexspec convert-weights`: torch .pt -> jax .npz -> .safetensors -> .pt exactly, and clear errors for what cannot be converted."""
 
 from __future__ import annotations
 
@@ -20,16 +20,21 @@ def test_round_trip_through_the_command_line(tmp_path):
     with np.load(tmp_path / "p.npz") as archive:
         assert archive["c1/kernel"].shape == (5, 5, 1, 6)  # HWIO
         assert archive["f6/kernel"].shape == (120, 84)
-    second = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "p.npz"), str(tmp_path / "back.pt"))
+    second = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "p.npz"), str(tmp_path / "w.safetensors"))
     assert second.returncode == 0, second.stderr
+    third = run_cli("convert-weights", "specs/lenet5.yaml", str(tmp_path / "w.safetensors"), str(tmp_path / "back.pt"))
+    assert third.returncode == 0, third.stderr
     back = torch.load(tmp_path / "back.pt", weights_only=True)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(back[name], value, rtol=0, atol=0)
+    from alexnet_spec.interop.weights_io import safetensors_metadata
+
+    assert safetensors_metadata(tmp_path / "w.safetensors")["spec_name"] == "LeNet5"
 
 
 def test_wrong_suffix_and_mismatched_weights(tmp_path):
-    result = run_cli("convert-weights", "specs/lenet5.yaml", "a.txt", str(tmp_path / "b.npz"))
-    assert result.returncode == 2 and "IN.pt OUT.npz" in result.stderr
+    result = run_cli("convert-weights", "specs/lenet5.yaml", "a.pt", str(tmp_path / "b.txt"))
+    assert result.returncode == 2 and "cannot write weights to a .txt file" in result.stderr
     import alexnet_spec
 
     torch.save(alexnet_spec.build("specs/alexnet_torchvision.yaml", "torch").state_dict(), tmp_path / "other.pt")
@@ -151,3 +156,47 @@ def test_missing_extra_and_misshapen_arrays_name_the_array(tmp_path):
 def _save_pt(tmp_path, state):
     torch.save({key: torch.from_numpy(np.array(value)) for key, value in state.items()}, tmp_path / "good.pt")
     return tmp_path / "good.pt"
+
+
+class TorchvisionStyleLeNet(torch.nn.Module):
+    """LeNet-5 written as torchvision writes its models: `features` and `classifier` Sequentials, so its state dict
+    says features.0.weight, classifier.2.bias, ..."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+                                      nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh())
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def test_a_torchvision_layout_state_dict_by_order(tmp_path):
+    import alexnet_spec
+
+    torch.manual_seed(1)
+    theirs = TorchvisionStyleLeNet().eval()
+    torch.save(theirs.state_dict(), tmp_path / "tv.pt")
+    from safetensors.torch import load_file
+
+    from alexnet_spec.errors import SpecError
+    from alexnet_spec.tools.convert_weights import convert_file
+
+    report = convert_file("specs/lenet5.yaml", tmp_path / "tv.pt", tmp_path / "w.safetensors", from_order=True)
+    assert report[0] == "features.0 -> c1: weight 6×1×5×5, bias 6"  # what the command prints
+    assert report[-1] == "classifier.3 -> output: weight 10×84, bias 10" and len(report) == 5
+
+    ours = alexnet_spec.build("specs/lenet5.yaml", "torch").eval()
+    ours.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    x = torch.randn(3, 1, 32, 32)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
+
+    state = theirs.state_dict()
+    state["features.3.weight"] = state["features.3.weight"][:, :5]  # a different architecture from there on
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(SpecError) as caught:
+        convert_file("specs/lenet5.yaml", tmp_path / "other.pt", tmp_path / "x.pt", from_order=True)
+    assert caught.value.diagnostics[0].message == "features.3.weight has shape [16, 5, 5, 5]; c3.weight needs " \
+                                                  "[16, 6, 5, 5]" and not (tmp_path / "x.pt").exists()

@@ -245,8 +245,11 @@ def test_convert_file_refuses_unknown_suffixes(tmp_path):
     from alexnet_spec.errors import SpecError
     from alexnet_spec.tools.convert_weights import convert_file
 
-    with pytest.raises(SpecError, match="cannot convert .txt to .npz"):
+    (tmp_path / "a.txt").write_text("weights?")
+    with pytest.raises(SpecError, match="cannot read weights from a .txt file"):
         convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.npz")
+    with pytest.raises(SpecError, match="cannot write weights to a .txt file"):
+        convert_file(ROOT / "specs" / "lenet5.yaml", tmp_path / "a.txt", tmp_path / "b.txt")
 
 
 # A 4-channel 3×5 map: every (C, H, W) position distinct, so any other flatten order shows.

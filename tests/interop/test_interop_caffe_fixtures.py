@@ -1,0 +1,87 @@
+"""BVLC Caffe's own network files (tests/interop/fixtures/caffe/, see its README): every deploy, train_val and
+V1 file imports, or is refused at the line of what the spec cannot express; parameter counts are checked against
+counts written out here from Caffe's shapes (conv: num_output × C/group × kh × kw + num_output; InnerProduct:
+num_output × inputs + num_output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alexnet_spec.errors import SpecError
+from alexnet_spec.interop.caffe import import_prototxt
+from alexnet_spec.source.loading import parse_network
+
+FIXTURES = Path(__file__).parent / "fixtures" / "caffe"
+ALEXNET = 60_965_224  # conv1..5 and fc6..8 of the paper's two-GPU model (its groups included), as CaffeNet
+LENET = (20 * 1 * 25 + 20) + (50 * 20 * 25 + 50) + (500 * 50 * 4 * 4 + 500) + (10 * 500 + 10)
+CIFAR_QUICK = (32 * 3 * 25 + 32) + (32 * 32 * 25 + 32) + (64 * 32 * 25 + 64) + (64 * 64 * 4 * 4 + 64) + (10 * 64 + 10)
+IMPORTS = {  # file -> (--input for a data layer, parameters, layers)
+    "bvlc_alexnet__deploy.prototxt": (None, ALEXNET, 24),
+    "bvlc_alexnet__train_val.prototxt": ((3, 227, 227), ALEXNET, 24),
+    "bvlc_reference_caffenet__deploy.prototxt": (None, ALEXNET, 24),
+    "bvlc_reference_caffenet__train_val.prototxt": ((3, 227, 227), ALEXNET, 24),
+    "v1__bvlc_reference_caffenet__deploy.prototxt": (None, ALEXNET, 24),
+    "v1__bvlc_reference_caffenet__train_val.prototxt": ((3, 227, 227), ALEXNET, 24),
+    # R-CNN: CaffeNet whose fc8 is fc-rcnn, 200 detectors without a softmax.
+    "bvlc_reference_rcnn_ilsvrc13__deploy.prototxt": (None, ALEXNET - (1000 * 4096 + 1000) + (200 * 4096 + 200), 23),
+    # Flickr style: CaffeNet with a 20-way fc8_flickr.
+    "finetune_flickr_style__deploy.prototxt": (None, ALEXNET - (1000 * 4096 + 1000) + (20 * 4096 + 20), 24),
+    "finetune_flickr_style__train_val.prototxt": ((3, 227, 227), ALEXNET - (1000 * 4096 + 1000) + (20 * 4096 + 20),
+                                                  24),
+    "mnist__lenet.prototxt": (None, LENET, 9),
+    "mnist__lenet_train_test.prototxt": ((1, 28, 28), LENET, 9),
+    "v1__mnist__lenet.prototxt": (None, LENET, 9),
+    "v1__mnist__lenet_train_test.prototxt": ((1, 28, 28), LENET, 9),
+    "cifar10__cifar10_quick.prototxt": (None, CIFAR_QUICK, 13),
+    "cifar10__cifar10_quick_train_test.prototxt": ((3, 32, 32), CIFAR_QUICK, 13),
+}
+REFUSED = {  # file -> (--input, line, what the message says)
+    "bvlc_googlenet__deploy.prototxt": (None, 186, "the layer reads 'pool2/3x3_s2', not the previous layer's output"),
+    "bvlc_googlenet__train_val.prototxt": ((3, 224, 224), 218, "the layer reads 'pool2/3x3_s2'"),
+    "cifar10__cifar10_full.prototxt": (None, 54, "norm_region: WITHIN_CHANNEL is not supported"),
+    "cifar10__cifar10_full_train_test.prototxt": ((3, 32, 32), 87, "norm_region: WITHIN_CHANNEL is not supported"),
+}
+
+
+def test_every_fixture_is_covered():
+    assert {path.name for path in FIXTURES.glob("*.prototxt")} == set(IMPORTS) | set(REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(IMPORTS))
+def test_bvlc_network_imports(name):
+    input_shape, params, layers = IMPORTS[name]
+    text = import_prototxt(FIXTURES / name, input_shape=input_shape)
+    net = parse_network(text, "imported.yaml")
+    assert net.total_params == params
+    assert len(net.layers) == layers
+    if input_shape is not None:
+        assert net.input_shape == input_shape
+        header = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+        assert "(SoftmaxWithLoss) is its softmax" in header and "(Accuracy)" in header
+        assert net.layers[-1].type == "softmax"
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_what_the_spec_cannot_express_is_refused_at_its_line(name):
+    input_shape, line, message = REFUSED[name]
+    with pytest.raises(SpecError) as caught:
+        import_prototxt(FIXTURES / name, input_shape=input_shape)
+    [diagnostic] = caught.value.diagnostics
+    assert (diagnostic.line, diagnostic.file) == (line, str(FIXTURES / name)) and message in diagnostic.message
+
+
+def test_a_data_layer_without_input_size_says_how_to_give_it():
+    with pytest.raises(SpecError) as caught:
+        import_prototxt(FIXTURES / "bvlc_alexnet__train_val.prototxt")
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.line == 23 and "reads its image size from its data source" in diagnostic.message
+    assert diagnostic.hint == "its crop_size 227 gives the height and width: --input 3,227,227 for colour images"
+
+
+def test_train_val_notes_what_it_dropped():
+    text = import_prototxt(FIXTURES / "mnist__lenet_train_test.prototxt", input_shape=(1, 28, 28))
+    header = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    assert "not imported: 'mnist'" in header  # the TRAIN phase's data layer
+    assert "transform_param (scale 0.00390625) is preprocessing" in header
