@@ -60,11 +60,13 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
            f"load_single_state_dict and single_state_dict convert weights from and to {net.class_name}'s layout.")
     imports = statement_imports(s for view in layers for s in view.statements())
     layers, definition, first = format_forward(layers, memory_format_statement(net))
+    by_name = {layer.name: layer for layer in net.layers}
     return ClassView(f"{net.class_name}Placed", doc, definition, first, layers, output, devices,
                      _tuple_literal([view.name for view in layers if view.shares]), imports,
-                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."),
+                     reset_doc(by_name, "Initialise every parameter as the spec declares, each share like the whole "
+                               "layer."),
                      tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
-                           if view.name in default_drawn_layers(net)))
+                           if view.name in default_drawn_layers(by_name)))
 
 
 def _device(index: int) -> str:
