@@ -16,6 +16,7 @@ ACTIVATIONS = {"tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})", "soft
                "silu": "F.silu({x})"}
 # Global pooling, (N, C, H, W) -> (N, C): torch.mean and torch.amax over the two spatial axes.
 GLOBAL_POOLS = {"global_avgpool": "{x}.mean(dim=(2, 3))", "global_maxpool": "{x}.amax(dim=(2, 3))"}
+GLOBAL_POOL_NOTES = {"global_avgpool": "mean", "global_maxpool": "maximum"}
 # Layers that hand on the tensor they receive (or a view of it) instead of computing a new one.
 PASS_THROUGH = {"dropout", "flatten"}
 # Functions whose gradient reads their output: that output must not be overwritten in place (amax's gradient goes
@@ -113,7 +114,8 @@ def format_forward(layers: list[LayerView], first: Statement | None, argument: s
     views = tuple(replace(view, pad=line(view.pad), call=line(view.call), crop=line(view.crop),
                           activation=line(view.activation)) for view in layers)
     # `def forward` sits 4 columns left of the body: its code width grows by 4 so that its comment lines up.
-    definition = commented(Statement(f"def forward(self, {argument}):", first.shape if first else input_shape), width + 4)
+    header = Statement(f"def forward(self, {argument}):", first.shape if first else input_shape)
+    definition = commented(header, width + 4)
     return views, definition, line(first)
 
 
@@ -177,14 +179,14 @@ def lrn_constructor(layer: ResolvedLayer, groups: int, inplace: bool) -> str:
     return f"LocalResponseNorm({', '.join(args)})"
 
 
-def prelu_constructor(layer: ResolvedLayer) -> str:
+def prelu_constructor(layer: ResolvedLayer, device: str = "") -> str:
     """nn.PReLU: one slope, or one per channel (feature), which it applies along axis 1."""
     a, args = layer.attrs, []
     if a.num_parameters != 1:
         args.append(f"num_parameters={a.num_parameters}")
     if a.initial_slope != 0.25:
         args.append(f"init={number(a.initial_slope)}")
-    return f"nn.PReLU({', '.join(args)})"
+    return f"nn.PReLU({', '.join(args + _device(device))})"
 
 
 def simple_constructor(layer: ResolvedLayer) -> str:
@@ -217,7 +219,8 @@ def _device(device: str) -> list[str]:
 def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statement | None:
     if len(net.input_shape) != 3:
         return None
-    return Statement(f"{variable} = {variable}.contiguous(memory_format=torch.channels_last)", shape_text(net.input_shape),
+    return Statement(f"{variable} = {variable}.contiguous(memory_format=torch.channels_last)",
+                     shape_text(net.input_shape),
                      "channels last in memory: faster convolution and pooling")
 
 

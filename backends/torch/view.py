@@ -33,6 +33,7 @@ from .layers import (
     BATCHNORM_RESET,
     FLATTEN,
     FUNCTIONAL,
+    GLOBAL_POOL_NOTES,
     GLOBAL_POOLS,
     KEEP_OUTPUT,
     PASS_THROUGH,
@@ -148,9 +149,9 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     input_shape = shape_text(net.input_shape if scope.kind == "network" else net.layer(
         _first_leaf(net, scope).qualified).input_shape)
     views, definition, first = format_forward(views, first, names.argument, input_shape)
-    default_drawn = [f"self.{name}" for name in default_drawn_layers(leaves)]
-    default_drawn += [view.constructor and (f"*self.{view.name}" if view.constructor.startswith("nn.Sequential")
-                                            else f"self.{view.name}") for view in views if view.name in drawn_blocks]
+    drawn = set(default_drawn_layers(leaves))
+    default_drawn = [f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
+                     for view in views if view.name in drawn or view.name in drawn_blocks]
     return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
                      imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      default_drawn=tuple(default_drawn))
@@ -211,7 +212,8 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
     steps: dict[str, _Step | None] = {"call": call}
     constructor, init, template = None, (), f"{kind}.jinja"
     if kind == "conv":
-        constructor, init = conv_constructor(layer, a.in_channels, a.out_channels, a.groups), init_calls(a, f"self.{name}")
+        constructor = conv_constructor(layer, a.in_channels, a.out_channels, a.groups)
+        init = init_calls(a, f"self.{name}")
         steps.update(pad=_step(pad_expression(layer), pad_shape(layer), pad_note(layer)), activation=_activation(layer))
     elif kind == "dense":
         constructor, init = linear_constructor(layer, a.in_features, a.out_features), init_calls(a, f"self.{name}")
@@ -227,7 +229,8 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
         constructor = lrn_constructor(layer, a.groups, inplace=overwritable)
         steps["call"] = replace(call, note=lrn_note(layer, a.groups))
     elif kind == "batchnorm":
-        constructor, init = batchnorm_constructor(layer, a.num_features), (BATCHNORM_RESET.format(target=f"self.{name}"),)
+        constructor = batchnorm_constructor(layer, a.num_features)
+        init = (BATCHNORM_RESET.format(target=f"self.{name}"),)
     elif kind in ("dropout", "adaptive_avgpool"):
         constructor = simple_constructor(layer)
     elif kind == "prelu":
@@ -240,8 +243,11 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
     elif kind == "add":
         steps["call"] = _Step(add_expression(sources), shape)
     else:
-        template = "global_pool.jinja" if kind in GLOBAL_POOLS else "activation.jinja"
-        steps["call"] = _Step(activation_expression(kind, overwritable, a), shape)
+        template, note = "activation.jinja", ""
+        if kind in GLOBAL_POOLS:
+            height, width = layer.input_shape[1:]
+            template, note = "global_pool.jinja", f"{GLOBAL_POOL_NOTES[kind]} over {height} × {width}"
+        steps["call"] = _Step(activation_expression(kind, overwritable, a), shape, note)
     statements = _chained(steps, sources[0], target)
     return LayerView(name, template, constructor, init=init, target=target, **statements)
 
