@@ -21,6 +21,7 @@ OPS = """
     input: {channels: 3, height: 5, width: 4}
     layers:
       - {type: conv, name: conv, out_channels: 6, kernel: 1}
+      - {type: relu, name: relu, inputs: [conv]}
       - {type: leaky_relu, name: leaky, negative_slope: 0.2, inputs: [conv]}
       - {type: elu, name: elu, alpha: 0.7, inputs: [conv]}
       - {type: gelu, name: gelu, inputs: [conv]}
@@ -28,7 +29,7 @@ OPS = """
       - {type: silu, name: silu, inputs: [conv]}
       - {type: prelu, name: prelu_channels, per_channel: true, initial_slope: 0.1, inputs: [conv]}
       - {type: prelu, name: prelu_one, inputs: [conv]}
-      - {type: add, name: sum, inputs: [leaky, elu, gelu]}
+      - {type: add, name: sum, inputs: [leaky, elu, gelu, relu]}
       - {type: concat, name: cat, inputs: [gelu_tanh, silu, prelu_channels, prelu_one, sum]}
       - {type: global_avgpool, name: avg, inputs: [cat]}
       - {type: global_maxpool, name: max, inputs: [cat]}
@@ -192,7 +193,8 @@ def test_each_new_op_equals_torch_nn():
             "leaky": nn.LeakyReLU(0.2)(conv), "elu": nn.ELU(alpha=0.7)(conv), "gelu": nn.GELU()(conv),
             "gelu_tanh": nn.GELU(approximate="tanh")(conv), "silu": nn.SiLU()(conv),
             "prelu_channels": prelu_channels(conv), "prelu_one": prelu_one(conv),
-            "sum": torch.stack([out["leaky"], out["elu"], out["gelu"]]).sum(0),
+            "relu": nn.ReLU()(conv),  # not in place: conv is read by others after it
+            "sum": torch.stack([out["leaky"], out["elu"], out["gelu"], out["relu"]]).sum(0),
             "cat": torch.cat([out[name] for name in ("gelu_tanh", "silu", "prelu_channels", "prelu_one", "sum")], 1),
             "avg": nn.AdaptiveAvgPool2d(1)(out["cat"]).flatten(1),
             "max": nn.AdaptiveMaxPool2d(1)(out["cat"]).flatten(1),
@@ -307,3 +309,26 @@ def test_placed_class_refuses_a_graph_naming_the_layer():
         backend.render(resolve_text(spec))
     message = str(error.value)
     assert "layer layer1.0.conv1" in message and "placed class" in message and "remove `devices`" in message
+
+
+def test_new_ops_in_a_placed_chain_equal_the_single_device_model():
+    spec = """
+        name: PlacedOps
+        devices: [gpu0, gpu1]
+        input: {channels: 3, height: 6, width: 5}
+        layers:
+          - {type: conv, name: conv, out_channels: 4, kernel: 3}
+          - {type: leaky_relu, name: leaky, negative_slope: 0.1}
+          - {type: gelu, name: gelu, approximate: tanh}
+          - {type: global_maxpool, name: pool}
+          - {type: dense, name: fc, out_features: 6, placement: gpu1}
+          - {type: prelu, name: prelu, per_channel: true}
+    """
+    net, model = build_text(spec, dtype=F64)
+    _randomised(model, seed=5)
+    placed = backend.build(net, devices=["cpu", "cpu"], dtype=F64).eval()
+    placed.load_single_state_dict(model.state_dict())
+    x = _input(net)
+    with torch.no_grad():
+        _close(placed(x), model(x))
+    assert "xs = [F.leaky_relu(x, negative_slope=0.1) for x in xs]" in backend.render(net)
