@@ -245,8 +245,8 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
     else:
         template, note = "activation.jinja", ""
         if kind in GLOBAL_POOLS:
-            height, width = layer.input_shape[1:]
-            template, note = "global_pool.jinja", f"{GLOBAL_POOL_NOTES[kind]} over {height} × {width}"
+            note = "; ".join((f"{GLOBAL_POOL_NOTES[kind]} over height and width",) + layer.equations)
+            template = "global_pool.jinja"
         steps["call"] = _Step(activation_expression(kind, overwritable, a), shape, note)
     statements = _chained(steps, sources[0], target)
     return LayerView(name, template, constructor, init=init, target=target, **statements)
