@@ -9,6 +9,7 @@ per-kind templates.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -74,6 +75,7 @@ LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pa
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
+ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
 
 
 @dataclass(frozen=True)
@@ -193,13 +195,22 @@ def _block_member(net: ResolvedNetwork, member: ScopeMember, class_of: dict[str,
     if scope.kind == "instance":
         constructor, note = f"{class_of[scope.name]}()", f"block {scope.block}"
     else:
-        calls = [f"{class_of[row.qualified]}()" for row in scope.members]
+        calls = _row_calls([class_of[row.qualified] for row in scope.members])
         constructor = f"nn.Sequential({', '.join(calls)})"
         if len(constructor) > SEQUENTIAL_WIDTH:
             constructor = "nn.Sequential(\n" + "".join(f"            {call},\n" for call in calls) + "        )"
         note = f"block {scope.block} × {len(scope.members)}"
     call = Statement(f"{target} = self.{member.name}({source})", shape_text(output_shape(net, member)), note)
     return LayerView(member.name, "block.jinja", constructor, call=call, target=target, leaf=False)
+
+
+def _row_calls(classes: list[str]) -> list[str]:
+    """The constructor calls of a row's instances; a run of ROW_RUN or more of one class as one comprehension."""
+    calls = []
+    for name, run in itertools.groupby(classes):
+        count = len(list(run))
+        calls += [f"*[{name}() for _ in range({count})]"] if count >= ROW_RUN else [f"{name}()"] * count
+    return calls
 
 
 def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[str] | None = None,
@@ -298,9 +309,24 @@ def _block_doc(net: ResolvedNetwork, block: BlockClass) -> tuple[str, ...]:
     by_args: dict[str, list[str]] = {}
     for scope in block.instances:
         by_args.setdefault(", ".join(f"{name}={value!r}" for name, value in scope.args), []).append(scope.name)
-    uses = "; ".join(f"{', '.join(names)} ({args})" if args else ", ".join(names) for args, names in by_args.items())
+    uses = "; ".join(f"{_name_runs(names)} ({args})" if args else _name_runs(names) for args, names in by_args.items())
     lines += textwrap.wrap(f"Instances: {uses}.", 100)
     return tuple(escape_text(line) for line in lines)
+
+
+def _name_runs(names: list[str]) -> str:
+    """Instance names, consecutive ones of a row shortened: layer3.1 to layer3.35."""
+    runs: list[list[str]] = []
+    for name in names:
+        row, _, index = name.rpartition(".")
+        if runs and index.isdigit() and runs[-1][-1] == f"{row}.{int(index) - 1}":
+            runs[-1].append(name)
+        else:
+            runs.append([name])
+    parts = []
+    for run in runs:
+        parts += [f"{run[0]} to {run[-1]}"] if len(run) >= ROW_RUN else run
+    return ", ".join(parts)
 
 
 def _header(net: ResolvedNetwork) -> tuple[str, ...]:

@@ -332,3 +332,11 @@ def test_new_ops_in_a_placed_chain_equal_the_single_device_model():
     with torch.no_grad():
         _close(placed(x), model(x))
     assert "xs = [F.leaky_relu(x, negative_slope=0.1) for x in xs]" in backend.render(net)
+
+
+def test_a_long_row_is_one_comprehension():
+    net = resolve_text(RESNET.replace("repeat: 2, args: {channels: 8}", "repeat: 4, args: {channels: 8}"))
+    source = backend.render(net)
+    assert "self.layer1 = nn.Sequential(*[Basic() for _ in range(4)])" in source
+    assert "Instances: layer1.0 to layer1.3 (channels=8, stride=1, downsample=False)." in source
+    assert "layer1.3.conv2.weight" in backend.build(net).state_dict()
