@@ -2,9 +2,10 @@
 calls, forward statements with their shape comment and arithmetic, `nn.init` calls). String work only: this module
 never imports torch.
 
-`file_view(net)` describes the whole generated file: its header, the single-device class (`model_view`) and, when
-the spec names devices, the placed class (placement.py). Both classes are rendered by model.jinja and the same
-per-kind templates.
+`file_view(net)` describes the whole generated file: its header, one class per block configuration and the
+network's single-device class (`class_views`; see backends/common/scopes.py for which instances share a class and
+where forward keeps each value) and, when the spec names devices, the placed class (placement.py). Every class is
+rendered by model.jinja and the same per-kind templates.
 """
 
 from __future__ import annotations
