@@ -10,31 +10,26 @@ rendered by model.jinja and the same per-kind templates.
 
 from __future__ import annotations
 
+import itertools
+import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alexnet_spec.backends.common import rendering
 from alexnet_spec.backends.common.rendering import Statement, statement_imports
 from alexnet_spec.backends.common.scopes import (
+    BlockClass,
     block_classes,
     camel_case,
     network_scope,
+    output_shape,
     readers,
     variables,
 )
-from alexnet_spec.backends.common.source import provenance
-
+from alexnet_spec.backends.common.source import escape_text, provenance
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.resolved import (
-    INPUT,
-    BatchNormAttrs,
-    ConcatAttrs,
-    ResolvedLayer,
-    ResolvedNetwork,
-    Scope,
-)
+from alexnet_spec.resolved import INPUT, BatchNormAttrs, ConcatAttrs, ResolvedLayer, ResolvedNetwork, Scope, ScopeMember
 
-from .blocks import block_doc, block_member, first_leaf
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
     BATCHNORM_RESET,
@@ -80,6 +75,8 @@ LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pa
 # Module-level names of the generated file that a class named after the spec would shadow.
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
+SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
+ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ def class_views(net: ResolvedNetwork) -> tuple[ClassView, ...]:
     """Every class of the single-device model: one per block configuration (children before the blocks holding
     them), then the network's."""
     classes, class_of = block_classes(net, camel_case, MODULE_NAMES | {net.class_name, f"{net.class_name}Placed"})
-    views = [_scope_view(net, block.instances[0], block.name, block_doc(net, block), class_of) for block in classes]
+    views = [_scope_view(net, block.instances[0], block.name, _block_doc(net, block), class_of) for block in classes]
     return tuple(views) + (_scope_view(net, network_scope(net), net.class_name, _class_doc(net), class_of),)
 
 
@@ -144,7 +141,7 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     for position, member in enumerate(scope.members):
         sources, target = names.of(member.inputs), names.names[member.name]
         if member.is_block:
-            views.append(block_member(net, member, class_of, sources[0], target))
+            views.append(_block_member(net, member, class_of, sources[0], target))
             drawn_blocks.append(views[-1].name)
             continue
         layer = leaves[member.name] = net.layer(member.qualified)
@@ -153,7 +150,7 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     first = memory_format_statement(net, names.argument) if scope.kind == "network" else None
     imports = statement_imports(s for view in views for s in view.statements())
     input_shape = shape_text(net.input_shape if scope.kind == "network" else net.layer(
-        first_leaf(net, scope).qualified).input_shape)
+        _first_leaf(net, scope).qualified).input_shape)
     views, definition, first = format_forward(views, first, names.argument, input_shape)
     drawn = set(default_drawn_layers(leaves))
     default_drawn = [f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
@@ -161,6 +158,13 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
                      imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      default_drawn=tuple(default_drawn))
+
+
+def _first_leaf(net: ResolvedNetwork, scope: Scope) -> ScopeMember:
+    member = scope.members[0]
+    while member.is_block:
+        member = net.scope(member.qualified).members[0]
+    return member
 
 
 def _may_overwrite(net: ResolvedNetwork, scope: Scope, position: int, reads: dict[str, list[int]],
@@ -183,6 +187,31 @@ def _may_overwrite(net: ResolvedNetwork, scope: Scope, position: int, reads: dic
                     and not (is_relu and "relu" in (layer.type, activation)))
         reader, value = positions[value], producer.inputs[0]
     return False
+
+
+def _block_member(net: ResolvedNetwork, member: ScopeMember, class_of: dict[str, str], source: str,
+                  target: str) -> LayerView:
+    """A block instance (`Basic()`) or a row made by `repeat` (`nn.Sequential(Basic2(), Basic())`)."""
+    scope = net.scope(member.qualified)
+    if scope.kind == "instance":
+        constructor, note = f"{class_of[scope.name]}()", f"block {scope.block}"
+    else:
+        calls = _row_calls([class_of[row.qualified] for row in scope.members])
+        constructor = f"nn.Sequential({', '.join(calls)})"
+        if len(constructor) > SEQUENTIAL_WIDTH:
+            constructor = "nn.Sequential(\n" + "".join(f"            {call},\n" for call in calls) + "        )"
+        note = f"block {scope.block} × {len(scope.members)}"
+    call = Statement(f"{target} = self.{member.name}({source})", shape_text(output_shape(net, member)), note)
+    return LayerView(member.name, "block.jinja", constructor, call=call, target=target, leaf=False)
+
+
+def _row_calls(classes: list[str]) -> list[str]:
+    """The constructor calls of a row's instances; a run of ROW_RUN or more of one class as one comprehension."""
+    calls = []
+    for name, run in itertools.groupby(classes):
+        count = len(list(run))
+        calls += [f"*[{name}() for _ in range({count})]"] if count >= ROW_RUN else [f"{name}()"] * count
+    return calls
 
 
 def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[str] | None = None,
@@ -270,6 +299,35 @@ def _activation(layer: ResolvedLayer) -> _Step | None:
 
 def _concat_note(attrs: ConcatAttrs) -> str:
     return f"{' + '.join(map(str, attrs.widths))} = {sum(attrs.widths)} {attrs.axis}"
+
+
+def _block_doc(net: ResolvedNetwork, block: BlockClass) -> tuple[str, ...]:
+    """The block, its shapes, and its instances with their arguments."""
+    first = block.instances[0]
+    member = ScopeMember(first.name, first.name, True, (INPUT,))
+    lines = [f"Block {block.block}: {shape_text(net.layer(_first_leaf(net, first).qualified).input_shape)} -> "
+             f"{shape_text(output_shape(net, member))}.", ""]
+    by_args: dict[str, list[str]] = {}
+    for scope in block.instances:
+        by_args.setdefault(", ".join(f"{name}={value!r}" for name, value in scope.args), []).append(scope.name)
+    uses = "; ".join(f"{_name_runs(names)} ({args})" if args else _name_runs(names) for args, names in by_args.items())
+    lines += textwrap.wrap(f"Instances: {uses}.", 100)
+    return tuple(escape_text(line) for line in lines)
+
+
+def _name_runs(names: list[str]) -> str:
+    """Instance names, consecutive ones of a row shortened: layer3.1 to layer3.35."""
+    runs: list[list[str]] = []
+    for name in names:
+        row, _, index = name.rpartition(".")
+        if runs and index.isdigit() and runs[-1][-1] == f"{row}.{int(index) - 1}":
+            runs[-1].append(name)
+        else:
+            runs.append([name])
+    parts = []
+    for run in runs:
+        parts += [f"{run[0]} to {run[-1]}"] if len(run) >= ROW_RUN else run
+    return ", ".join(parts)
 
 
 def _header(net: ResolvedNetwork) -> tuple[str, ...]:
