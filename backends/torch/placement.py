@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from alexnet_spec.backends.common.rendering import Statement, statement_imports
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.resolved import INPUT, ResolvedLayer, ResolvedNetwork
+from alexnet_spec.resolved import INPUT as NETWORK_INPUT
+from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
@@ -77,7 +78,7 @@ def _refuse_graphs(net: ResolvedNetwork) -> None:
     """The placed class follows one activation down a chain; a graph (branches, blocks, several outputs) or a PReLU
     whose slopes would be split is refused, naming the first layer it cannot place."""
     for index, layer in enumerate(net.layers):
-        previous = (net.layers[index - 1].name,) if index else (INPUT,)
+        previous = (net.layers[index - 1].name,) if index else (NETWORK_INPUT,)
         if "." in layer.name or layer.inputs not in ((), previous):
             raise _unplaceable(net, layer, "reads other layers than the one before it, or is inside a block",
                                "a chain of layers")
