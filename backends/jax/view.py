@@ -1,5 +1,6 @@
-"""The generated JAX file's view, and `render`: its header, imports, helper functions, `init`, `init_state` and
-`apply`'s lines, one LayerView per layer (layers.py) for the per-kind templates. String work only: never imports jax.
+"""The generated JAX file's view, and `render`: its header, imports, helper functions, `init`, `init_state`, the
+block functions and `apply` (blocks.py), one LayerView per statement (layers.py) for the per-kind templates. String
+work only: never imports jax.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alexnet_spec.backends.common import rendering
-from alexnet_spec.backends.common.rendering import Statement, commented
 from alexnet_spec.backends.common.source import provenance
-from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, ResolvedNetwork
+from alexnet_spec.resolved import ResolvedNetwork
 
-from .initialisation import DRAWS, INIT_HELPERS, ParamsView, StateView, params_view
-from .layers import HELPER_OF, LayerView, layer_template, nhwc, note, statement
+from .blocks import FunctionView, Functions
+from .initialisation import DRAWS, INIT_HELPERS, nested_lines, params_lines, params_view, state_lines
+from .layers import HELPER_OF, nhwc
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Every import a generated file may have, in its order. jnp is always used (`init` takes dtype=jnp.float32); the
@@ -26,8 +27,9 @@ HELPER_IMPORTS = {"helpers/conv.jinja": (LAX,), "helpers/max_pool.jinja": (LAX,)
                   "helpers/batchnorm.jinja": (LAX,), "helpers/dropout.jinja": (JAX,),
                   "helpers/init_normal.jinja": (JAX,), "helpers/init_uniform.jinja": (JAX,),
                   "helpers/placement.jinja": (JAX, LAX)}
-ACTIVATION_IMPORTS = {"relu": (JAX,), "sigmoid": (JAX,), "softmax": (JAX,), "tanh": ()}  # layers.ACTIVATIONS' modules
-CODE_WIDTH = 96  # apply's comments start in column 100 (4 of indent, 96 of code): longer code gets its two spaces after
+# The modules each activation's code uses (layers.ACTIVATIONS, layers.SET_ACTIVATIONS).
+ACTIVATION_IMPORTS = {"relu": (JAX,), "sigmoid": (JAX,), "softmax": (JAX,), "tanh": (), "leaky_relu": (JAX,),
+                      "elu": (JAX,), "gelu": (JAX,), "silu": (JAX,)}
 
 
 @dataclass(frozen=True)
@@ -35,42 +37,21 @@ class FileView:
     header: tuple[str, ...]
     imports: tuple[str, ...]
     helpers: tuple[str, ...]
-    params: tuple[ParamsView, ...]
+    params: tuple[str, ...]  # init's dict, one line each (nested under block instances)
     key_count: int  # random draws in `init`; 0: it splits no key
-    state: tuple[StateView, ...]  # batchnorm layers; none: no init_state, and apply ignores `state`
-    dropouts: list[str]
+    state: tuple[str, ...]  # init_state's dict (batchnorm layers); none: no init_state, and apply ignores `state`
+    nesting: str  # a layer inside a block instance as params and state key it, '["layer1"]["0"]["conv1"]'; "" without blocks
     first: str  # apply's first line: the input's shape
-    layers: tuple[LayerView, ...]
+    functions: tuple[FunctionView, ...]  # one per block configuration, each before those that call it
+    apply: FunctionView  # apply's statements
     apply_doc: tuple[str, ...]
     placed: bool  # the spec names devices: `apply` takes `mesh` and places activations on it
 
 
 def render(net: ResolvedNetwork) -> str:
-    """The module's source: a header, the helper functions its layers use, `init`, `init_state` and `apply`."""
+    """The module's source: a header, the helper functions its layers use, `init`, `init_state`, a function per
+    block configuration, and `apply`."""
     return rendering.render(TEMPLATES, file_view(net))
-
-
-def layer_views(net: ResolvedNetwork) -> tuple[LayerView, ...]:
-    """Each layer's statement of `apply`; in a placed file, a split conv or dense layer's output is sharded over the
-    Mesh after it (`place`), and a split activation is replicated before the first layer that is not split."""
-    placed, was_split, views = bool(net.devices), False, []
-    for layer in net.layers:
-        split = placed and layer.placement is not None and layer.placement.split
-        gather = place = None
-        if placed and was_split and not split:
-            gather = Statement("x = place(x, mesh, split=False)", nhwc(layer.input_shape), f"gathered for {layer.name}")
-        if split and isinstance(layer.attrs, (ConvAttrs, DenseAttrs)):
-            axis = "channels" if layer.is_spatial else "features"
-            place = Statement("x = place(x, mesh, split=True)", nhwc(layer.output_shape),
-                              f"{layer.name}'s {axis} split over the {len(net.devices)} devices")
-        call = Statement(statement(layer), nhwc(layer.output_shape), note(layer))
-        views.append(LayerView(layer.name, layer_template(layer.type), _line(call), _line(gather), _line(place)))
-        was_split = split
-    return tuple(views)
-
-
-def _line(statement: Statement | None) -> str | None:
-    return None if statement is None else commented(statement, CODE_WIDTH)
 
 
 def file_view(net: ResolvedNetwork) -> FileView:
@@ -78,6 +59,7 @@ def file_view(net: ResolvedNetwork) -> FileView:
     entries = [entry for view in params for entry in view.entries]
     key_count = sum(entry.helper in DRAWS for entry in entries)
     placed = bool(net.devices)
+    functions = Functions(net)
     helpers = [INIT_HELPERS[name] for name in INIT_HELPERS if any(entry.helper == name for entry in entries)]
     helpers += ["helpers/placement.jinja"] if placed else []
     for layer in net.layers:
@@ -87,27 +69,36 @@ def file_view(net: ResolvedNetwork) -> FileView:
     needed = {line for helper in helpers for line in HELPER_IMPORTS.get(helper, ())}
     needed.update(line for layer in net.layers for kind in (layer.type, getattr(layer.attrs, "activation", None))
                   for line in ACTIVATION_IMPORTS.get(kind, ()))
-    dropouts = [layer.name for layer in net.layers if layer.type == "dropout"]
-    if key_count or dropouts:  # init splits its key; apply splits one for the dropout layers
+    if key_count or any(layer.type == "dropout" for layer in net.layers):  # init splits its key; apply, dropout's
         needed.add(JAX)
     imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
-    state = tuple(StateView(layer.name, layer.attrs.num_features) for layer in net.layers
-                  if isinstance(layer.attrs, BatchNormAttrs))
+    state = tuple(nested_lines(net, state_lines))
     header = provenance(net, "jax") + (
-        f"Input {nhwc(net.input_shape)} (NHWC; layout=\"NCHW\" accepted), output {nhwc(net.output_shape)}; "
+        f"Input {nhwc(net.input_shape)} (NHWC; layout=\"NCHW\" accepted), {_outputs(net)}; "
         f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.",
         "Needs only jax and numpy: params = init(jax.random.PRNGKey(0)); y = jax.jit(apply)(params, x).")
+    several = len(net.output_names) > 1
     apply_doc = ("The network on a batch x: (N, H, W, C), or (N, C, H, W) with layout=\"NCHW\".",
                  "", "train: dropout drops (needs `key`) and batch normalisation uses batch statistics.")
+    returned = f"the tuple ({', '.join(net.output_names)})" if several else "the output"
     if state:
         apply_doc += ("state: batch-normalisation running statistics (init_state() when None).",
-                      "Returns the output; in training, (output, new state).")
+                      f"Returns {returned}; in training, ({returned.removeprefix('the ')}, new state)."
+                      if several else "Returns the output; in training, (output, new state).")
     else:
         apply_doc += ("state: unused, as the network has no batch normalisation; taken so that every generated",
-                      "`apply` is called alike. Returns the output.")
+                      f"`apply` is called alike. Returns {returned}.")
     if placed:
         apply_doc += ("mesh: a jax.sharding.Mesh of the spec's devices (one axis): split layers' activations are "
                       "sharded", "along their channels over it (see `place`); None computes on one device.")
-    return FileView(header, imports, tuple(helpers), params, key_count, state,
-                    dropouts, f"# x: {nhwc(net.input_shape)}, channels last", layer_views(net), apply_doc,
+    nested = next((layer.name for layer in net.layers if "." in layer.name), None)
+    nesting = "" if nested is None else "".join(f'["{key}"]' for key in nested.split("."))
+    return FileView(header, imports, tuple(helpers), tuple(nested_lines(net, params_lines)), key_count, state, nesting,
+                    f"# x: {nhwc(net.input_shape)}, channels last", functions.functions, functions.apply, apply_doc,
                     placed)
+
+
+def _outputs(net: ResolvedNetwork) -> str:
+    if len(net.output_names) == 1:
+        return f"output {nhwc(net.output_shape)}"
+    return "outputs " + ", ".join(f"{name} {nhwc(shape)}" for name, shape in zip(net.output_names, net.output_shapes))
