@@ -86,11 +86,14 @@ def _weights(net, seed=0):
     return weights
 
 
-def _apply(net, weights, x, **options):
-    """The generated module's output on NCHW x, in float64, back in NCHW (maps) or (N, F)."""
+def _apply(net, weights, x, train=False, key=None, jit=True):
+    """The generated module's output on NCHW x, in float64, back in NCHW (maps) or (N, F). Jitted, one compilation
+    is faster than op by op; not jitted, the ops compiled for the residual network's other tests are reused."""
     with jax.enable_x64(True):
         params, state = torch_to_jax(weights, net)
-        y = BACKEND.build(net).apply(params, jnp.asarray(x), layout="NCHW", state=state or None, **options)
+        apply = BACKEND.build(net).apply
+        apply = jax.jit(apply, static_argnames=("train", "layout")) if jit else apply
+        y = apply(params, jnp.asarray(x), layout="NCHW", state=state or None, train=train, key=key)
         return jax.tree_util.tree_map(lambda v: _nchw(np.asarray(v)), y)
 
 
@@ -104,38 +107,39 @@ def _t(weights):
 
 # ---------------------------------------------------------------- each new op, against torch.nn.functional
 
-ACTIVATIONS = {
-    "{type: leaky_relu, negative_slope: 0.2}": lambda x, w: F.leaky_relu(x, 0.2),
-    "{type: elu, alpha: 0.7}": lambda x, w: F.elu(x, 0.7),
-    "{type: gelu}": lambda x, w: F.gelu(x),
-    "{type: gelu, approximate: tanh}": lambda x, w: F.gelu(x, approximate="tanh"),
-    "{type: silu}": lambda x, w: F.silu(x),
-    "{type: prelu, name: p}": lambda x, w: F.prelu(x, w["p.weight"]),
-    "{type: prelu, name: p, per_channel: true}": lambda x, w: F.prelu(x, w["p.weight"]),
-    "{type: global_avgpool}": lambda x, w: x.mean(dim=(2, 3)),
-    "{type: global_maxpool}": lambda x, w: x.amax(dim=(2, 3)),
+# Each new layer kind, read from the input as a branch of one network, against torch's definition on the same input.
+NEW_KINDS = {
+    "leaky": ("{type: leaky_relu, negative_slope: 0.2}", lambda x, w: F.leaky_relu(x, 0.2)),
+    "elu": ("{type: elu, alpha: 0.7}", lambda x, w: F.elu(x, 0.7)),
+    "gelu": ("{type: gelu}", lambda x, w: F.gelu(x)),
+    "gelu_tanh": ("{type: gelu, approximate: tanh}", lambda x, w: F.gelu(x, approximate="tanh")),
+    "silu": ("{type: silu}", lambda x, w: F.silu(x)),
+    "prelu": ("{type: prelu}", lambda x, w: F.prelu(x, w["prelu.weight"])),
+    "prelus": ("{type: prelu, per_channel: true}", lambda x, w: F.prelu(x, w["prelus.weight"])),
+    "avg": ("{type: global_avgpool}", lambda x, w: x.mean(dim=(2, 3))),
+    "max": ("{type: global_maxpool}", lambda x, w: x.amax(dim=(2, 3))),
 }
 
 
-@pytest.mark.parametrize("layer", ACTIVATIONS)
 @pytest.mark.parametrize("features", [False, True], ids=["maps", "features"])
-def test_each_new_layer_kind_equals_torch_functional(layer, features):
-    if features and "global" in layer:
-        pytest.skip("global pooling reads maps")
-    head = "- {type: flatten}\n          " if features else ""
+def test_each_new_layer_kind_equals_torch_functional(features):
+    kinds = {name: kind for name, kind in NEW_KINDS.items() if not (features and name in ("avg", "max"))}
+    source = "flat" if features else "input"
+    layers = ["{type: flatten, name: flat}"] if features else []
+    layers += [f"{{{text[1:-1]}, name: {name}, inputs: [{source}]}}" for name, (text, _) in kinds.items()]
     net = resolve_text(f"""
-        name: One
+        name: Kinds
         input: {{channels: 3, height: 5, width: 4}}
-        layers:
-          {head}- {layer}
+        layers: [{", ".join(layers)}]
+        outputs: [{", ".join(kinds)}]
     """)
     rng = np.random.default_rng(7)
-    weights = init_weights(net, rng)
-    weights = {name: rng.uniform(0.05, 0.6, value.shape) for name, value in weights.items()}  # slopes apart
+    weights = {name: rng.uniform(0.05, 0.6, value.shape) for name, value in init_weights(net, rng).items()}
+    assert weights["prelus.weight"].shape == ((60,) if features else (3,))
     x = rng.standard_normal((2, 3, 5, 4)) * 2
-    expected = ACTIVATIONS[layer](torch.flatten(torch.from_numpy(x), 1) if features else torch.from_numpy(x),
-                                  _t(weights)).numpy()
-    np.testing.assert_allclose(_apply(net, weights, x), expected, rtol=1e-12, atol=1e-14)
+    t = torch.flatten(torch.from_numpy(x), 1) if features else torch.from_numpy(x)
+    for (name, (_, reference)), y in zip(kinds.items(), _apply(net, weights, x)):
+        np.testing.assert_allclose(y, reference(t, _t(weights)).numpy(), rtol=1e-12, atol=1e-14, err_msg=name)
 
 
 @pytest.mark.parametrize("features", [False, True], ids=["channels", "features"])
@@ -200,15 +204,15 @@ def fire_reference(x, w):
 def test_blocks_equal_a_torch_functional_reference(spec, reference):
     net = resolve_text(spec)
     weights = _weights(net)
-    x = np.random.default_rng(4).standard_normal((3,) + net.input_shape)
+    x = np.random.default_rng(4).standard_normal((2,) + net.input_shape)
     expected = reference(torch.from_numpy(x), _t(weights)).numpy()
-    np.testing.assert_allclose(_apply(net, weights, x), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_apply(net, weights, x, jit=False), expected, rtol=1e-10, atol=1e-12)
 
 
 def test_training_updates_the_nested_batchnorm_state_as_torch_does():
     net = resolve_text(RESIDUAL)
     weights = _weights(net)
-    x = np.random.default_rng(5).standard_normal((4,) + net.input_shape)
+    x = np.random.default_rng(5).standard_normal((2,) + net.input_shape)
     with jax.enable_x64(True):
         params, state = torch_to_jax(weights, net)
         y, new_state = BACKEND.build(net).apply(params, jnp.asarray(x), layout="NCHW", state=state, train=True)
@@ -221,7 +225,7 @@ def test_training_updates_the_nested_batchnorm_state_as_torch_does():
     F.batch_norm(conv1, mean, var, training=True, momentum=0.1, eps=1e-5)  # updates mean and var in place
     np.testing.assert_allclose(updated["layer1.0.bn1.running_mean"], mean.numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(updated["layer1.0.bn1.running_var"], var.numpy(), rtol=1e-12, atol=1e-14)
-    assert np.asarray(y).shape == (4, 10)
+    assert np.asarray(y).shape == (2, 10)
 
 
 def test_evaluate_names_every_layer_inside_the_instances():
@@ -313,15 +317,6 @@ SEVERAL = """
 
 def test_several_outputs_dropout_keys_and_state_through_blocks():
     net = resolve_text(SEVERAL)
-    module = BACKEND.build(net)
-    params, x = module.init(jax.random.PRNGKey(0)), jnp.ones((3, 6, 5, 2))
-    main, aux = module.apply(params, x)
-    assert main.shape == (3, 5) and aux.shape == (3, 3)
-    (main, aux), state = module.apply(params, x, train=True, key=jax.random.PRNGKey(1))
-    assert set(state) == {"bn"}
-    # each instance draws its own dropout mask: a zero in one head's input is not forced by the other's
-    with pytest.raises(ValueError, match="needs `key`"):
-        module.apply(params, x, train=True)
     weights = _weights(net)
     xs = np.random.default_rng(8).standard_normal((3,) + net.input_shape)
     w, t = _t(weights), torch.from_numpy(xs)
@@ -332,6 +327,15 @@ def test_several_outputs_dropout_keys_and_state_through_blocks():
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(aux, F.linear(conv.amax(dim=(2, 3)), w["aux.fc1.weight"], w["aux.fc1.bias"]),
                                rtol=1e-12, atol=1e-14)
+    (main, aux), state = _apply(net, weights, xs, train=True, key=jax.random.PRNGKey(1))
+    assert main.shape == (3, 5) and aux.shape == (3, 3) and set(state) == {"bn"}
+    with pytest.raises(ValueError, match="needs `key`"):
+        BACKEND.build(net).apply(torch_to_jax(weights, net)[0], jnp.asarray(xs), layout="NCHW", train=True)
+    source = BACKEND.render(net)
+    # each instance gets its own key from apply's, and splits it for its own dropout layer
+    assert "drop_keys = dict(zip(['aux', 'main'], jax.random.split(key, 2))) if train else {}" in source
+    assert 'x = Head2(params["main"], act, train, drop_keys.get("main"))' in source
+    assert "drop_keys = dict(zip(['drop1'], jax.random.split(key, 1))) if train else {}" in source
 
 
 def test_generated_graph_modules_pass_ruff_and_define_only_what_they_use(tmp_path):
