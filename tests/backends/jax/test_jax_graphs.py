@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from alexnet_spec import backends
+from alexnet_spec.source.loading import load_network
 from alexnet_spec.backends.jax.weights import canonical_to_flat, jax_file_to_torch, jax_to_torch, torch_to_jax
 from alexnet_spec.weights import init_weights
 from tests.backends.test_source import LINT, unused_definitions
@@ -347,3 +348,44 @@ def test_generated_graph_modules_pass_ruff_and_define_only_what_they_use(tmp_pat
     result = subprocess.run([sys.executable, "-m", "ruff", *LINT, str(tmp_path)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_placed_residual_network_on_two_devices_equals_the_single_device_build(tmp_path):
+    """Split layers inside block instances: their kernels sharded (nested params paths), their outputs placed by the
+    block functions, which take the Mesh; the placed build computes the torch reference's function (float32)."""
+    import os
+    import textwrap
+
+    from tests.conftest import ROOT, spec_text
+
+    spec = tmp_path / "placed.yaml"
+    spec.write_text(spec_text(RESIDUAL).replace("name: TinyRes\n", "name: TinyRes\ndevices: [gpu0, gpu1]\n"))
+    net = load_network(spec)
+    weights = _weights(net)
+    params, state = torch_to_jax(weights, net)
+    x = np.random.default_rng(9).standard_normal((2,) + net.input_shape)
+    np.savez(tmp_path / "inputs.npz", x=x, **canonical_to_flat(weights, net, "weights"))
+    script = textwrap.dedent(f"""
+        import jax, numpy as np, alexnet_spec.backends
+        from alexnet_spec.backends.jax.weights import jax_file_to_torch, torch_to_jax
+        from alexnet_spec.source.loading import load_network
+        net = load_network({str(spec)!r})
+        arrays = dict(np.load({str(tmp_path / "inputs.npz")!r}))
+        x = arrays.pop("x")
+        params, state = torch_to_jax(jax_file_to_torch(arrays, net, "npz"), net)
+        placed = alexnet_spec.backends.get("jax").build(net, devices=["cpu:0", "cpu:1"])
+        sharded = placed.shard(params)
+        assert len(sharded["layer2"]["0"]["conv1"]["kernel"].sharding.device_set) == 2
+        y = placed.apply(sharded, x.astype(np.float32), state=state, layout="NCHW")
+        np.save({str(tmp_path / "y.npy")!r}, np.asarray(y))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = residual_reference(torch.from_numpy(x), _t(weights)).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-4, atol=1e-5)
+    source = BACKEND.render(load_network(spec))
+    assert 'Basic(params["layer1"]["0"], x, state["layer1"]["0"], train, mesh)' in source
+    assert "    x = place(x, mesh, split=True)  " in source.split("def Basic(")[1].split("def Basic2(")[0]
