@@ -21,6 +21,7 @@ from alexnet_spec.resolved import (
     BatchNormAttrs,
     ConvAttrs,
     DenseAttrs,
+    DropoutAttrs,
     PReLUAttrs,
     ResolvedLayer,
     ResolvedNetwork,
@@ -111,6 +112,7 @@ class Functions:
         self.scopes = {scope.name: scope for scope in net.scopes}
         self.input_shapes: dict[str, Shape] = {}
         self._keys: dict[str, tuple] = {}
+        self._needs: dict[str, Needs] = {}
         self._input_shapes(self.scopes[""], net.input_shape)
         self.names = self._name_configurations()
         self.functions = tuple(self._function(scope) for scope in self._definition_order())
@@ -141,15 +143,21 @@ class Functions:
         child = self.scopes[member.qualified]
         return self.value_shape(child, child.outputs[0])
 
-    def leaves(self, scope: Scope) -> list[ResolvedLayer]:
-        prefix = f"{scope.name}." if scope.name else ""
-        return [layer for layer in self.net.layers if layer.name.startswith(prefix)]
-
     def needs(self, scope: Scope) -> Needs:
-        leaves = self.leaves(scope)
-        return Needs(any(isinstance(layer.attrs, PARAMETRISED) for layer in leaves),
-                     any(isinstance(layer.attrs, BatchNormAttrs) for layer in leaves),
-                     any(layer.type == "dropout" for layer in leaves), bool(self.net.devices))
+        """What the scope's layers, its instances' included, need."""
+        if scope.name not in self._needs:
+            found = {"params": False, "state": False, "dropout": False}
+            for member in scope.members:
+                if member.is_block:
+                    inner = self.needs(self.scopes[member.qualified])
+                    found = {kind: found[kind] or getattr(inner, kind) for kind in found}
+                    continue
+                attrs = self.net.layer(member.qualified).attrs
+                found["params"] |= isinstance(attrs, PARAMETRISED)
+                found["state"] |= isinstance(attrs, BatchNormAttrs)
+                found["dropout"] |= isinstance(attrs, DropoutAttrs)
+            self._needs[scope.name] = Needs(**found, mesh=bool(self.net.devices))
+        return self._needs[scope.name]
 
     def split(self, name: str) -> bool:
         """Whether a leaf's output is split over the devices (never the network's input)."""

@@ -341,7 +341,7 @@ def test_several_outputs_dropout_keys_and_state_through_blocks():
 
 def test_generated_graph_modules_pass_ruff_and_define_only_what_they_use(tmp_path):
     pytest.importorskip("ruff")
-    for name, spec in {"residual": RESIDUAL, "fire": FIRE, "several": SEVERAL}.items():
+    for name, spec in {"residual": RESIDUAL, "fire": FIRE, "several": SEVERAL, "clash": CLASH}.items():
         source = BACKEND.render(resolve_text(spec))
         assert unused_definitions(source) == [], name
         (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
@@ -389,3 +389,34 @@ def test_placed_residual_network_on_two_devices_equals_the_single_device_build(t
     source = BACKEND.render(load_network(spec))
     assert 'Basic(params["layer1"]["0"], x, state["layer1"]["0"], train, mesh)' in source
     assert "    x = place(x, mesh, split=True)  " in source.split("def Basic(")[1].split("def Basic2(")[0]
+
+
+CLASH = """
+    name: Clash
+    input: {channels: 2, height: 5, width: 3}
+    blocks:
+      zip:
+        layers:
+          - {type: conv, name: dense, out_channels: 2, kernel: 1}
+          - {type: relu, name: mesh}
+          - {type: add, name: new_state, inputs: [mesh, dense, input]}
+    layers:
+      - {type: conv, name: conv2d, out_channels: 2, kernel: 1}
+      - {type: block, block: zip, name: place}
+      - {type: add, name: drop_keys, inputs: [place, conv2d]}
+"""
+
+
+def test_kept_values_never_take_the_modules_own_names():
+    """Layers named after the module's helpers (dense, conv2d, place) and variables (mesh, new_state, drop_keys),
+    and a block named after a builtin (zip): kept values get other names, so the helpers stay callable."""
+    net = resolve_text(CLASH)
+    source = BACKEND.render(net)
+    assert "conv2d_1 = conv2d(x, " in source and "dense_1 = conv2d(input_1, " in source and "def Zip(" in source
+    weights = init_weights(net, 3)
+    x = np.random.default_rng(3).standard_normal((2,) + net.input_shape)
+    w, t = _t(weights), torch.from_numpy(x)
+    outer = F.conv2d(t, w["conv2d.weight"], w["conv2d.bias"])
+    inner = F.conv2d(outer, w["place.dense.weight"], w["place.dense.bias"])
+    expected = F.relu(inner) + inner + outer + outer
+    np.testing.assert_allclose(_apply(net, weights, x), expected.numpy(), rtol=1e-12, atol=1e-14)
