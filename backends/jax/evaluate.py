@@ -1,6 +1,6 @@
 """Every layer's output of a generated JAX module, for `alexspec check` and the equivalence tests.
 
-`apply` and each block function end in a block of one-line statements, one per layer or block instance (blocks.py
+`apply` and each block function end in a block of one-line statements, one per layer or block instance (view.py
 knows what each line writes). `layer_outputs` runs `apply` once, not jitted, under a line tracer, and reads the
 variable each layer's statement wrote right after it; a block function's frame is the instance its caller's line
 called, so a layer inside it is named `layer2.0.conv1`. What is compared is the code users read. Spatial maps go
@@ -17,7 +17,7 @@ import numpy as np
 
 from alexnet_spec.resolved import ResolvedNetwork
 
-from .blocks import Functions, FunctionView
+from .view import Functions, FunctionView
 from .weights import torch_to_jax
 
 

@@ -33,7 +33,7 @@ HELPER_OF = {"conv": "helpers/conv.jinja", "dense": "helpers/dense.jinja", "maxp
              "lrn": "helpers/lrn.jinja", "batchnorm": "helpers/batchnorm.jinja", "dropout": "helpers/dropout.jinja",
              "prelu": "helpers/prelu.jinja"}
 # Every name a generated module defines or imports at its top level, and apply's own: a value kept in a variable
-# never takes one of them (see blocks.Namespace).
+# never takes one of them (see view.Namespace).
 GENERATED_NAMES = frozenset({
     "jax", "jnp", "np", "lax", "init", "init_state", "apply", "params", "x", "state", "train", "key", "layout",
     "mesh", "new_state", "drop_keys", "keys", "conv2d", "dense", "max_pool", "avg_pool", "adaptive_avg_pool",
