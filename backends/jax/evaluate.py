@@ -1,28 +1,88 @@
 """Every layer's output of a generated JAX module, for `alexspec check` and the equivalence tests.
 
-`apply` has one statement per layer; `layer_outputs` runs it once, not jitted, under a line tracer and reads `x` after
-each layer's statement, so what is compared is the code users read. Spatial maps go back from NHWC to the canonical
-(N, C, H, W) layout; features are compared as the module returns them (its flatten is in C, H, W order)."""
+`apply` and each block function end in a block of one-line statements, one per layer or block instance (view.py
+knows what each line writes). `layer_outputs` runs `apply` once, not jitted, under a line tracer, and reads the
+variable each layer's statement wrote right after it; a block function's frame is the instance its caller's line
+called, so a layer inside it is named `layer2.0.conv1`. What is compared is the code users read. Spatial maps go
+back from NHWC to the canonical (N, C, H, W) layout; features are compared as the module returns them (its flatten
+is in C, H, W order)."""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from alexnet_spec.backends.common.source import values_after_lines
 
 from alexnet_spec.resolved import ResolvedNetwork
 
-from .view import file_view
+from .view import Functions, FunctionView
 from .weights import torch_to_jax
 
 
+@dataclass
+class _Frame:
+    """One run of a generated function: its locals at each line event, and the functions it called (with the
+    number of line events before each call)."""
+
+    function: FunctionView
+    events: list[dict] = field(default_factory=list)
+    calls: list[tuple[int, "_Frame"]] = field(default_factory=list)
+
+
 def layer_outputs(module, net: ResolvedNetwork, params, x, state) -> dict[str, Any]:
-    # A layer's lines: a gather of the previous output (on a Mesh), its call, a place of its output; x after the
-    # last one is the layer's output.
-    labels = [label for view in file_view(net).layers
-              for label in ((None,) if view.gather else ()) + (view.name,) + ((view.name,) if view.place else ())]
-    return values_after_lines(module.apply, labels, lambda: module.apply(params, x, state=state))
+    """{qualified layer name: its output} for one eval-mode `apply(params, x, state=state)`."""
+    functions = Functions(net)
+    views = {view.name: view for view in functions.functions + (functions.apply,)}
+    codes = {getattr(module, name).__code__: view for name, view in views.items()}
+    stack: list[_Frame] = []
+    root: list[_Frame] = []
+
+    def in_function(frame, event, arg):
+        if event == "line":
+            stack[-1].events.append(dict(frame.f_locals))
+        elif event == "return":
+            stack.pop()
+        return in_function
+
+    def tracer(frame, event, arg):
+        view = codes.get(frame.f_code)
+        if view is None:
+            return None
+        record = _Frame(view)
+        if stack:
+            stack[-1].calls.append((len(stack[-1].events), record))
+        else:
+            root.append(record)
+        stack.append(record)
+        return in_function
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        module.apply(params, x, state=state)
+    finally:
+        sys.settrace(previous)
+    outputs: dict[str, Any] = {}
+    _collect(root[0], "", outputs)
+    return outputs
+
+
+def _collect(frame: _Frame, prefix: str, outputs: dict[str, Any]) -> None:
+    """The values `frame`'s statements wrote; the last line events before its return are its statements', one each,
+    and the locals at each event hold what the line before it computed."""
+    lines = frame.function.lines
+    if len(frame.events) < len(lines) + 1:
+        raise RuntimeError(f"{frame.function.name} ran {len(frame.events)} lines, fewer than its {len(lines)} "
+                           "statements")
+    offset = len(frame.events) - (len(lines) + 1)
+    for index, line in enumerate(lines):
+        if line.kind == "layer":
+            outputs[prefix + line.label] = frame.events[offset + index + 1][line.variable]
+    for count, child in frame.calls:
+        line = lines[count - 1 - offset]  # the call ran during the line event before `count`
+        _collect(child, f"{prefix}{line.label}.", outputs)
 
 
 def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, np.ndarray]]:

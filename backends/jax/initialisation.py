@@ -8,8 +8,19 @@ comment, the formula they come from. jax has no default of its own, so PyTorch's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
-from alexnet_spec.resolved import BatchNormAttrs, Constant, ConvAttrs, DenseAttrs, Normal, ResolvedLayer, Uniform
+from alexnet_spec.resolved import (
+    BatchNormAttrs,
+    Constant,
+    ConvAttrs,
+    DenseAttrs,
+    Normal,
+    PReLUAttrs,
+    ResolvedLayer,
+    ResolvedNetwork,
+    Uniform,
+)
 
 # The helper that draws each kind of initial value, by the name `init` calls it with.
 INIT_HELPERS = {"normal": "helpers/init_normal.jinja", "uniform": "helpers/init_uniform.jinja",
@@ -64,8 +75,56 @@ def params_view(layer: ResolvedLayer) -> ParamsView | None:
         width = (attrs.num_features,)
         return ParamsView(layer.name, (Entry("scale", f"constant({width}, dtype, 1.0)", "batchnorm scale", "constant"),
                                        Entry("bias", f"constant({width}, dtype, 0.0)", "batchnorm shift", "constant")))
+    elif isinstance(attrs, PReLUAttrs):
+        slopes = (attrs.num_parameters,)
+        return ParamsView(layer.name, (Entry("negative_slope", f"constant({slopes}, dtype, {attrs.initial_slope!r})",
+                                             "prelu slope" + ("s, one per channel" if attrs.num_parameters > 1 else ""),
+                                             "constant"),))
     else:
         return None
     entries = tuple(distribution(key, dist, shapes[key])
                     for key, dist in (("kernel", attrs.weight_init), ("bias", attrs.bias_init)) if dist is not None)
     return ParamsView(layer.name, entries)
+
+
+def nested_lines(net: ResolvedNetwork, entry: Callable[[ResolvedLayer], list[str] | None]) -> list[str]:
+    """The body of a nested dict literal keyed as params are, `params["layer1"]["0"]["conv1"]`: each layer's lines
+    from `entry` (None: the layer has no entry) under its scopes' keys, four spaces deeper per level, in the order
+    of the scopes' members. A scope without entries has no key."""
+    scopes = {scope.name: scope for scope in net.scopes}
+
+    def walk(scope) -> list[str]:
+        lines = []
+        for member in scope.members:
+            if member.is_block:
+                inner = walk(scopes[member.qualified])
+            else:
+                inner = entry(net.layer(member.qualified))
+                if inner is not None:
+                    lines += inner
+                continue
+            if inner:
+                lines += [f'"{member.name}": {{'] + ["    " + line for line in inner] + ["},"]
+        return lines
+
+    if not net.scopes:  # a network resolved without scopes: every layer in the network's
+        return [line for layer in net.layers for line in entry(layer) or ()]
+    return walk(scopes[""])
+
+
+def params_lines(layer: ResolvedLayer) -> list[str] | None:
+    """A layer's entry in `init`'s dict: its key, then one line per parameter with the formula behind it."""
+    view = params_view(layer)
+    if view is None:
+        return None
+    key = layer.name.rsplit(".", 1)[-1]
+    return ([f'"{key}": {{'] + [f'    "{entry.key}": {entry.expression},  # {entry.comment}' for entry in view.entries]
+            + ["},"])
+
+
+def state_lines(layer: ResolvedLayer) -> list[str] | None:
+    """A batchnorm layer's entry in `init_state`'s dict."""
+    if not isinstance(layer.attrs, BatchNormAttrs):
+        return None
+    width, key = layer.attrs.num_features, layer.name.rsplit(".", 1)[-1]
+    return [f'"{key}": {{"mean": jnp.zeros(({width},), dtype), "var": jnp.ones(({width},), dtype)}},']

@@ -59,7 +59,7 @@ class PlacedModel:
                  if isinstance(layer.attrs, (ConvAttrs, DenseAttrs)) and layer.placement and layer.placement.split}
 
         def spec(path, leaf):
-            layer = path[0].key
+            layer = ".".join(str(entry.key) for entry in path[:-1])  # params["layer2"]["0"]["conv1"]["kernel"]
             if layer in split:
                 return NamedSharding(self.mesh, PartitionSpec(*([None] * (leaf.ndim - 1)), AXIS))
             return NamedSharding(self.mesh, PartitionSpec())
