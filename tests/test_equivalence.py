@@ -148,6 +148,8 @@ def test_torch_and_jax_gradients_agree(data, seed):
 # The oracle interprets every graph; the tests comparing a generated backend with it skip, saying why, while that
 # backend does not render graph networks (conftest.graph_support).
 GRAPH_EXAMPLES = max(10, settings().max_examples // 4)
+# A generated backend runs un-jitted under a line tracer, one dispatch per statement: fewer examples, scaled alike.
+BACKEND_GRAPH_EXAMPLES = max(6, settings().max_examples // 6)
 
 
 def _without_devices(data: dict) -> dict:
@@ -212,9 +214,11 @@ def test_placed_graph_equals_the_single_device_graph(data, seed):
 
 
 @pytest.mark.parametrize("backend_name", CANDIDATES)
-@settings(max_examples=GRAPH_EXAMPLES)
-@given(data=graph_specs(), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=BACKEND_GRAPH_EXAMPLES)
+@given(data=graph_specs(allow_devices=False), seed=st.integers(0, 2**32 - 1))
 def test_backend_matches_the_oracle_on_graphs(backend_name, data, seed):
+    # Single-device specs: a backend may refuse to place a graph (its placed module is its own tests' business);
+    # the oracle's towers are compared with its single-device self above.
     reason = graph_support(backend_name)
     if reason:
         pytest.skip(reason)
@@ -228,7 +232,7 @@ def test_backend_matches_the_oracle_on_graphs(backend_name, data, seed):
 
 
 @pytest.mark.skipif("torch" not in CANDIDATES, reason="counts torch's parameters")
-@settings(max_examples=GRAPH_EXAMPLES)
+@settings(max_examples=BACKEND_GRAPH_EXAMPLES)
 @given(graph_specs(allow_devices=False))
 def test_torch_module_has_the_parameters_counted_independently(data):
     reason = graph_support("torch")

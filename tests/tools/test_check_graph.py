@@ -93,8 +93,7 @@ def test_check_runs_the_oracle_on_a_graph_spec_from_the_command_line(tmp_spec):
 
 # ---------------------------------------------------------------- generated backends against the oracle
 
-@pytest.mark.parametrize("backend_name", ["torch", "jax"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend_name, dtype", [("torch", "float64"), ("torch", "float32"), ("jax", "float64")])
 def test_backends_agree_with_the_oracle_on_a_graph(backend_name, dtype, net):
     pytest.importorskip(backend_name)
     reason = graph_support(backend_name)
