@@ -451,13 +451,13 @@ def _width(draw, placed: bool, low: int = 1, high: int = 6) -> int:
 
 
 @st.composite
-def size_keeping_layer(draw, channels: int, placed: bool, out_channels=None) -> dict:
+def size_keeping_layer(draw, channels: int, placed: bool) -> dict:
     """A layer that keeps height and width: a stride-1 conv padded to keep them, a 3×3 stride-1 pool, an LRN,
-    batchnorm, dropout or an activation. `out_channels`: what a conv outputs (default: drawn)."""
+    batchnorm, dropout or an activation."""
     kind = draw(st.sampled_from(["conv", "conv", "pool", "activation", "activation", "batchnorm", "dropout", "lrn"]))
     if kind == "conv":
         kernel = draw(st.sampled_from([1, 3]))
-        layer = {"type": "conv", "out_channels": out_channels or _width(draw, placed), "kernel": kernel,
+        layer = {"type": "conv", "out_channels": _width(draw, placed), "kernel": kernel,
                  "bias": draw(st.booleans())}
         if draw(st.booleans()):
             layer.update(padding="same", dilation=draw(st.integers(1, 2)))
