@@ -2,7 +2,8 @@
 
 Each backend offers `evaluate(net, weights, x, dtype=...) -> [(layer name, output)]`, outputs in the canonical
 layout (N, C, H, W) or (N, F) as numpy arrays. The NumPy oracle (float64) is the reference when it takes part;
-otherwise the first backend listed is.
+otherwise the first backend listed is. Layers are matched by their qualified names (`layer2.0.conv1`), not by
+position, so a backend may evaluate a graph's branches in another order; a layer a backend does not report fails.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ class Comparison:
     max_abs: float
     max_rel: float  # max |a - b| / max |reference| over the layer
     within: bool
+    problem: str | None = None  # why nothing could be compared: no output for the layer, or another shape
 
 
 @dataclass(frozen=True)
 class LayerRow:
-    name: str
+    name: str  # qualified: "layer2.0.conv1"
     type: str
     shape: tuple[int, ...]
     comparisons: tuple[Comparison, ...]
+    inputs: tuple[str, ...] = ()  # the layers it reads (qualified names), or "input"
 
     @property
     def within(self) -> bool:
@@ -53,6 +56,7 @@ class CheckReport:
     rtol: float
     atol: float
     rows: tuple[LayerRow, ...] = field(default_factory=tuple)
+    outputs: tuple[str, ...] = ()  # the layers the model returns
 
     @property
     def passed(self) -> bool:
@@ -67,9 +71,11 @@ class CheckReport:
             "spec": self.spec, "reference": self.reference, "backends": list(self.backends), "dtype": self.dtype,
             "batch": self.batch, "seed": self.seed, "rtol": self.rtol, "atol": self.atol, "passed": self.passed,
             "first_divergence": self.first_divergence.name if self.first_divergence else None,
-            "layers": [{"name": row.name, "type": row.type, "output_shape": list(row.shape),
-                        "within": row.within,
-                        "backends": {c.backend: {"max_abs": c.max_abs, "max_rel": c.max_rel, "within": c.within}
+            "outputs": list(self.outputs),
+            "layers": [{"name": row.name, "type": row.type, "inputs": list(row.inputs),
+                        "output_shape": list(row.shape), "within": row.within,
+                        "backends": {c.backend: {"max_abs": c.max_abs, "max_rel": c.max_rel, "within": c.within,
+                                                 "problem": c.problem}
                                      for c in row.comparisons}} for row in self.rows],
         }
 
@@ -130,15 +136,27 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     rng = np.random.default_rng(seed)
     weights = init_weights(net, rng)
     x = rng.standard_normal((batch,) + tuple(net.input_shape))
-    outputs = {name: generator.evaluate(net, weights, x, dtype=dtype) for name, generator in generators.items()}
+    outputs = {name: dict(generator.evaluate(net, weights, x, dtype=dtype)) for name, generator in generators.items()}
     reference = "numpy" if "numpy" in outputs else backend_names[0]
     rows = []
-    for index, layer in enumerate(net.layers):
-        expected = outputs[reference][index][1]
-        comparisons = tuple(Comparison(name, *compare(expected, trace[index][1], rtol, atol))
+    for layer in net.layers:
+        comparisons = tuple(_compare_layer(layer.name, reference, outputs[reference], name, trace, rtol, atol)
                             for name, trace in outputs.items() if name != reference)
-        rows.append(LayerRow(layer.name, layer.type, layer.output_shape, comparisons))
-    return CheckReport(net.file, reference, tuple(backend_names), dtype, batch, seed, rtol, atol, tuple(rows))
+        rows.append(LayerRow(layer.name, layer.type, layer.output_shape, comparisons, layer.inputs))
+    return CheckReport(net.file, reference, tuple(backend_names), dtype, batch, seed, rtol, atol, tuple(rows),
+                       net.output_names)
+
+
+def _compare_layer(layer: str, reference: str, expected: dict, backend: str, actual: dict, rtol: float,
+                   atol: float) -> Comparison:
+    """One backend's output of `layer` against the reference's, both looked up by the layer's qualified name."""
+    missing = [name for name, trace in ((reference, expected), (backend, actual)) if layer not in trace]
+    if missing:
+        return Comparison(backend, math.inf, math.inf, False, f"no output from {' and '.join(missing)}")
+    want, got = np.asarray(expected[layer]), np.asarray(actual[layer])
+    if want.shape != got.shape:
+        return Comparison(backend, math.inf, math.inf, False, f"shape {got.shape}, {reference} {want.shape}")
+    return Comparison(backend, *compare(want, got, rtol, atol))
 
 
 def check_table(report: CheckReport):
@@ -164,5 +182,7 @@ def check_table(report: CheckReport):
         for comparison in row.comparisons:
             cells += [f"{comparison.max_abs:.2e}", f"{comparison.max_rel:.2e}"]
         mark = "ok" if row.within else ("first" if row is first else "differs")
+        problems = [f"{c.backend}: {c.problem}" for c in row.comparisons if c.problem]
+        mark = "; ".join([mark] + problems)
         table.add_row(*cells, mark, style=None if row.within else "red")
     return table

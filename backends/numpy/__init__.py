@@ -27,7 +27,8 @@ class NumpyModel:
     def run(self, weights: Mapping[str, Any], x: Any, *, train: bool = False,
             rng: np.random.Generator | int | None = None, intermediates: bool = False,
             new_buffers: dict[str, np.ndarray] | None = None):
-        """(N, C, H, W) -> (N, *output_shape); see `interpreter.run` for the arguments."""
+        """(N, C, H, W) -> (N, *output_shape), or a tuple of outputs for a network with several; see
+        `interpreter.run` for the arguments."""
         return run(self.net, weights, x, train=train, rng=rng, intermediates=intermediates, new_buffers=new_buffers)
 
     def init_weights(self, seed: int | np.random.Generator | None = 0) -> dict[str, np.ndarray]:
