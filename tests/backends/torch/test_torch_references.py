@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from alexnet_spec.backends.torch import backend
 
+from alexnet_spec.backends.torch import backend
 from alexnet_spec.source.loading import load_network
 from tests.conftest import SPECS_DIR
 from tests.core.test_specs import EXPECTED_PARAMS
