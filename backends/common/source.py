@@ -150,3 +150,46 @@ def values_after_lines(function, labels: list[str | None], call, copy=lambda val
     if len(block) != len(labels) + 1:
         raise RuntimeError(f"{function.__qualname__} ran {len(events)} lines, fewer than its {len(labels)} statements")
     return {label: after for label, after in zip(labels, block[1:]) if label is not None}
+
+
+def values_in_frames(labels: dict[types.CodeType, list[tuple[str, str] | None]], call, scope_of,
+                     copy=lambda value: value) -> dict:
+    """{qualified label: the value after the line so labelled} for one `call()` that runs generated functions,
+    which may call each other (a network's forward calling its blocks').
+
+    `labels` maps each function's code to the labels of the block of one-line statements that ends it, right
+    before its one-line `return`, in order: (label, the local variable the line assigns), or None for a line whose
+    value is nobody's output. `scope_of(frame)` names the scope a call runs in ("" for the network, "layer2.0" for a
+    block instance); a label `conv1` there is reported as "layer2.0.conv1". Each call is traced on its own, so a
+    function that runs for several instances reports each.
+    """
+    by_line = {}
+    for code, code_labels in labels.items():
+        last = max(line for _, _, line in code.co_lines() if line is not None)  # the return statement's
+        by_line[code] = {last - len(code_labels) + index: label
+                         for index, label in enumerate(code_labels) if label is not None}
+    values = {}
+
+    def tracer(frame, event, arg):
+        lines = by_line.get(frame.f_code)
+        if lines is None:
+            return None
+        scope, previous = scope_of(frame), [None]
+
+        def in_function(frame, event, arg):
+            if event == "line":
+                label = lines.get(previous[0])
+                if label is not None:  # the labelled line just ran
+                    name, variable = label
+                    values[f"{scope}.{name}" if scope else name] = copy(frame.f_locals[variable])
+                previous[0] = frame.f_lineno
+            return in_function
+        return in_function
+
+    previous_tracer = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(previous_tracer)
+    return values

@@ -1,31 +1,37 @@
 """Every layer's output of a generated model, for `alexspec check` and the equivalence tests.
 
-The generated `forward` is one statement per layer (plus padding, crop or activation statements); `layer_outputs`
-runs it once under a line tracer and reads `x` after each layer's last statement, so what is compared is exactly
-the code users read and run.
+Each generated `forward` (the network's, and each block class's) is one statement per layer (plus padding, crop or
+activation statements); `layer_outputs` runs the model once under a line tracer and reads each layer's variable
+after its last statement, in every block instance, so what is compared is exactly the code users read and run.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from alexnet_spec.backends.common.source import values_after_lines
+from alexnet_spec.backends.common.source import values_in_frames
 
 from alexnet_spec.resolved import ResolvedNetwork
 
-from .view import model_view
+from .view import class_views
 
 
 def layer_outputs(model, net: ResolvedNetwork, x) -> dict[str, Any]:
-    """{layer name: a copy of the activation after that layer} for one call of the single-device model.
+    """{qualified layer name: a copy of the activation after that layer} for one call of the single-device model.
 
     Copies, because later statements may overwrite an activation in place (relu, LRN without gradients).
     """
     import torch
 
-    labels = [view.name for view in model_view(net).layers for _ in view.statements()]
-    return values_after_lines(type(model).forward, labels, lambda: model(x),
-                              copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
+    classes = {type(module).__name__: type(module) for module in model.modules()}
+    labels = {}
+    for view in class_views(net):
+        labels[classes[view.class_name].forward.__code__] = [
+            (layer.name, layer.target) if layer.leaf and index == len(layer.statements()) - 1 else None
+            for layer in view.layers for index, _ in enumerate(layer.statements())]
+    scopes = {id(module): name for name, module in model.named_modules()}
+    return values_in_frames(labels, lambda: model(x), lambda frame: scopes[id(frame.f_locals["self"])],
+                            copy=lambda value: value.clone() if isinstance(value, torch.Tensor) else value)
 
 
 def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, Any]]:

@@ -10,8 +10,9 @@ share has like the whole layer).
 from __future__ import annotations
 
 import textwrap
+from typing import Mapping
 
-from alexnet_spec.resolved import Constant, ConvAttrs, DenseAttrs, FrameworkDefault, Normal, ResolvedNetwork, Uniform
+from alexnet_spec.resolved import Constant, ConvAttrs, DenseAttrs, FrameworkDefault, Normal, ResolvedLayer, Uniform
 
 
 def number(value: float) -> str:
@@ -32,17 +33,19 @@ def keeps_constructor_init(dist) -> bool:
     return isinstance(dist, FrameworkDefault)
 
 
-def default_drawn_layers(net: ResolvedNetwork) -> tuple[str, ...]:
-    """The layers with a parameter at PyTorch's default: their constructors draw it, and a later reset_parameters()
-    redraws it with the layer's own reset_parameters()."""
-    return tuple(layer.name for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
+def default_drawn_layers(layers: Mapping[str, ResolvedLayer]) -> tuple[str, ...]:
+    """The attribute names (of {attribute name: layer}) of the layers with a parameter at PyTorch's default: their
+    constructors draw it, and a later reset_parameters() redraws it with the layer's own reset_parameters()."""
+    return tuple(name for name, layer in layers.items() if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
                  and any(dist is not None and keeps_constructor_init(dist)
                          for dist in (layer.attrs.weight_init, layer.attrs.bias_init)))
 
 
-def reset_doc(net: ResolvedNetwork, first: str) -> tuple[str, ...]:
-    """reset_parameters' docstring: `first`, then the parameters at PyTorch's default and who draws them."""
-    kept = [f"{layer.name}.{name}" for layer in net.layers if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
+def reset_doc(layers: Mapping[str, ResolvedLayer], first: str) -> tuple[str, ...]:
+    """reset_parameters' docstring: `first`, then the parameters at PyTorch's default (of {attribute name: layer})
+    and who draws them."""
+    kept = [f"{attribute}.{name}" for attribute, layer in layers.items()
+            if isinstance(layer.attrs, (ConvAttrs, DenseAttrs))
             for name, dist in (("weight", layer.attrs.weight_init), ("bias", layer.attrs.bias_init))
             if dist is not None and keeps_constructor_init(dist)]
     if not kept:

@@ -12,15 +12,21 @@ from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 from .initialisation import number
 
 # Expressions on the tensor `{x}` (see Expression).
-ACTIVATIONS = {"tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})", "softmax": "torch.softmax({x}, dim=1)"}
+ACTIVATIONS = {"tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})", "softmax": "torch.softmax({x}, dim=1)",
+               "silu": "F.silu({x})"}
+# Global pooling, (N, C, H, W) -> (N, C): torch.mean and torch.amax over the two spatial axes.
+GLOBAL_POOLS = {"global_avgpool": "{x}.mean(dim=(2, 3))", "global_maxpool": "{x}.amax(dim=(2, 3))"}
+GLOBAL_POOL_NOTES = {"global_avgpool": "mean", "global_maxpool": "maximum"}
 # Layers that hand on the tensor they receive (or a view of it) instead of computing a new one.
 PASS_THROUGH = {"dropout", "flatten"}
-# Functions whose gradient reads their output: that output must not be overwritten in place.
-KEEP_OUTPUT = {"tanh", "sigmoid", "softmax"}
+# Functions whose gradient reads their output: that output must not be overwritten in place (amax's gradient goes
+# to the elements equal to its result).
+KEEP_OUTPUT = {"tanh", "sigmoid", "softmax", "global_maxpool"}
 CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
 CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the padding"
 FUNCTIONAL = "import torch.nn.functional as F"  # imported by the files whose code calls F.relu or F.pad
 BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
+PRELU_RESET = "{target}.reset_parameters()  # every slope its initial value"
 INDENT = 8  # forward's statements sit in a method body
 MAX_COLUMN = 64  # comments start here at the latest; longer statements get theirs two spaces after the code
 
@@ -64,6 +70,8 @@ class LayerView:
     call: Statement | str | None = None
     crop: Statement | str | None = None
     activation: Statement | str | None = None
+    target: str = "x"  # the variable its last statement assigns (see backends/common/scopes.py)
+    leaf: bool = True  # a layer, whose value `alexspec check` compares; False for a block instance or row
 
     def statements(self) -> tuple:
         """forward's statements for this layer, in order (Statements before formatting, lines after)."""
@@ -84,14 +92,17 @@ class ClassView:
     split_layers: str = "()"  # placed class: the layers held as one share per device, a tuple literal
     imports: tuple[str, ...] = ()  # what its statements need (statement_imports), gathered before formatting
     reset_doc: tuple[str, ...] = ("Initialise every parameter as the spec declares.",)  # reset_parameters' docstring
-    # Modules (a share list expands with *) whose parameters at PyTorch's default only a later reset redraws.
+    # Modules (a share list or a row of blocks expands with *) that their constructors already initialised: only a
+    # later reset redraws them.
     default_drawn: tuple[str, ...] = ()
 
 
-def format_forward(layers: list[LayerView], first: Statement | None) -> tuple[tuple[LayerView, ...], str, str | None]:
+def format_forward(layers: list[LayerView], first: Statement | None, argument: str = "x",
+                   input_shape: str = "") -> tuple[tuple[LayerView, ...], str, str | None]:
     """Every Statement as its finished line, `code  # shape   note`, with comments aligned down `forward`.
 
-    Returns the layers, the `def forward` line and the line for `first` (which does not widen the column).
+    Returns the layers, the `def forward` line (its parameter `argument`, commented with `first`'s shape or else
+    `input_shape`) and the line for `first` (which does not widen the column).
     """
     statements = [s for view in layers for s in view.statements()]
     width = aligned_code_width(statements, INDENT, MAX_COLUMN)
@@ -103,7 +114,8 @@ def format_forward(layers: list[LayerView], first: Statement | None) -> tuple[tu
     views = tuple(replace(view, pad=line(view.pad), call=line(view.call), crop=line(view.crop),
                           activation=line(view.activation)) for view in layers)
     # `def forward` sits 4 columns left of the body: its code width grows by 4 so that its comment lines up.
-    definition = commented(Statement("def forward(self, x):", first.shape if first else ""), width + 4)
+    header = Statement(f"def forward(self, {argument}):", first.shape if first else input_shape)
+    definition = commented(header, width + 4)
     return views, definition, line(first)
 
 
@@ -167,6 +179,16 @@ def lrn_constructor(layer: ResolvedLayer, groups: int, inplace: bool) -> str:
     return f"LocalResponseNorm({', '.join(args)})"
 
 
+def prelu_constructor(layer: ResolvedLayer, device: str = "") -> str:
+    """nn.PReLU: one slope, or one per channel (feature), which it applies along axis 1."""
+    a, args = layer.attrs, []
+    if a.num_parameters != 1:
+        args.append(f"num_parameters={a.num_parameters}")
+    if a.initial_slope != 0.25:
+        args.append(f"init={number(a.initial_slope)}")
+    return f"nn.PReLU({', '.join(args + _device(device))})"
+
+
 def simple_constructor(layer: ResolvedLayer) -> str:
     """The parameter-free modules: pooling and dropout."""
     a = layer.attrs
@@ -194,10 +216,11 @@ def _device(device: str) -> list[str]:
 # ---------------------------------------------------------------- forward
 
 
-def memory_format_statement(net: ResolvedNetwork) -> Statement | None:
+def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statement | None:
     if len(net.input_shape) != 3:
         return None
-    return Statement("x = x.contiguous(memory_format=torch.channels_last)", shape_text(net.input_shape),
+    return Statement(f"{variable} = {variable}.contiguous(memory_format=torch.channels_last)",
+                     shape_text(net.input_shape),
                      "channels last in memory: faster convolution and pooling")
 
 
@@ -218,11 +241,31 @@ def ends_in_relu(layer: ResolvedLayer, before: bool) -> bool:
     return layer.type == "relu" or getattr(layer.attrs, "activation", None) == "relu"
 
 
-def activation_expression(kind: str, overwritable: bool) -> Expression:
-    """relu in place when `x` may be overwritten (see overwritable_after)."""
+def activation_expression(kind: str, overwritable: bool, attrs=None) -> Expression:
+    """relu in place when `x` may be overwritten (see overwritable_after); `attrs`: the layer's, for the activations
+    with a parameter (leaky_relu, elu, gelu), written only when it differs from torch.nn.functional's default."""
     if kind == "relu":
         return Expression("F.relu({x}, inplace=True)", (FUNCTIONAL,)) if overwritable else Expression("torch.relu({x})")
-    return Expression(ACTIVATIONS[kind])
+    if kind == "leaky_relu":
+        return Expression(f"F.leaky_relu({{x}}, negative_slope={number(attrs.negative_slope)})", (FUNCTIONAL,))
+    if kind == "elu":
+        alpha = "" if attrs.alpha == 1.0 else f", alpha={number(attrs.alpha)}"
+        return Expression(f"F.elu({{x}}{alpha})", (FUNCTIONAL,))
+    if kind == "gelu":
+        approximate = "" if attrs.approximate == "none" else f', approximate="{attrs.approximate}"'
+        return Expression(f"F.gelu({{x}}{approximate})", (FUNCTIONAL,))
+    if kind in GLOBAL_POOLS:
+        return Expression(GLOBAL_POOLS[kind])
+    return Expression(ACTIVATIONS[kind], (FUNCTIONAL,) if ACTIVATIONS[kind].startswith("F.") else ())
+
+
+def concat_expression(sources: list[str]) -> Expression:
+    """torch.cat of the inputs along axis 1: channels of (N, C, H, W), or features of (N, F)."""
+    return Expression(f"torch.cat([{', '.join(sources)}], dim=1)")
+
+
+def add_expression(sources: list[str]) -> Expression:
+    return Expression(" + ".join(sources))
 
 
 def pad_expression(layer: ResolvedLayer) -> Expression | None:
@@ -246,13 +289,17 @@ def pad_note(layer: ResolvedLayer) -> str:
     return f"padding top {top}, bottom {bottom}, left {left}, right {right}"
 
 
+def pad_shape(layer: ResolvedLayer) -> str:
+    """The shape comment of the explicit padding statement."""
+    return shape_text(padded_shape(layer, layer.input_shape[0]))
+
+
 def pad_statement(layer: ResolvedLayer) -> Statement | None:
     """The explicit padding on the whole activation `x`, or None when the module pads."""
     expression = pad_expression(layer)
     if expression is None:
         return None
-    return Statement(f"x = {expression.code}", shape_text(padded_shape(layer, layer.input_shape[0])), pad_note(layer),
-                     expression.imports)
+    return Statement(f"x = {expression.code}", pad_shape(layer), pad_note(layer), expression.imports)
 
 
 def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alexnet_spec.backends.common.rendering import Statement, statement_imports
-from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.resolved import INPUT, ResolvedLayer, ResolvedNetwork
 
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
     BATCHNORM_RESET,
     FLATTEN,
+    PRELU_RESET,
     ClassView,
     Expression,
     LayerView,
@@ -36,6 +38,7 @@ from .layers import (
     pad_statement,
     pool_followup,
     pooled_size,
+    prelu_constructor,
     shape_text,
     simple_constructor,
 )
@@ -45,6 +48,7 @@ LOOP_NAMES = {"conv": "conv", "dense": "linear", "batchnorm": "bn"}
 
 
 def placed_view(net: ResolvedNetwork) -> ClassView:
+    _refuse_graphs(net)
     devices = net.devices
     state, overwritable, after_relu, layers = INPUT, False, False, []
     for layer in net.layers:
@@ -60,11 +64,35 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
            f"load_single_state_dict and single_state_dict convert weights from and to {net.class_name}'s layout.")
     imports = statement_imports(s for view in layers for s in view.statements())
     layers, definition, first = format_forward(layers, memory_format_statement(net))
+    by_name = {layer.name: layer for layer in net.layers}
     return ClassView(f"{net.class_name}Placed", doc, definition, first, layers, output, devices,
                      _tuple_literal([view.name for view in layers if view.shares]), imports,
-                     reset_doc(net, "Initialise every parameter as the spec declares, each share like the whole layer."),
+                     reset_doc(by_name, "Initialise every parameter as the spec declares, each share like the whole "
+                               "layer."),
                      tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
-                           if view.name in default_drawn_layers(net)))
+                           if view.name in default_drawn_layers(by_name)))
+
+
+def _refuse_graphs(net: ResolvedNetwork) -> None:
+    """The placed class follows one activation down a chain; a graph (branches, blocks, several outputs) or a PReLU
+    whose slopes would be split is refused, naming the first layer it cannot place."""
+    for index, layer in enumerate(net.layers):
+        previous = (net.layers[index - 1].name,) if index else (INPUT,)
+        if "." in layer.name or layer.inputs not in ((), previous):
+            raise _unplaceable(net, layer, "reads other layers than the one before it, or is inside a block",
+                               "a chain of layers")
+        if layer.type == "prelu" and layer.placement.split:
+            raise _unplaceable(net, layer, "would be split across devices with its slopes",
+                               "a PReLU on one device (after a layer placed on one device)")
+    if net.output_names != (net.layers[-1].name,):
+        raise _unplaceable(net, net.layer(net.output_names[0]), "is one of several outputs", "one output, the last")
+
+
+def _unplaceable(net: ResolvedNetwork, layer: ResolvedLayer, what: str, expected: str) -> SpecError:
+    return SpecError(Diagnostic(f"the torch backend's placed class cannot place this layer: it {what}",
+                                file=net.file, layer=layer.name, expected=expected,
+                                hint="remove `devices` to compile the single-device model, which runs graphs; "
+                                     "move it with .to(device)"))
 
 
 def _device(index: int) -> str:
@@ -137,7 +165,11 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
             note = f"{channels // count} * {height} * {width} = {features} on each device"
         return LayerView(name, "flatten.jinja", call=Statement(_apply(FLATTEN, state, home, split),
                                                                shape, note)), after
-    expression = activation_expression(kind, overwritable and (split or state == home))
+    if kind == "prelu":  # on one device (_refuse_graphs)
+        call = Statement(_apply(module_call(name), state, home, split), shape, note)
+        return LayerView(name, "prelu.jinja", prelu_constructor(layer, _device(home)), call=call,
+                         init=(PRELU_RESET.format(target=f"self.{name}"),)), after
+    expression = activation_expression(kind, overwritable and (split or state == home), layer.attrs)
     return LayerView(name, "activation.jinja",
                      call=Statement(_apply(expression, state, home, split), shape, note,
                                     expression.imports)), after

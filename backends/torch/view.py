@@ -9,35 +9,55 @@ per-kind templates.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alexnet_spec.backends.common import rendering
 from alexnet_spec.backends.common.rendering import Statement, statement_imports
-from alexnet_spec.backends.common.source import provenance
+from alexnet_spec.backends.common.scopes import (
+    BlockClass,
+    block_classes,
+    camel_case,
+    network_scope,
+    output_shape,
+    readers,
+    variables,
+)
+from alexnet_spec.backends.common.source import escape_text, provenance
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.resolved import BatchNormAttrs, ResolvedLayer, ResolvedNetwork
+from alexnet_spec.resolved import INPUT, BatchNormAttrs, ConcatAttrs, ResolvedLayer, ResolvedNetwork, Scope, ScopeMember
 
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
     BATCHNORM_RESET,
     FLATTEN,
     FUNCTIONAL,
+    GLOBAL_POOL_NOTES,
+    GLOBAL_POOLS,
+    KEEP_OUTPUT,
+    PASS_THROUGH,
+    PRELU_RESET,
     ClassView,
+    Expression,
     LayerView,
     activation_expression,
+    add_expression,
     batchnorm_constructor,
+    concat_expression,
     conv_constructor,
+    format_forward,
     linear_constructor,
     lrn_constructor,
     lrn_note,
     memory_format_statement,
-    ends_in_relu,
-    format_forward,
-    overwritable_after,
-    pad_statement,
+    module_call,
+    pad_expression,
+    pad_note,
+    pad_shape,
     pool_followup,
     pooled_size,
+    prelu_constructor,
     shape_text,
     simple_constructor,
 )
@@ -53,6 +73,7 @@ LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pa
 # Module-level names of the generated file that a class named after the spec would shadow.
 MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
+SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,7 @@ class FileView:
     model: ClassView
     placed: ClassView | None  # the class splitting the layers over the spec's devices
     needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
+    blocks: tuple[ClassView, ...] = ()  # one class per block configuration, before the model's
 
 
 def render(net: ResolvedNetwork) -> str:
@@ -73,14 +95,15 @@ def render(net: ResolvedNetwork) -> str:
 
 def file_view(net: ResolvedNetwork) -> FileView:
     check_names(net)
-    model = model_view(net)
+    *blocks, model = class_views(net)
     placed = placed_view(net) if net.devices else None
     needs_lrn = any(layer.type == "lrn" for layer in net.layers)
     needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ()))
+    needed.update(line for block in blocks for line in block.imports)
     imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
-    return FileView(_header(net), imports, needs_lrn, model, placed, biased)
+    return FileView(_header(net), imports, needs_lrn, model, placed, biased, tuple(blocks))
 
 
 def check_names(net: ResolvedNetwork) -> None:
@@ -93,59 +116,191 @@ def check_names(net: ResolvedNetwork) -> None:
                                    hint=f"try {net.name}Net"))
 
 
+def class_views(net: ResolvedNetwork) -> tuple[ClassView, ...]:
+    """Every class of the single-device model: one per block configuration (children before the blocks holding
+    them), then the network's."""
+    classes, class_of = block_classes(net, camel_case, MODULE_NAMES | {net.class_name, f"{net.class_name}Placed"})
+    views = [_scope_view(net, block.instances[0], block.name, _block_doc(net, block), class_of) for block in classes]
+    return tuple(views) + (_scope_view(net, network_scope(net), net.class_name, _class_doc(net), class_of),)
+
+
 def model_view(net: ResolvedNetwork) -> ClassView:
-    """The single-device class: one attribute per layer with parameters or a module, one statement per layer."""
-    overwritable, after_relu, layers = False, False, []
-    for layer in net.layers:
-        layers.append(_layer(layer, overwritable and not (layer.type == "relu" and after_relu)))
-        overwritable = overwritable_after(layer, overwritable)
-        after_relu = ends_in_relu(layer, after_relu)
-    imports = statement_imports(s for view in layers for s in view.statements())
-    layers, definition, first = format_forward(layers, memory_format_statement(net))
-    return ClassView(net.class_name, _class_doc(net), definition, first, layers, "return x", imports=imports,
-                     reset_doc=reset_doc(net, "Initialise every parameter as the spec declares."),
-                     default_drawn=tuple(f"self.{name}" for name in default_drawn_layers(net)))
+    """The network's class: one attribute per layer with parameters or a module (or block), one statement per layer."""
+    return class_views(net)[-1]
 
 
-def _layer(layer: ResolvedLayer, overwritable: bool) -> LayerView:
-    kind, name, shape = layer.type, layer.name, shape_text(layer.output_shape)
-    call = Statement(f"x = self.{name}(x)", shape, "; ".join(layer.equations))
-    a = layer.attrs
+def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[str, ...],
+                class_of: dict[str, str]) -> ClassView:
+    """The class of the network or of a block configuration (made from its first instance, `scope`)."""
+    names, reads = variables(scope), readers(scope)
+    positions = {member.name: position for position, member in enumerate(scope.members)}
+    views, leaves, drawn_blocks = [], {}, []
+    for position, member in enumerate(scope.members):
+        sources, target = names.of(member.inputs), names.names[member.name]
+        if member.is_block:
+            views.append(_block_member(net, member, class_of, sources[0], target))
+            drawn_blocks.append(views[-1].name)
+            continue
+        layer = leaves[member.name] = net.layer(member.qualified)
+        overwritable = _may_overwrite(net, scope, position, reads, positions)
+        views.append(_layer(layer, member.name, overwritable, sources, target))
+    first = memory_format_statement(net, names.argument) if scope.kind == "network" else None
+    imports = statement_imports(s for view in views for s in view.statements())
+    input_shape = shape_text(net.input_shape if scope.kind == "network" else net.layer(
+        _first_leaf(net, scope).qualified).input_shape)
+    views, definition, first = format_forward(views, first, names.argument, input_shape)
+    drawn = set(default_drawn_layers(leaves))
+    default_drawn = [f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
+                     for view in views if view.name in drawn or view.name in drawn_blocks]
+    return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
+                     imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
+                     default_drawn=tuple(default_drawn))
+
+
+def _first_leaf(net: ResolvedNetwork, scope: Scope) -> ScopeMember:
+    member = scope.members[0]
+    while member.is_block:
+        member = net.scope(member.qualified).members[0]
+    return member
+
+
+def _may_overwrite(net: ResolvedNetwork, scope: Scope, position: int, reads: dict[str, list[int]],
+                   positions: dict[str, int]) -> bool:
+    """Whether the layer at `position` may overwrite its input in place (relu, LRN): it must be the input's only
+    reader, the input a tensor this forward made (not the scope's input or a block's result), through layers that
+    hand on their input (dropout, flatten) too, and not an output that a gradient reads (tanh's, relu's for a relu)."""
+    member = scope.members[position]
+    if len(member.inputs) != 1:
+        return False
+    reader, value, is_relu = position, member.inputs[0], net.layer(member.qualified).type == "relu"
+    while value != INPUT and reads[value] == [reader]:
+        producer = scope.members[positions[value]]
+        if producer.is_block:
+            return False
+        layer = net.layer(producer.qualified)
+        if layer.type not in PASS_THROUGH:
+            activation = getattr(layer.attrs, "activation", None)
+            return (layer.type not in KEEP_OUTPUT and activation not in KEEP_OUTPUT
+                    and not (is_relu and "relu" in (layer.type, activation)))
+        reader, value = positions[value], producer.inputs[0]
+    return False
+
+
+def _block_member(net: ResolvedNetwork, member: ScopeMember, class_of: dict[str, str], source: str,
+                  target: str) -> LayerView:
+    """A block instance (`Basic()`) or a row made by `repeat` (`nn.Sequential(Basic2(), Basic())`)."""
+    scope = net.scope(member.qualified)
+    if scope.kind == "instance":
+        constructor, note = f"{class_of[scope.name]}()", f"block {scope.block}"
+    else:
+        calls = [f"{class_of[row.qualified]}()" for row in scope.members]
+        constructor = f"nn.Sequential({', '.join(calls)})"
+        if len(constructor) > SEQUENTIAL_WIDTH:
+            constructor = "nn.Sequential(\n" + "".join(f"            {call},\n" for call in calls) + "        )"
+        note = f"block {scope.block} × {len(scope.members)}"
+    call = Statement(f"{target} = self.{member.name}({source})", shape_text(output_shape(net, member)), note)
+    return LayerView(member.name, "block.jinja", constructor, call=call, target=target, leaf=False)
+
+
+def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[str] | None = None,
+           target: str = "x") -> LayerView:
+    """The view of one layer, its attribute `name`, reading the variables `sources` (one, except concat and add)
+    and leaving its value in `target`. A layer of several statements (padding, the call, a crop, an activation)
+    hands `x` from one to the next."""
+    kind, shape, a, sources = layer.type, shape_text(layer.output_shape), layer.attrs, sources or ["x"]
+    call = _Step(module_call(name), shape, "; ".join(layer.equations))
+    steps: dict[str, _Step | None] = {"call": call}
+    constructor, init, template = None, (), f"{kind}.jinja"
     if kind == "conv":
-        return LayerView(name, "conv.jinja", conv_constructor(layer, a.in_channels, a.out_channels, a.groups),
-                         init=init_calls(a, f"self.{name}"), pad=pad_statement(layer), call=call,
-                         activation=_activation(layer, shape))
-    if kind == "dense":
-        return LayerView(name, "dense.jinja", linear_constructor(layer, a.in_features, a.out_features),
-                         init=init_calls(a, f"self.{name}"), call=call, activation=_activation(layer, shape))
-    if kind in ("maxpool", "avgpool"):
-        pooled, followup, crop = pooled_size(layer), pool_followup(layer), None
+        constructor = conv_constructor(layer, a.in_channels, a.out_channels, a.groups)
+        init = init_calls(a, f"self.{name}")
+        steps.update(pad=_step(pad_expression(layer), pad_shape(layer), pad_note(layer)), activation=_activation(layer))
+    elif kind == "dense":
+        constructor, init = linear_constructor(layer, a.in_features, a.out_features), init_calls(a, f"self.{name}")
+        steps["activation"] = _activation(layer)
+    elif kind in ("maxpool", "avgpool"):
+        constructor, template = simple_constructor(layer), "pool.jinja"
+        steps["pad"] = _step(pad_expression(layer), pad_shape(layer), pad_note(layer))
+        followup = pool_followup(layer)
         if followup is not None:
-            call = replace(call, shape=shape_text((layer.output_shape[0],) + pooled))
-            crop = Statement(f"x = {followup[0].code}", shape, followup[1], followup[0].imports)
-        return LayerView(name, "pool.jinja", simple_constructor(layer), pad=pad_statement(layer), call=call,
-                         crop=crop)
-    if kind == "lrn":
-        return LayerView(name, "lrn.jinja", lrn_constructor(layer, a.groups, inplace=overwritable),
-                         call=replace(call, note=lrn_note(layer, a.groups)))
-    if kind == "batchnorm":
-        return LayerView(name, "batchnorm.jinja", batchnorm_constructor(layer, a.num_features),
-                         init=(BATCHNORM_RESET.format(target=f"self.{name}"),), call=call)
-    if kind in ("dropout", "adaptive_avgpool"):
-        return LayerView(name, f"{kind}.jinja", simple_constructor(layer), call=call)
-    if kind == "flatten":
-        return LayerView(name, "flatten.jinja", call=replace(call, code=f"x = {FLATTEN.code}"))
-    expression = activation_expression(kind, overwritable)
-    return LayerView(name, "activation.jinja", call=Statement(f"x = {expression.code}", shape,
-                                                              imports=expression.imports))
+            steps["call"] = replace(call, shape=shape_text((layer.output_shape[0],) + pooled_size(layer)))
+            steps["crop"] = _Step(followup[0], shape, followup[1])
+    elif kind == "lrn":
+        constructor = lrn_constructor(layer, a.groups, inplace=overwritable)
+        steps["call"] = replace(call, note=lrn_note(layer, a.groups))
+    elif kind == "batchnorm":
+        constructor = batchnorm_constructor(layer, a.num_features)
+        init = (BATCHNORM_RESET.format(target=f"self.{name}"),)
+    elif kind in ("dropout", "adaptive_avgpool"):
+        constructor = simple_constructor(layer)
+    elif kind == "prelu":
+        constructor, init = prelu_constructor(layer), (PRELU_RESET.format(target=f"self.{name}"),)
+        steps["call"] = replace(call, note="one slope" if a.num_parameters == 1 else "one slope per channel")
+    elif kind == "flatten":
+        steps["call"] = replace(call, expression=FLATTEN)
+    elif kind == "concat":
+        steps["call"] = _Step(concat_expression(sources), shape, _concat_note(a))
+    elif kind == "add":
+        steps["call"] = _Step(add_expression(sources), shape)
+    else:
+        template, note = "activation.jinja", ""
+        if kind in GLOBAL_POOLS:
+            note = "; ".join((f"{GLOBAL_POOL_NOTES[kind]} over height and width",) + layer.equations)
+            template = "global_pool.jinja"
+        steps["call"] = _Step(activation_expression(kind, overwritable, a), shape, note)
+    statements = _chained(steps, sources[0], target)
+    return LayerView(name, template, constructor, init=init, target=target, **statements)
 
 
-def _activation(layer: ResolvedLayer, shape: str) -> Statement | None:
+@dataclass(frozen=True)
+class _Step:
+    """One statement of a layer before it knows which variables it reads and assigns."""
+
+    expression: Expression
+    shape: str
+    note: str = ""
+
+
+def _step(expression: Expression | None, shape: str, note: str) -> _Step | None:
+    return None if expression is None else _Step(expression, shape, note)
+
+
+def _chained(steps: dict[str, _Step | None], source: str, target: str) -> dict[str, Statement]:
+    """The steps as Statements, in forward's order: the first reads `source`, the last assigns `target`, and `x`
+    carries the value between them."""
+    order = [slot for slot in ("pad", "call", "crop", "activation") if steps.get(slot) is not None]
+    statements = {}
+    for index, slot in enumerate(order):
+        step = steps[slot]
+        reads, assigns = source if index == 0 else "x", target if index == len(order) - 1 else "x"
+        statements[slot] = Statement(f"{assigns} = {step.expression.on(reads)}", step.shape, step.note,
+                                     step.expression.imports)
+    return statements
+
+
+def _activation(layer: ResolvedLayer) -> _Step | None:
     kind = layer.attrs.activation
     if kind is None:
         return None
-    expression = activation_expression(kind, overwritable=True)
-    return Statement(f"x = {expression.code}", shape, f"activation: {kind}", expression.imports)
+    return _Step(activation_expression(kind, overwritable=True), shape_text(layer.output_shape), f"activation: {kind}")
+
+
+def _concat_note(attrs: ConcatAttrs) -> str:
+    return f"{' + '.join(map(str, attrs.widths))} = {sum(attrs.widths)} {attrs.axis}"
+
+
+def _block_doc(net: ResolvedNetwork, block: BlockClass) -> tuple[str, ...]:
+    """The block, its shapes, and its instances with their arguments."""
+    first = block.instances[0]
+    member = ScopeMember(first.name, first.name, True, (INPUT,))
+    lines = [f"Block {block.block}: {shape_text(net.layer(_first_leaf(net, first).qualified).input_shape)} -> "
+             f"{shape_text(output_shape(net, member))}.", ""]
+    by_args: dict[str, list[str]] = {}
+    for scope in block.instances:
+        by_args.setdefault(", ".join(f"{name}={value!r}" for name, value in scope.args), []).append(scope.name)
+    uses = "; ".join(f"{', '.join(names)} ({args})" if args else ", ".join(names) for args, names in by_args.items())
+    lines += textwrap.wrap(f"Instances: {uses}.", 100)
+    return tuple(escape_text(line) for line in lines)
 
 
 def _header(net: ResolvedNetwork) -> tuple[str, ...]:
