@@ -136,28 +136,22 @@ def test_torchvision_specs_have_torchvisions_mac_counts(name):
 
 
 def test_graph_specs_output_shapes_at_their_input_sizes():
+    # the papers' and torchvision's comments: each stage's output, at the layer that ends it
     shapes = {
-        "resnet18.yaml": {"maxpool": (64, 56, 56), "layer1": (64, 56, 56), "layer2": (128, 28, 28),
-                          "layer3": (256, 14, 14), "layer4": (512, 7, 7), "avgpool": (512,)},
-        "googlenet.yaml": {"maxpool1": (64, 56, 56), "maxpool2": (192, 28, 28), "inception3b": (480, 28, 28),
-                           "maxpool3": (480, 14, 14), "inception4e": (832, 14, 14), "maxpool4": (832, 7, 7),
-                           "inception5b": (1024, 7, 7)},
-        "squeezenet1_0.yaml": {"conv1": (96, 109, 109), "maxpool1": (96, 54, 54), "fire4": (256, 54, 54),
+        "resnet18.yaml": {"maxpool": (64, 56, 56), "layer1.1.relu2": (64, 56, 56), "layer2.1.relu2": (128, 28, 28),
+                          "layer3.1.relu2": (256, 14, 14), "layer4.1.relu2": (512, 7, 7), "avgpool": (512,)},
+        "googlenet.yaml": {"maxpool1": (64, 56, 56), "maxpool2": (192, 28, 28), "inception3b.concat": (480, 28, 28),
+                           "maxpool3": (480, 14, 14), "inception4e.concat": (832, 14, 14), "maxpool4": (832, 7, 7),
+                           "inception5b.concat": (1024, 7, 7)},
+        "squeezenet1_0.yaml": {"conv1": (96, 109, 109), "maxpool1": (96, 54, 54), "fire4.concat": (256, 54, 54),
                                "maxpool4": (256, 27, 27), "maxpool8": (512, 13, 13), "conv10": (1000, 13, 13)},
         "vgg16.yaml": {"pool1": (64, 112, 112), "pool5": (512, 7, 7), "flatten": (25088,)},
-        "nin.yaml": {"mlpconv1": (96, 54, 54), "pool0": (96, 27, 27), "pool2": (256, 13, 13), "pool3": (384, 6, 6),
-                     "mlpconv4": (1000, 6, 6)},
+        "nin.yaml": {"mlpconv1.cccp2": (96, 54, 54), "pool0": (96, 27, 27), "pool2": (256, 13, 13),
+                     "pool3": (384, 6, 6), "mlpconv4.cccp2": (1000, 6, 6)},
     }
     for name, expected in shapes.items():
         net = load_network(SPECS_DIR / name)
-        outputs = {scope.name: scope for scope in net.scopes}
-        for layer, shape in expected.items():
-            if layer in outputs:  # a block instance (or row): the shape of what it returns
-                last = outputs[layer]
-                while last.outputs[0] in {member.name for member in last.members if member.is_block}:
-                    last = outputs[f"{last.name}.{last.outputs[0]}"]
-                layer = f"{last.name}.{last.outputs[0]}"
-            assert net.layer(layer).output_shape == shape, (name, layer)
+        assert {layer: net.layer(layer).output_shape for layer in expected} == expected, name
 
 
 def test_resnet18_shortcuts_project_only_where_the_shape_changes():
