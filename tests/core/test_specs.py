@@ -25,7 +25,8 @@ EXPECTED_PARAMS = {
     "googlenet.yaml": 6_624_904,
     "squeezenet1_0.yaml": 1_248_424,
     "vgg16.yaml": 138_357_544,
-    # BVLC GoogLeNet deploy.prototxt, as HPE's DLBS tables it; NIN: counted from the Caffe Model Zoo prototxt.
+    # BVLC GoogLeNet deploy.prototxt, as HPE's DLBS tables it; NIN: counted here from the Caffe Model Zoo prototxt
+    # (tests/backends/torch/test_torch_references.py counts it again on a model transcribed from that prototxt).
     "googlenet_bvlc.yaml": 6_998_552,
     "nin.yaml": 7_595_176,
 }
@@ -166,7 +167,7 @@ def test_resnet18_shortcuts_project_only_where_the_shape_changes():
 
 
 def test_bvlc_googlenet_is_the_prototxts_weights_and_biases():
-    # HPE's DLBS model table for this prototxt: 6,990,272 weights and 8,280 biases; 57 convolutions plus the classifier.
+    # Luma's model table (InceptionNet_V1): 6,990,272 weights and 8,280 biases; 57 convolutions plus the classifier.
     net = load_network(SPECS_DIR / "googlenet_bvlc.yaml")
     parametrised = [layer for layer in net.layers if layer.type in ("conv", "dense")]
     biases = sum(layer.attrs.out_channels if layer.type == "conv" else layer.attrs.out_features
