@@ -15,6 +15,28 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS_DIR = ROOT / "specs"
 SPEC_FILES = sorted(SPECS_DIR.glob("*.yaml"))
 
+# `--set` edits under which the tests that execute every shipped spec (each backend, the oracle, ONNX Runtime) run the
+# large networks: narrowed and on small images, as at full size VGG-16 alone took about 400 s across those tests.
+# Their full-size shapes and parameter and MAC counts are asserted in tests/core/test_specs.py, and
+# tests/backends/torch/test_torch_references.py runs their full widths against hand-written models.
+_NARROW = ("width_multiple=0.25", "input.height=64", "input.width=64")
+RUN_OVERRIDES = {
+    "googlenet.yaml": _NARROW,
+    "googlenet_bvlc.yaml": _NARROW,
+    "nin.yaml": _NARROW,
+    "resnet18.yaml": _NARROW,
+    "squeezenet1_0.yaml": _NARROW,
+    "vgg16.yaml": ("width_multiple=0.25", "input.height=32", "input.width=32", "fc6.out_features=64",
+                   "fc7.out_features=64"),
+}
+
+
+def spec_to_run(path: Path):
+    """The ResolvedNetwork of a shipped spec as the tests that execute every spec run it (see RUN_OVERRIDES)."""
+    from alexnet_spec.source.loading import load_network
+
+    return load_network(path, RUN_OVERRIDES.get(path.name, ()))
+
 
 def spec_text(body: str) -> str:
     """A spec from an indented YAML literal (dedented), for inline test cases."""

@@ -20,6 +20,15 @@ EXPECTED_PARAMS = {
     "alexnet_keras_nolrn.yaml": 62_378_344,
     # conv/dense weights and biases plus batchnorm scale and shift; Keras' summary adds 21,136 running statistics.
     "alexnet_keras_bn.yaml": 28_075_633,
+    # torchvision's weights metadata ("num_params"); batchnorm running statistics are buffers there too.
+    "resnet18.yaml": 11_689_512,
+    "googlenet.yaml": 6_624_904,
+    "squeezenet1_0.yaml": 1_248_424,
+    "vgg16.yaml": 138_357_544,
+    # BVLC GoogLeNet deploy.prototxt, as HPE's DLBS tables it; NIN: counted here from the Caffe Model Zoo prototxt
+    # (tests/backends/torch/test_torch_references.py counts it again on a model transcribed from that prototxt).
+    "googlenet_bvlc.yaml": 6_998_552,
+    "nin.yaml": 7_595_176,
 }
 
 
@@ -114,3 +123,62 @@ def test_keras_bn_moves_its_running_variance_as_keras_does():
     net = load_network(SPECS_DIR / "alexnet_keras_bn.yaml")
     rules = {layer.name: layer.attrs.running_variance for layer in net.layers if layer.type == "batchnorm"}
     assert rules == {f"bn{i}": "biased" for i in range(1, 9)}
+
+
+# torchvision's "_ops" metadata, in GMACs to three decimals (AlexNet's 0.714 is test_published_mac_counts' figure).
+TORCHVISION_GMACS = {"resnet18.yaml": 1.814, "googlenet.yaml": 1.498, "squeezenet1_0.yaml": 0.819, "vgg16.yaml": 15.47}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_GMACS)
+def test_torchvision_specs_have_torchvisions_mac_counts(name):
+    net = load_network(SPECS_DIR / name)
+    assert round(net.total_macs / 1e9, 3) == TORCHVISION_GMACS[name]
+    assert net.output_shapes == ((1000,),)
+
+
+def test_graph_specs_output_shapes_at_their_input_sizes():
+    # the papers' and torchvision's comments: each stage's output, at the layer that ends it
+    shapes = {
+        "resnet18.yaml": {"maxpool": (64, 56, 56), "layer1.1.relu2": (64, 56, 56), "layer2.1.relu2": (128, 28, 28),
+                          "layer3.1.relu2": (256, 14, 14), "layer4.1.relu2": (512, 7, 7), "avgpool": (512,)},
+        "googlenet.yaml": {"maxpool1": (64, 56, 56), "maxpool2": (192, 28, 28), "inception3b.concat": (480, 28, 28),
+                           "maxpool3": (480, 14, 14), "inception4e.concat": (832, 14, 14), "maxpool4": (832, 7, 7),
+                           "inception5b.concat": (1024, 7, 7)},
+        "squeezenet1_0.yaml": {"conv1": (96, 109, 109), "maxpool1": (96, 54, 54), "fire4.concat": (256, 54, 54),
+                               "maxpool4": (256, 27, 27), "maxpool8": (512, 13, 13), "conv10": (1000, 13, 13)},
+        "vgg16.yaml": {"pool1": (64, 112, 112), "pool5": (512, 7, 7), "flatten": (25088,)},
+        "nin.yaml": {"mlpconv1.cccp2": (96, 54, 54), "pool0": (96, 27, 27), "pool2": (256, 13, 13),
+                     "pool3": (384, 6, 6), "mlpconv4.cccp2": (1000, 6, 6)},
+    }
+    for name, expected in shapes.items():
+        net = load_network(SPECS_DIR / name)
+        assert {layer: net.layer(layer).output_shape for layer in expected} == expected, name
+
+
+def test_resnet18_shortcuts_project_only_where_the_shape_changes():
+    net = load_network(SPECS_DIR / "resnet18.yaml")
+    adds = {layer.name: layer.inputs for layer in net.layers if layer.type == "add"}
+    assert adds["layer1.0.add"] == ("layer1.0.bn2", "maxpool")
+    assert adds["layer1.1.add"] == ("layer1.1.bn2", "layer1.0.relu2")
+    assert adds["layer2.0.add"] == ("layer2.0.bn2", "layer2.0.downsample.bn")
+    assert adds["layer2.1.add"] == ("layer2.1.bn2", "layer2.0.relu2")
+    assert [layer.name for layer in net.layers if layer.name.endswith("downsample.conv")] == [
+        f"layer{stage}.0.downsample.conv" for stage in (2, 3, 4)]
+
+
+def test_bvlc_googlenet_is_the_prototxts_weights_and_biases():
+    # Luma's model table (InceptionNet_V1): 6,990,272 weights and 8,280 biases; 57 convolutions plus the classifier.
+    net = load_network(SPECS_DIR / "googlenet_bvlc.yaml")
+    parametrised = [layer for layer in net.layers if layer.type in ("conv", "dense")]
+    biases = sum(layer.attrs.out_channels if layer.type == "conv" else layer.attrs.out_features
+                 for layer in parametrised)
+    assert (len(parametrised), net.total_params - biases, biases) == (58, 6_990_272, 8_280)
+    assert net.layer("inception3a.branch3.1.conv").attrs.kernel == (5, 5)
+    assert load_network(SPECS_DIR / "googlenet.yaml").layer("inception3a.branch3.1.conv").attrs.kernel == (3, 3)
+    assert [layer.name for layer in net.layers if layer.type == "lrn"] == ["norm1", "norm2"]
+    assert net.total_buffers == 0
+
+
+def test_nin_snapshot_is_the_zoos_29_megabytes():
+    # "a snapshot of size 29MB" (the zoo's page): float32 weights, in MiB.
+    assert round(load_network(SPECS_DIR / "nin.yaml").total_params * 4 / 2**20) == 29

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from alexnet_spec.errors import SpecError
-from alexnet_spec.source.loading import load_network
-from tests.conftest import SPEC_FILES, resolve_text
+from tests.conftest import SPEC_FILES, resolve_text, spec_to_run
 from tests.interop.onnx_helpers import (
     EVERY_FORM,
     assert_close,
@@ -58,7 +57,7 @@ def export_and_check(net, weights):
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=[path.name for path in SPEC_FILES])
 def test_every_shipped_spec_runs_in_onnxruntime_as_the_torch_build(path):
-    net = load_network(path)
+    net = spec_to_run(path)
     weights = quick_weights(net)
     model = export_and_check(net, weights)
     x = np.random.default_rng(1).standard_normal((1, *net.input_shape), dtype=np.float32)

@@ -14,7 +14,7 @@ import pytest
 from alexnet_spec import backends
 from alexnet_spec.source.loading import load_network
 from alexnet_spec.backends.jax.weights import jax_to_torch, torch_to_jax
-from tests.conftest import ROOT, SPEC_FILES, resolve_text
+from tests.conftest import ROOT, SPEC_FILES, resolve_text, spec_to_run
 
 jax = pytest.importorskip("jax", reason="the jax backend needs the [jax] extra")
 jnp = jax.numpy
@@ -59,7 +59,7 @@ def test_rendering_never_imports_jax():
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
 def test_every_spec_runs_jitted_with_the_predicted_shapes_and_torchs_outputs(path):
     torch = pytest.importorskip("torch")
-    net = load_network(path)
+    net = spec_to_run(path)
     module = BACKEND.build(net)
     weights = _canonical(net)
     params, state = torch_to_jax({name: value.astype(np.float32) for name, value in weights.items()}, net)
@@ -106,7 +106,7 @@ def test_tensorflow_lrn_worked_example():
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
 def test_float64_agrees_with_the_oracle_at_every_layer(path):
-    net = load_network(path)
+    net = spec_to_run(path)
     weights = _canonical(net)
     x = np.random.default_rng(1).standard_normal((1,) + net.input_shape)
     expected = backends.get("numpy").evaluate(net, weights, x)

@@ -16,7 +16,7 @@ from alexnet_spec.weights import init_weights, weight_shapes
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from tests.backends.numpy.tf_lrn_example import TF_INPUT, TF_PRINTED
-from tests.conftest import SPEC_FILES, TINY_SPEC, resolve_text
+from tests.conftest import SPEC_FILES, TINY_SPEC, resolve_text, spec_to_run
 
 
 def scaled_weights(net, seed: int = 0) -> dict[str, np.ndarray]:
@@ -38,7 +38,7 @@ def scaled_weights(net, seed: int = 0) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda path: path.stem)
 def test_every_layer_of_every_spec_has_its_predicted_shape(path):
-    net = alexnet_spec.resolve(path)
+    net = spec_to_run(path)
     weights = {name: np.full(shape, 1.0 / math.prod(shape[1:])) if len(shape) > 1 else np.ones(shape)
                for name, shape in weight_shapes(net).items()}
     x = np.random.default_rng(0).random((1,) + net.input_shape)

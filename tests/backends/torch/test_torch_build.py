@@ -14,7 +14,7 @@ from alexnet_spec.backends.torch import backend
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from tests.backends.torch.torch_helpers import build_text, layer_outputs
-from tests.conftest import ROOT, SPEC_FILES, TINY_SPEC, resolve_text
+from tests.conftest import ROOT, SPEC_FILES, TINY_SPEC, resolve_text, spec_to_run
 
 
 def test_inspect_shows_the_rendered_source():
@@ -56,7 +56,7 @@ def test_devices_must_match_the_spec():
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda path: path.name)
 def test_every_spec_runs_with_the_predicted_shapes(path):
-    net = load_network(path)
+    net = spec_to_run(path)
     model = backend.build(net).eval()
     torch.manual_seed(0)
     x = torch.randn(2, *net.input_shape)
