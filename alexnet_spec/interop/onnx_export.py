@@ -33,7 +33,11 @@ from alexnet_spec.resolved import (
     ConvAttrs,
     DenseAttrs,
     DropoutAttrs,
+    ELUAttrs,
+    GELUAttrs,
+    LeakyReLUAttrs,
     LRNAttrs,
+    PReLUAttrs,
     PoolAttrs,
     ResolvedLayer,
     ResolvedNetwork,
@@ -89,9 +93,31 @@ def _pads(padding: tuple[int, int, int, int]) -> list[int]:
     return [top, left, bottom, right]  # ONNX: all the begins, then all the ends
 
 
-def _layer(graph: _Graph, layer: ResolvedLayer, value: str) -> str:
-    """Append the nodes of one layer reading `value`; return the name of its output value."""
-    attrs, name = layer.attrs, layer.name
+def _layer(graph: _Graph, layer: ResolvedLayer, values: list[str]) -> str:
+    """Append the nodes of one layer reading `values` (one per input); return the name of its output value."""
+    attrs, name, value = layer.attrs, layer.name, values[0]
+    if layer.type == "concat":
+        return graph.node("Concat", values, name, name, axis=1)
+    if layer.type == "add":
+        return graph.node("Sum", values, name, name)
+    if layer.type in ("global_avgpool", "global_maxpool"):
+        op = "GlobalAveragePool" if layer.type == "global_avgpool" else "GlobalMaxPool"
+        return graph.node("Flatten", [graph.node(op, [value], f"{name}_pool", f"{name}_pool")], name, name, axis=1)
+    if isinstance(attrs, LeakyReLUAttrs):
+        return graph.node("LeakyRelu", [value], name, name, alpha=attrs.negative_slope)
+    if isinstance(attrs, ELUAttrs):
+        return graph.node("Elu", [value], name, name, alpha=attrs.alpha)
+    if isinstance(attrs, GELUAttrs):
+        return graph.node("Gelu", [value], name, name, approximate=attrs.approximate)
+    if layer.type == "silu":
+        return graph.node("Mul", [value, graph.node("Sigmoid", [value], f"{name}_sigmoid", f"{name}_sigmoid")],
+                          name, name)
+    if isinstance(attrs, PReLUAttrs):
+        # PRelu broadcasts its slope from the right: one slope per channel of (N, C, H, W) is (C, 1, 1)
+        slope = graph.weights[f"{name}.weight"]
+        if attrs.num_parameters > 1 and layer.is_spatial:
+            slope = slope.reshape(-1, 1, 1)
+        return graph.node("PRelu", [value, graph.constant(f"{name}.weight", slope)], name, name)
     if isinstance(attrs, ConvAttrs):
         inputs = [value, graph.weight(f"{name}.weight")] + ([graph.weight(f"{name}.bias")] if attrs.bias else [])
         out = graph.node("Conv", inputs, name, name, kernel_shape=list(attrs.kernel), strides=list(attrs.stride),
@@ -175,13 +201,15 @@ def export_model(net: ResolvedNetwork, weights: Mapping[str, Any], source: str =
     import alexnet_spec
 
     graph = _Graph(checked_weights(net, weights, source))
-    value = INPUT
+    values = {"input": INPUT}  # each layer's output value, by layer name
     outputs = {}
     for layer in net.layers:
-        value = _layer(graph, layer, value)
+        value = _layer(graph, layer, [values[name] for name in layer.inputs])
+        values[layer.name] = value
         outputs[value] = layer.output_shape
     inputs = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", *net.input_shape])]
-    result = [helper.make_tensor_value_info(value, TensorProto.FLOAT, ["N", *net.output_shape])]
+    result = [helper.make_tensor_value_info(values[name], TensorProto.FLOAT, ["N", *shape])
+              for name, shape in zip(net.output_names, net.output_shapes)]
 
     def model_of(graph_proto):
         return helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="alexspec",

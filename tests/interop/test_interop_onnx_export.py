@@ -150,3 +150,24 @@ def test_every_edge_has_its_shape_and_the_model_says_what_it_is():
     assert props["alexspec.spec_name"] == "EveryForm" and props["alexspec.spec_hash"] == net.spec_hash
     assert "LRN alpha = the spec's scale × size" in props["alexspec.conventions"]
     assert (model.producer_name, model.producer_version) == ("alexspec", alexnet_spec.__version__)
+
+
+def test_a_graph_with_every_new_layer_kind_runs_in_onnxruntime_as_the_oracle():
+    import onnxruntime
+
+    from backends.numpy.interpreter import run as oracle_run
+    from tests.conftest import GRAPH_SPEC
+
+    net = resolve_text(GRAPH_SPEC)
+    weights = quick_weights(net, seed=4)
+    model = export_and_check(net, weights)
+    ops = {node.op_type for node in model.graph.node}
+    assert {"Concat", "Sum", "GlobalAveragePool", "GlobalMaxPool", "LeakyRelu", "Elu", "Gelu", "PRelu"} <= ops
+    x = np.random.default_rng(5).standard_normal((2, *net.input_shape), dtype=np.float32)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {"input": x})
+    assert len(actual) == len(net.output_names)
+    expected = oracle_run(net, {k: np.asarray(v, np.float64) for k, v in weights.items()}, x.astype(np.float64))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for got, want in zip(actual, expected):
+        assert_close(got, want.astype(np.float32))
