@@ -194,7 +194,8 @@ def run(quick: bool = False) -> list[Row]:
                                 timings["ours"], ">= 60%", None, flops=flops, share_target=0.6))
             if not quick:
                 rows += _compiled(label, ours, theirs, x, repetitions, target, flops)
-    for label, ((ours, theirs), size, _) in pairs.items():
+    # The quick run shows the training step still runs with one pair: the code is the same for both.
+    for label, ((ours, theirs), size, _) in list(pairs.items())[:1 if quick else None]:
         x, labels = torch.randn(2 if quick else 16, 3, size, size), torch.randint(0, 1000, (2 if quick else 16,))
         ours.train(), theirs.train()
         timings = interleaved({"ours": _train_step(ours, x, labels), "theirs": _train_step(theirs, x, labels)},

@@ -199,7 +199,8 @@ def test_sharded_build_on_two_devices_equals_the_single_device_build():
     script = textwrap.dedent("""
         import jax, numpy as np, alexnet_spec.backends
         from alexnet_spec.source.loading import load_network
-        net = load_network("specs/alexnet.yaml", ["input.height=67", "input.width=67"])
+        net = load_network("specs/alexnet.yaml", ["input.height=67", "input.width=67",
+                                                    "fc6.out_features=256", "fc7.out_features=256"])
         single = alexnet_spec.backends.get("jax").build(net)
         placed = alexnet_spec.backends.get("jax").build(net, devices=["cpu:0", "cpu:1"])
         params = single.init(jax.random.PRNGKey(0))
