@@ -17,8 +17,8 @@ from alexnet_spec.files import write_text
 from benchmarks import record
 from benchmarks.harness import Timing
 
-SECTIONS = ("benchmarks.limits", "benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.jax_model",
-            "benchmarks.cli", "benchmarks.scaling", "benchmarks.training")
+SECTIONS = ("benchmarks.limits", "benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.memory",
+            "benchmarks.jax_model", "benchmarks.cli", "benchmarks.scaling", "benchmarks.training")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BUDGET_SECONDS = 600  # make bench on 2 cores
 
