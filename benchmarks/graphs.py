@@ -38,8 +38,8 @@ def run(quick: bool = False) -> list[Row]:
 
 def torch_rows(net, size: int, batches: tuple[int, ...], repetitions: int) -> list[Row]:
     import torch
-
     from alexnet_spec.backends.torch import backend
+
     from tests.references import resnet
 
     torch.set_num_threads(2)
@@ -81,7 +81,6 @@ def _no_grad(model, x):
 def jax_rows(net, size: int, batches: tuple[int, ...], repetitions: int) -> list[Row]:
     import jax
     import numpy as np
-
     from alexnet_spec.backends.jax import generated_module
 
     module = generated_module(net)
@@ -95,8 +94,8 @@ def jax_rows(net, size: int, batches: tuple[int, ...], repetitions: int) -> list
         x = rng.standard_normal((batch, size, size, 3), dtype=np.float32)
         np.testing.assert_allclose(np.asarray(generated(params, x)), np.asarray(obvious(params, x)), rtol=1e-4,
                                    atol=1e-4)
-        timings = interleaved({"generated": lambda: generated(params, x).block_until_ready(),
-                               "obvious": lambda: obvious(params, x).block_until_ready()}, repetitions=repetitions)
+        timings = interleaved({"generated": lambda x=x: generated(params, x).block_until_ready(),
+                               "obvious": lambda x=x: obvious(params, x).block_until_ready()}, repetitions=repetitions)
         speedup = ratio(timings["obvious"], timings["generated"])
         judged = batch == 16
         rows.append(Row("ResNet-18 (jax)", f"ResNet-18, batch {batch}, jit: generated vs obvious jax",

@@ -186,7 +186,7 @@ def merge(record: str, partial: str, command: str, info: dict[str, str]) -> str:
 
 def _sections(text: str) -> list[tuple[str | None, str]]:
     """(title, body) of every `## ` section, after (None, what comes before the first)."""
-    parts = re.split(r"^## (.+)\n", text, flags=re.M)
+    parts = re.split(r"^## (.+)\n", text, flags=re.MULTILINE)
     return [(None, parts[0])] + [(parts[index], parts[index + 1]) for index in range(1, len(parts), 2)]
 
 
