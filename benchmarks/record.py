@@ -166,20 +166,16 @@ def merge(record: str, partial: str, command: str, info: dict[str, str]) -> str:
     put in place of the sections of the same name, or appended; each such section says which command and machine
     measured it, since the rest of the record may come from another run. Machine and the run's own wall time stay
     the full record's."""
-    kept = ("Machine", "This run")
-    sections = {title: body for title, body in _sections(partial)[1:] if title not in kept}
-    machine = ", ".join(info[key] for key in ("cpu", "cores", "torch", "jax") if key in info)
+    sections: dict[str, str] = {}
+    for title, body in _sections(partial)[1:]:
+        if title not in ("Machine", "This run"):  # Limits comes twice: the probes, then what they set
+            sections[title] = sections.get(title, "") + body.strip() + "\n\n"
+    where = ", ".join(f"{key} {info[key]}" for key in ("cpu", "cores", "torch", "jax", "load average (1 min) at "
+                                                       "start and end") if key in info)
+    measured = f"Measured by `{command}` ({where}), apart from the rest of this record.\n\n"
     head, *existing = _sections(record)
-    merged, placed = [head], set()
-    for title, body in existing:
-        if title in sections:
-            body, placed = sections[title], placed | {title}
-            body = f"Measured by `{command}` ({machine}), apart from the rest of this record.\n\n{body}"
-        merged.append((title, body))
-    for title, body in sections.items():
-        if title not in placed:
-            merged.append((title, f"Measured by `{command}` ({machine}), apart from the rest of this record.\n\n"
-                                  f"{body}"))
+    merged = [head] + [(title, measured + sections[title] if title in sections else body) for title, body in existing]
+    merged += [(title, measured + body) for title, body in sections.items() if title not in dict(existing)]
     return "".join(body if title is None else f"## {title}\n\n{body.strip()}\n\n" for title, body in merged) \
         .rstrip("\n") + "\n"
 
