@@ -31,6 +31,7 @@ docs: $(STAMP)
 	$(VENV)/bin/alexspec schema -o docs/alexspec.schema.json
 	$(VENV)/bin/alexspec draw specs/alexnet.yaml -o docs/alexnet.svg
 	$(VENV)/bin/alexspec draw specs/lenet5.yaml -o docs/lenet5.svg
+	$(VENV)/bin/alexspec draw specs/resnet18.yaml -o docs/resnet18.svg
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m benchmarks.run

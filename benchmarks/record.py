@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -158,6 +159,31 @@ def markdown(rows: list[Row], command: str, info: dict[str, str], chart: str | N
             cells = [row.name, row.timing.describe() if row.timing else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def merge(record: str, partial: str, command: str, info: dict[str, str]) -> str:
+    """`record` (docs/benchmarks.md) with the measured sections of `partial` (a record of some sections, `--only`)
+    put in place of the sections of the same name, or appended; each such section says which command and machine
+    measured it, since the rest of the record may come from another run. Machine and the run's own wall time stay
+    the full record's."""
+    sections: dict[str, str] = {}
+    for title, body in _sections(partial)[1:]:
+        if title not in ("Machine", "This run"):  # Limits comes twice: the probes, then what they set
+            sections[title] = sections.get(title, "") + body.strip() + "\n\n"
+    where = ", ".join(f"{key} {info[key]}" for key in ("cpu", "cores", "torch", "jax", "load average (1 min) at "
+                                                       "start and end") if key in info)
+    measured = f"Measured by `{command}` ({where}), apart from the rest of this record.\n\n"
+    head, *existing = _sections(record)
+    merged = [head] + [(title, measured + sections[title] if title in sections else body) for title, body in existing]
+    merged += [(title, measured + body) for title, body in sections.items() if title not in dict(existing)]
+    return "".join(body if title is None else f"## {title}\n\n{body.strip()}\n\n" for title, body in merged) \
+        .rstrip("\n") + "\n"
+
+
+def _sections(text: str) -> list[tuple[str | None, str]]:
+    """(title, body) of every `## ` section, after (None, what comes before the first)."""
+    parts = re.split(r"^## (.+)\n", text, flags=re.MULTILINE)
+    return [(None, parts[0])] + [(parts[index], parts[index + 1]) for index in range(1, len(parts), 2)]
 
 
 def ratio_chart(rows: list[Row]) -> str:

@@ -49,7 +49,8 @@ LOOP_NAMES = {"conv": "conv", "dense": "linear", "batchnorm": "bn"}
 
 
 def placed_view(net: ResolvedNetwork) -> ClassView:
-    _refuse_graphs(net)
+    """The placed class of a chain (for a graph, see view.py's placed_graph_view)."""
+    _refuse_split_prelu(net)
     devices = net.devices
     state, overwritable, after_relu, layers = INPUT, False, False, []
     for layer in net.layers:
@@ -74,26 +75,44 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
                            if view.name in default_drawn_layers(by_name)))
 
 
-def _refuse_graphs(net: ResolvedNetwork) -> None:
-    """The placed class follows one activation down a chain; a graph (branches, blocks, several outputs) or a PReLU
-    whose slopes would be split is refused, naming the first layer it cannot place."""
+def is_chain(net: ResolvedNetwork) -> bool:
+    """Whether every layer reads the one before it, outside any block, and the last is the one output: the placed
+    class follows one activation (or its shares) down such a chain; graphs are placed layer by layer instead."""
     for index, layer in enumerate(net.layers):
         previous = (net.layers[index - 1].name,) if index else (NETWORK_INPUT,)
         if "." in layer.name or layer.inputs not in ((), previous):
-            raise _unplaceable(net, layer, "reads other layers than the one before it, or is inside a block",
-                               "a chain of layers")
+            return False
+    return net.output_names == (net.layers[-1].name,)
+
+
+def _refuse_split_prelu(net: ResolvedNetwork) -> None:
+    for layer in net.layers:
         if layer.type == "prelu" and layer.placement.split:
             raise _unplaceable(net, layer, "would be split across devices with its slopes",
                                "a PReLU on one device (after a layer placed on one device)")
-    if net.output_names != (net.layers[-1].name,):
-        raise _unplaceable(net, net.layer(net.output_names[0]), "is one of several outputs", "one output, the last")
+
+
+def graph_home(net: ResolvedNetwork, qualified: str, is_block: bool) -> int:
+    """The index of the one device that runs a layer, or every layer of a block instance (or row), of a graph; a
+    split layer, or an instance whose layers run on several devices, is refused naming the layer."""
+    layers = [layer for layer in net.layers if layer.name.startswith(f"{qualified}.")] if is_block else \
+        [net.layer(qualified)]
+    for layer in layers:
+        if layer.placement.split:
+            raise _unplaceable(net, layer, "is split over the devices inside a graph",
+                               "in a graph, every conv and dense layer placed on one device (`placement: gpu0`)")
+    devices = {layer.placement.devices[0] for layer in layers}
+    if len(devices) > 1:
+        raise _unplaceable(net, layers[0], f"is in block instance {qualified}, whose layers run on "
+                           f"{', '.join(sorted(devices))}", "every layer of a block instance on one device")
+    return net.devices.index(devices.pop())
 
 
 def _unplaceable(net: ResolvedNetwork, layer: ResolvedLayer, what: str, expected: str) -> SpecError:
     return SpecError(Diagnostic(f"the torch backend's placed class cannot place this layer: it {what}",
                                 file=net.file, layer=layer.name, expected=expected,
-                                hint="remove `devices` to compile the single-device model, which runs graphs; "
-                                     "move it with .to(device)"))
+                                hint="give it `placement: <device>`, or remove `devices` to compile the single-device "
+                                     "model and move it with .to(device)"))
 
 
 def _device(index: int) -> str:
@@ -166,7 +185,7 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
             note = f"{channels // count} * {height} * {width} = {features} on each device"
         return LayerView(name, "flatten.jinja", call=Statement(_apply(FLATTEN, state, home, split),
                                                                shape, note)), after
-    if kind == "prelu":  # on one device (_refuse_graphs)
+    if kind == "prelu":  # on one device (_refuse_split_prelu)
         call = Statement(_apply(module_call(name), state, home, split), shape, note)
         return LayerView(name, "prelu.jinja", prelu_constructor(layer, _device(home)), call=call,
                          init=(PRELU_RESET.format(target=f"self.{name}"),)), after

@@ -63,7 +63,7 @@ from .layers import (
     shape_text,
     simple_constructor,
 )
-from .placement import placed_view
+from .placement import graph_home, is_chain, placed_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -77,6 +77,7 @@ MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "Ba
                           "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
+STATEFUL = frozenset({"conv", "dense", "batchnorm", "prelu"})  # layers whose modules hold parameters or buffers
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def render(net: ResolvedNetwork) -> str:
 def file_view(net: ResolvedNetwork) -> FileView:
     check_names(net)
     *blocks, model = class_views(net)
-    placed = placed_view(net) if net.devices else None
+    placed = None if not net.devices else placed_view(net) if is_chain(net) else placed_graph_view(net)
     needs_lrn = any(layer.type == "lrn" for layer in net.layers)
     needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ()))
     needed.update(line for block in blocks for line in block.imports)
@@ -158,6 +159,50 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
                      imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      default_drawn=tuple(default_drawn))
+
+
+def placed_graph_view(net: ResolvedNetwork) -> ClassView:
+    """The placed class of a graph: the single-device class's modules (its block classes too, so the state dict is
+    the same), each layer and each block instance built on the device the spec places it, and forward reading a
+    value with `.to(device)` only where an edge crosses devices (and from the caller's input)."""
+    _, class_of = block_classes(net, camel_case, MODULE_NAMES | {net.class_name, f"{net.class_name}Placed"})
+    scope = network_scope(net)
+    names, reads = variables(scope), readers(scope)
+    positions = {member.name: position for position, member in enumerate(scope.members)}
+    homes: dict[str, int | None] = {INPUT: None}  # the device index holding each value; None: the caller's
+    views, leaves, drawn_blocks = [], {}, []
+    for position, member in enumerate(scope.members):
+        home = homes[member.name] = graph_home(net, member.qualified, member.is_block)
+        sources = [variable if homes[name] == home else f"{variable}.to(self.devices[{home}])"
+                   for name, variable in zip(member.inputs, names.of(member.inputs))]
+        target = names.names[member.name]
+        if member.is_block:
+            view = _block_member(net, member, class_of, sources[0], target)
+            drawn_blocks.append(view.name)
+        else:
+            layer = leaves[member.name] = net.layer(member.qualified)
+            view = _layer(layer, member.name, _may_overwrite(net, scope, position, reads, positions), sources, target)
+        views.append(_on_device(view, home, net.devices[home], member.is_block or layer.type in STATEFUL))
+    imports = statement_imports(s for view in views for s in view.statements())
+    views, definition, first = format_forward(views, memory_format_statement(net, names.argument), names.argument)
+    drawn = set(default_drawn_layers(leaves)) | set(drawn_blocks)
+    by_device = ", ".join(f"devices[{index}] for {name}" for index, name in enumerate(net.devices))
+    doc = (f"{net.name} over {len(net.devices)} devices as the spec places it: {by_device}.", "",
+           "Every layer and block instance runs on one device; forward moves a value with .to(device) only where",
+           f"a layer reads it from another device. The state dict is the same as {net.class_name}'s.")
+    output = f"return {', '.join(names.of(scope.outputs))}"
+    return ClassView(f"{net.class_name}Placed", doc, definition, first, views, output, net.devices, "()", imports, reset_doc(leaves, "Initialise every parameter as the spec declares."),
+                     tuple(f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
+                           for view in views if view.name in drawn))
+
+
+def _on_device(view: LayerView, home: int, device: str, has_state: bool) -> LayerView:
+    """The view built on device `home` (modules with parameters or buffers, and block instances) and noting where
+    it runs."""
+    constructor = f"{view.constructor}.to(self.devices[{home}])" if view.constructor and has_state else \
+        view.constructor
+    call = replace(view.call, note="; ".join(filter(None, (f"on {device}", view.call.note))))
+    return replace(view, constructor=constructor, call=call)
 
 
 def _first_leaf(net: ResolvedNetwork, scope: Scope) -> ScopeMember:

@@ -68,3 +68,18 @@ def test_cpu_name_and_matrix_unit_flags_are_recorded(tmp_path):
     assert info["cpu"] == "Intel(R) Xeon(R) Platinum 8480+"
     assert info["cpu flags"] == "avx2 fma avx512f avx512_bf16 amx_tile amx_bf16 amx_int8"
     assert cpu_info(str(tmp_path / "absent")) == {}
+
+
+def test_a_partial_record_replaces_its_sections_and_keeps_the_others():
+    from benchmarks.record import merge
+
+    full = "# Benchmarks\n\nintro\n\n## Machine\n\n- cpu: old\n\n## LRN (torch)\n\n| a |\n\n## Scaling\n\n| old |\n"
+    partial = ("# Benchmarks\n\nintro\n\n## Machine\n\n- cpu: new\n\n## Scaling\n\n| new |\n\n## Graphs\n\n| g |\n\n"
+               "## Limits\n\n| probe |\n\n## Limits\n\n| limit |\n\n## This run\n\n| 1 min |\n")
+    merged = merge(full, partial, "python -m benchmarks.run --only scaling", {"cpu": "new", "cores": "2"})
+    assert [line for line in merged.splitlines() if line.startswith("## ")] == \
+        ["## Machine", "## LRN (torch)", "## Scaling", "## Graphs", "## Limits"]  # in place, then appended; no wall time
+    assert "- cpu: old" in merged and "| a |" in merged and "| old |" not in merged  # the machine stays the full run's
+    assert merged.count("Measured by `python -m benchmarks.run --only scaling` (cpu new, cores 2)") == 3
+    assert merged.index("| probe |") < merged.index("| limit |")  # the record's two Limits tables, under one title
+    assert merged.index("| new |") < merged.index("## Graphs") < merged.index("| g |")

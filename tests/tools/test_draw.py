@@ -203,7 +203,7 @@ def test_same_network_same_picture():
     assert draw(net) == draw(load_network(SPECS_DIR / "lenet5.yaml"))
 
 
-@pytest.mark.parametrize("name", ["alexnet", "lenet5"])
+@pytest.mark.parametrize("name", ["alexnet", "lenet5", "resnet18"])
 def test_checked_in_pictures_are_current(name):
     expected = draw(load_network(SPECS_DIR / f"{name}.yaml"))
     assert (ROOT / "docs" / f"{name}.svg").read_text(encoding="utf-8") == expected, \
@@ -320,7 +320,7 @@ def _render(root: ElementTree.Element, keep):
     return pixels < 250
 
 
-@pytest.mark.parametrize("name", ["alexnet.yaml", "lenet5.yaml", "three devices"])
+@pytest.mark.parametrize("name", ["alexnet.yaml", "lenet5.yaml", "three devices", "googlenet.yaml"])
 def test_rendered_texts_stay_in_their_boxes_apart_and_uncrossed(name):
     import numpy as np
 

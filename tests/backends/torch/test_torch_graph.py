@@ -296,19 +296,22 @@ def test_generated_graph_modules_pass_ruff(tmp_path):
 
     from tests.backends.test_source import LINT
 
-    for name, spec in (("ops", OPS), ("resnet", RESNET), ("fire", FIRE)):
+    from tests.backends.torch.test_torch_placement import BRANCHES  # its placed class too
+
+    for name, spec in (("ops", OPS), ("resnet", RESNET), ("fire", FIRE), ("branches", BRANCHES)):
         (tmp_path / f"{name}.py").write_text(backend.render(resolve_text(spec)), encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "ruff", *LINT, str(tmp_path)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_placed_class_refuses_a_graph_naming_the_layer():
+def test_placed_class_refuses_a_split_layer_in_a_graph_naming_the_layer():
     spec = RESNET.replace("name: TinyResNet", "name: TinyResNet\n    devices: [gpu0, gpu1]")
-    with pytest.raises(SpecError) as error:
+    with pytest.raises(SpecError) as error:  # convolutions are split by default: the stem is the first
         backend.render(resolve_text(spec))
     message = str(error.value)
-    assert "layer layer1.0.conv1" in message and "placed class" in message and "remove `devices`" in message
+    assert "layer stem" in message and "split over the devices inside a graph" in message
+    assert "placement: <device>" in message and "remove `devices`" in message
 
 
 def test_new_ops_in_a_placed_chain_equal_the_single_device_model():

@@ -10,6 +10,7 @@ import torch
 
 from alexnet_spec.backends.torch import backend, placed_state_dict, single_state_dict
 from alexnet_spec.backends.torch.view import file_view
+from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from tests.backends.torch.torch_helpers import build_text
 from tests.conftest import ROOT, resolve_text
@@ -163,3 +164,65 @@ def test_every_share_of_a_default_initialised_layer_has_torchs_default():
             assert share.weight.abs().max().item() <= bound and share.bias.abs().max().item() <= bound, name
             assert share.weight.abs().max().item() > 0.95 * bound, name
             assert share.weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05), name
+
+
+BRANCHES = """
+    name: TwoBranches
+    input: {channels: 3, height: 9, width: 7}
+    devices: [gpu0, gpu1]
+    blocks:
+      basic:
+        params: {channels: null, device: null}
+        layers:
+          - {type: conv, name: conv1, out_channels: $channels, kernel: 3, padding: 1, placement: $device}
+          - {type: batchnorm, name: bn}
+          - {type: relu, name: relu}
+          - {type: conv, name: conv2, out_channels: $channels, kernel: 3, padding: 1, placement: $device}
+          - {type: add, name: add, inputs: [conv2, input]}
+    layers:
+      - {type: conv, name: stem, out_channels: 8, kernel: 3, padding: 1, placement: gpu0, activation: relu}
+      - {type: conv, name: left, inputs: [stem], out_channels: 6, kernel: 1, placement: gpu0}
+      - {type: conv, name: right, inputs: [stem], out_channels: 6, kernel: 3, padding: 1, placement: gpu1}
+      - {type: relu, name: right_relu}
+      - {type: block, block: basic, name: tower, repeat: 2, args: {channels: 6, device: gpu1}}
+      - {type: concat, name: merged, inputs: [left, tower]}
+      - {type: global_avgpool, name: pool}
+      - {type: dense, name: fc, out_features: 5, placement: gpu1}
+"""
+
+
+def test_graph_with_branches_on_two_devices_equals_the_single_device_build():
+    net, single = build_text(BRANCHES, dtype=torch.float64)
+    state = _randomised(single, seed=3)
+    placed = backend.build(net, devices=["cpu", "cpu"], dtype=torch.float64).eval()
+    placed.load_single_state_dict(state)
+    assert placed.single_state_dict().keys() == state.keys()  # one layout: blocks nest as in the single build
+    x = torch.randn((2, *net.input_shape), generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        expected, actual = single(x), placed(x)
+    assert expected.std() > 1e-3
+    torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_graph_moves_values_only_along_edges_that_cross_devices():
+    source = backend.render(resolve_text(BRANCHES))
+    forward = source[source.index("class TwoBranchesPlaced"):].split("def forward", 1)[1]
+    moves = [line.split("#")[0].strip() for line in forward.splitlines() if ".to(" in line]
+    assert moves == [
+        "x = self.stem(x.to(self.devices[0]))",  # the caller's input
+        "x = self.right(stem.to(self.devices[1]))",  # stem (gpu0) -> right (gpu1)
+        "x = torch.cat([left, x.to(self.devices[0])], dim=1)",  # tower (gpu1) -> the concatenation (gpu0)
+        "x = self.fc(x.to(self.devices[1]))",  # pool (gpu0) -> fc (gpu1)
+    ]
+    assert "self.tower = nn.Sequential(Basic(), Basic()).to(self.devices[1])" in source  # the blocks where placed
+    assert "self.left = nn.Conv2d(8, 6, kernel_size=1).to(self.devices[0])" in source
+
+
+def test_graph_block_instance_over_two_devices_is_refused_naming_it():
+    spec = BRANCHES.replace("placement: $device}\n          - {type: batchnorm", "placement: gpu0}\n"
+                            "          - {type: batchnorm")
+    with pytest.raises(SpecError) as error:
+        backend.render(resolve_text(spec))
+    message = str(error.value)
+    assert "block instance tower, whose layers run on gpu0, gpu1" in message
+    assert "every layer of a block instance on one device" in message
