@@ -33,7 +33,8 @@ from alexnet_spec.spec.layers import NAME_PREFIX
 
 SUPPORTED = ("Transpose", "Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
              "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Sum", "Concat", "Dropout",
-             "BatchNormalization", "Identity", "Split", "LeakyRelu", "Elu", "Gelu", "PRelu", "Div", "Constant")
+             "BatchNormalization", "Identity", "Split", "LeakyRelu", "Elu", "Gelu", "PRelu", "Div", "ReduceMean",
+             "Constant")
 MERGES = ("Concat", "Sum")  # and Add of two layer outputs (an Add of a constant is a MatMul's bias)
 # Graph names that exporters give every model (torch.onnx: "main_graph"; older: "torch_jit", "torch-jit-export"):
 # the file's name says more.
@@ -330,11 +331,45 @@ class _Reader:
                 return node.output[0], (shape[0], *out)
         return self._pool(node, shape, "avgpool")
 
+    def _global_flatten(self, node):
+        """The Flatten after a global pooling named `<name>_pool`, as `alexspec export` writes the spec's
+        global_avgpool/global_maxpool `<name>` (the pooling alone is adaptive_avgpool or a whole-map maxpool)."""
+        readers = self.g.readers(node.output[0])
+        if len(readers) == 1 and readers[0].op_type == "Flatten" and self.attrs(readers[0]).get("axis", 1) == 1 \
+                and node.name == f"{readers[0].name}_pool":
+            return readers[0]
+        return None
+
     def _globalaveragepool(self, node, shape):
+        flatten = self._global_flatten(node)
+        if flatten is not None:
+            self.visited.add(id(flatten))
+            self.add(node, {"type": "global_avgpool"}, name_from=flatten)
+            return flatten.output[0], (shape[0],)
         self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
         return node.output[0], (shape[0], 1, 1)
 
+    def _reducemean(self, node, shape):
+        """The mean over both spatial axes, as the dynamo exporter writes AdaptiveAvgPool2d((1, 1))."""
+        attrs = self.attrs(node)
+        axes = attrs.get("axes") if self.opset < 18 else self.optional_const(node, 1, "axes")
+        axes = sorted(int(axis) % 4 for axis in np.ravel(axes)) if axes is not None else None
+        if len(shape) != 3 or axes != [2, 3]:
+            raise self.error(node, f"a mean over axes {axes} of a {shape} tensor",
+                             expected="a mean over the height and width of a C×H×W map (axes [2, 3] or [-2, -1])")
+        if attrs.get("keepdims", 1):
+            name = self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
+            self.note("ReduceMean over the height and width: adaptive_avgpool to 1×1", name)
+            return node.output[0], (shape[0], 1, 1)
+        self.add(node, {"type": "global_avgpool"})
+        return node.output[0], (shape[0],)
+
     def _globalmaxpool(self, node, shape):
+        flatten = self._global_flatten(node)
+        if flatten is not None:
+            self.visited.add(id(flatten))
+            self.add(node, {"type": "global_maxpool"}, name_from=flatten)
+            return flatten.output[0], (shape[0],)
         name = self.add(node, {"type": "maxpool", "kernel": _compact(shape[1:]), "stride": 1})
         self.note("GlobalMaxPool: a maxpool whose kernel is the whole input map", name)
         return node.output[0], (shape[0], 1, 1)

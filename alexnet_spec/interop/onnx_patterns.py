@@ -41,12 +41,16 @@ def module_scope(node) -> str | None:
 
 
 def _qualified(parts: list[str]) -> str:
-    """The module path of the TorchScript exporter's scope parts: a Sequential's child is written qualified
-    (`layer1`, `layer1.0`), an attribute of a module is not (`layer1.0`, `conv1`): `layer1.0.conv1`."""
-    path = ""
+    """The module path of the TorchScript exporter's scope parts: a Sequential's child is written after its
+    Sequential's attribute name (`downsample`, `downsample.0`), an attribute of a module alone (`layer1.0`, `conv1`):
+    `/layer2/layer2.0/downsample/downsample.0/Conv` is `layer2.0.downsample.0`."""
+    path: list[str] = []
     for part in parts:
-        path = part if not path or part.startswith(f"{path}.") else f"{path}.{part}"
-    return path
+        if path and part.startswith(f"{path[-1]}."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path)
 
 
 def torch_lrn_end(readers: list, value: str):
@@ -117,33 +121,41 @@ def silu_end(graph, sigmoid):
     return None
 
 
-GELU = "torch's decomposition below opset 20: Div(x, sqrt(2)), Erf, Add 1, Mul(x, ·), Mul 0.5"
+GELU = ("torch's decomposition below opset 20: Div(x, sqrt(2)), Erf, Add 1, then Mul by x and Mul by 0.5 (either "
+        "order)")
 
 
 def torch_gelu(graph, division, error) -> list:
-    """The nodes of torch.nn.GELU's exact form as the TorchScript exporter writes it below opset 20, starting at
-    `division` (x / sqrt(2)): Erf, Add 1, Mul by x, Mul by 0.5, each the previous one's only reader."""
+    """The nodes of torch.nn.GELU's exact form as both exporters write it below opset 20, starting at `division`
+    (x / sqrt(2)): Erf, Add 1, then a Mul by x and a Mul by 0.5 (the TorchScript exporter multiplies by x first,
+    the dynamo exporter by 0.5), each node the previous one's only reader."""
     x = division.input[0]
     divisor = _scalar(graph.value(division.input[1])) if len(division.input) > 1 else None
     if divisor is None or not np.isclose(divisor, np.sqrt(2.0), rtol=1e-6):
         raise error(division, f"a Div of a layer output by {divisor if divisor is not None else 'a computed value'}",
                     expected=f"a Div only as the start of {GELU}")
     nodes, current = [division], division
-    for op_type, operand in (("Erf", None), ("Add", 1.0), ("Mul", x), ("Mul", 0.5)):
+    for op_type, operands in (("Erf", None), ("Add", (1.0,)), ("Mul", (x, 0.5)), ("Mul", (x, 0.5))):
         readers = graph.readers(current.output[0])
         following = readers[0] if len(readers) == 1 else None
         if following is None or following.op_type != op_type:
             raise error(following or division, "part of what looks like torch's GELU decomposition is not",
                         expected=GELU)
-        if operand is not None:
+        if operands is not None:
             others = [value for value in following.input if value != current.output[0]]
-            fits = others == [x] if isinstance(operand, str) else \
-                len(others) == 1 and _scalar(graph.value(others[0])) == operand
-            if not fits:
-                raise error(following, f"its other operand is not {operand!r}", expected=GELU)
+            operand = None if len(others) != 1 else x if others[0] == x else _scalar(graph.value(others[0]))
+            used = [_operand_of(node, x, graph) for node in nodes[3:]]
+            if operand not in operands or operand in used:
+                raise error(following, f"its other operand is {others}", expected=GELU)
         nodes.append(following)
         current = following
     return nodes
+
+
+def _operand_of(multiply, x: str, graph):
+    """x or the constant that a Mul of the decomposition multiplies by."""
+    return x if x in multiply.input else next(_scalar(graph.value(value)) for value in multiply.input
+                                              if graph.value(value) is not None)
 
 
 PATTERN = ("torch's decomposition: Mul(x, x), Reshape, Pad, AveragePool (size, 1, 1), Squeeze, Mul alpha, Add k, "
