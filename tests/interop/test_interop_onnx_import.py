@@ -9,7 +9,7 @@ import pytest
 
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network, parse_network
-from tests.conftest import SPECS_DIR, resolve_text
+from tests.conftest import SPECS_DIR, resolve_text, spec_to_run
 from tests.interop.onnx_helpers import (
     EVERY_FORM,
     assert_close,
@@ -188,3 +188,22 @@ def test_average_pool_count_include_pad_is_read(tmp_path, count_include_pad):
                                          pads=[1, 1, 1, 1], ceil_mode=1, **extra)], {}, shape=(1, 2, 7, 7))
     net, _ = imports_as_onnxruntime_runs(tmp_path, model, shape=(1, 2, 7, 7))
     assert net.layer("p").attrs.count_include_pad is bool(count_include_pad)
+
+
+@pytest.mark.parametrize("source", ["resnet18.yaml", "squeezenet1_0.yaml", "googlenet.yaml"])
+def test_graph_spec_to_onnx_to_spec(tmp_path, source):
+    """A shipped graph spec (narrowed as every executed spec is), exported and imported: the blocks come back
+    unrolled, with their qualified names made legal (`layer1.0.conv1` -> `layer1_0_conv1`), the same parameters
+    and the same outputs on the same weights."""
+    net = spec_to_run(SPECS_DIR / source)
+    weights = quick_weights(net, seed=7)
+    back, imported, text = round_trip(net, weights, tmp_path)
+    assert back.total_params == net.total_params and back.input_shape == net.input_shape
+    assert [(layer.type, layer.output_shape) for layer in back.layers] == \
+        [(layer.type, layer.output_shape) for layer in net.layers]
+    renamed = {key.replace(".", "_", key.count(".") - 1): value for key, value in weights.items()}
+    assert sorted(imported) == sorted(renamed)
+    for key, value in renamed.items():
+        np.testing.assert_array_equal(imported[key], value)
+    x = np.random.default_rng(8).standard_normal((2, *net.input_shape))
+    np.testing.assert_allclose(oracle_output(back, imported, x), oracle_output(net, weights, x), rtol=1e-12)
