@@ -289,9 +289,10 @@ def test_missing_num_output(tmp_path):
 @pytest.mark.parametrize("change, message, at, layer", [
     (("lrn_param { local_size: 5", "lrn_param { norm_region: WITHIN_CHANNEL local_size: 5"),
      "norm_region: WITHIN_CHANNEL is not supported", ("WITHIN_CHANNEL", 1), "norm1"),
-    (('type: "Softmax"', 'type: "Concat"'), "layer type 'Concat' is not supported", ('"Concat"', 1), "prob"),
-    (('bottom: "conv2"\n  top: "norm2"', 'bottom: "conv1"\n  top: "norm2"'),
-     "the layer reads 'conv1', not the previous layer's output 'conv2'", ('"conv1"\n  top: "norm2"', 1), "norm2"),
+    (('type: "Softmax"', 'type: "Eltwise" eltwise_param { operation: MAX }'),
+     "Eltwise operation MAX is not supported", ("MAX }", 1), "prob"),
+    (('bottom: "conv2"\n  top: "norm2"', 'bottom: "conv9"\n  top: "norm2"'),
+     "the layer reads 'conv9', which no earlier layer writes", ('"conv9"\n  top: "norm2"', 1), "norm2"),
     (("num_output: 384", "num_ouput: 384"), "unknown field 'num_ouput' in convolution_param", ("num_ouput", 1),
      "conv3"),
     (("num_output: 384", 'num_output: "384"'), 'num_output must be a whole number, 0 or more, not "384"',
