@@ -395,3 +395,48 @@ def test_unnamed_layers_are_numbered_in_order():
 
     names = [layer["name"] for layer in convert(_chain_of_unnamed_relus(3), "x.prototxt").data["layers"]]
     assert names == ["c", "relu1", "relu2", "relu3"]
+
+
+# --- graphs: Concat, Eltwise, Split, bottoms other than the previous layer's top ---
+
+GRAPH_HEADER = ALEXNET_HEADER.replace("dim: 227 dim: 227", "dim: 9 dim: 9")
+
+
+def eltwise(name, bottoms, params=""):
+    reads = " ".join(f'bottom: "{bottom}"' for bottom in bottoms)
+    return f'layer {{ name: "{name}" type: "Eltwise" {reads} top: "{name}" {params}}}\n'
+
+
+def test_a_residual_block_is_an_add_and_inputs_are_written_only_off_the_chain(tmp_path):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1) + relu("relu1", "conv1")
+            + conv("conv2", "conv1", 4, 3, pad=1) + eltwise("sum", ["conv1", "conv2"], "eltwise_param { coeff: 1 "
+                                                                                      "coeff: 1 }")
+            + 'layer { name: "cat" type: "Concat" bottom: "sum" bottom: "conv1" top: "cat" '
+              "concat_param { concat_dim: 1 } }\n" + fc("fc", "cat", 3))
+    net, spec_text = imported(tmp_path, text)
+    assert net.layer("sum").inputs == ("relu1", "conv2") and net.layer("sum").output_shape == (4, 9, 9)
+    assert net.layer("cat").output_shape == (8, 9, 9) and net.layer("cat").inputs == ("sum", "relu1")
+    assert "- {type: conv, name: conv2, out_channels: 4" in spec_text  # reads relu1, the layer before it
+    assert "- {type: add, name: sum, inputs: [relu1, conv2]}" in spec_text
+    assert "outputs:" not in spec_text
+
+
+@pytest.mark.parametrize("layers, message, at", [
+    (eltwise("sum", ["conv1", "conv2"], "eltwise_param { operation: PROD }"),
+     "Eltwise operation PROD is not supported", ("PROD", 1)),
+    (eltwise("sum", ["conv1", "conv2"], "eltwise_param { coeff: 1 coeff: -1 }"),
+     "Eltwise coefficients [1.0, -1.0] for 2 bottoms", ("-1", 1)),
+    (eltwise("sum", ["conv1", "pool"]), "Eltwise of blobs of shapes 4×9×9, 4×4×4", ('"Eltwise"', 1)),
+    ('layer { name: "cat" type: "Concat" bottom: "conv1" bottom: "conv2" top: "cat" concat_param { axis: 2 } }\n',
+     "Concat along axis 2 of (N, 4, 9, 9) blobs", ("2 } }", 1)),
+    ('layer { name: "cat" type: "Concat" bottom: "conv1" bottom: "pool" top: "cat" }\n',
+     "Concat of blobs of shapes 4×9×9, 4×4×4", ('"Concat"', 1)),
+    ('layer { name: "r" type: "ReLU" bottom: "conv1" bottom: "conv2" top: "r" }\n',
+     "a ReLU layer with 2 bottoms", ('"conv2" top: "r"', 1)),
+])
+def test_graph_layers_the_spec_cannot_express_are_located(tmp_path, layers, message, at):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1) + conv("conv2", "conv1", 4, 3, pad=1)
+            + pool("pool", "conv2") + layers)
+    diagnostic = import_error(tmp_path, text)
+    assert message in diagnostic.message
+    assert (diagnostic.line, diagnostic.column) == line_of(text, *at)
