@@ -163,6 +163,25 @@ def test_unsupported_op_names_the_node(tmp_path):
     ([helper.make_node("Flatten", ["x"], ["f"], name="f"), helper.make_node("Softmax", ["f"], ["y"], name="s",
                                                                             axis=0)], {},
      "node 1 s (Softmax): softmax over axis 0"),
+    ([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("GlobalAveragePool", ["x"], ["g"], name="g"),
+      helper.make_node("Add", ["a", "g"], ["y"], name="add")], {},
+     "node 2 add (Add): adds tensors of shapes (3, 8, 8), (3, 1, 1)"),
+    ([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Sum", ["a", "c"], ["y"], name="sum")],
+     {"c": np.ones(3)}, "node 1 sum (Sum): merges layer outputs with a constant"),
+    ([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Concat", ["a", "x"], ["y"], name="cat",
+                                                                         axis=2)], {},
+     "node 1 cat (Concat): a Concat on axis 2 of (3, 8, 8), (3, 8, 8)"),
+    ([helper.make_node("Div", ["x", "c"], ["y"], name="d")], {"c": np.array(2.0)},
+     "node 0 d (Div): a Div of a layer output by 2.0"),
+    ([helper.make_node("Div", ["x", "c"], ["e"], name="d"), helper.make_node("Erf", ["e"], ["f"], name="erf"),
+      helper.make_node("Add", ["f", "one"], ["g"], name="plus"), helper.make_node("Mul", ["g", "half"], ["y"],
+                                                                                  name="half")],
+     {"c": np.array(np.sqrt(2.0)), "one": np.array(1.0), "half": np.array(0.5)},
+     "node 0 d (Div): part of what looks like torch's GELU decomposition is not"),
+    ([helper.make_node("PRelu", ["x", "s"], ["y"], name="p")], {"s": np.ones(3)},
+     "node 0 p (PRelu): a slope of shape [3] on a (3, 8, 8) input"),
+    ([helper.make_node("ReduceMean", ["x"], ["y"], name="m", axes=[1])], {},
+     "node 0 m (ReduceMean): a mean over axes [1] of a (3, 8, 8) tensor"),
 ])
 def test_graphs_the_spec_cannot_express(tmp_path, nodes, initializers, message):
     path = tmp_path / "bad.onnx"
@@ -207,3 +226,30 @@ def test_graph_spec_to_onnx_to_spec(tmp_path, source):
         np.testing.assert_array_equal(imported[key], value)
     x = np.random.default_rng(8).standard_normal((2, *net.input_shape))
     np.testing.assert_allclose(oracle_output(back, imported, x), oracle_output(net, weights, x), rtol=1e-12)
+
+
+def test_branches_merges_and_activations_of_other_exporters(tmp_path):
+    """A Sum of three branches, LeakyRelu, Elu, ONNX's own Gelu (opset 20), a PRelu slope per channel, and a Concat of
+    features: the imported spec computes what onnxruntime computes."""
+    rng = np.random.default_rng(2)
+    initializers = {"w1": rng.standard_normal((3, 3, 3, 3)), "w2": rng.standard_normal((3, 3, 1, 1)),
+                    "slope": rng.uniform(0, 0.5, (3, 1, 1)), "m1": rng.standard_normal((4, 3 * 8 * 8)),
+                    "m2": rng.standard_normal((5, 3 * 8 * 8))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c1"], ["l1"], name="leaky", alpha=0.2),
+             helper.make_node("Conv", ["x", "w2"], ["c2"], name="conv2"),
+             helper.make_node("Elu", ["c2"], ["e2"], name="elu", alpha=0.7),
+             helper.make_node("Gelu", ["x"], ["g"], name="gelu"),
+             helper.make_node("Sum", ["l1", "e2", "g"], ["s"], name="sum"),
+             helper.make_node("PRelu", ["s", "slope"], ["p"], name="prelu"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "m1"], ["d1"], name="fc1", transB=1),
+             helper.make_node("Gemm", ["f", "m2"], ["d2"], name="fc2", transB=1),
+             helper.make_node("Concat", ["d1", "d2"], ["y"], name="both", axis=-1)]
+    model = make_model(nodes, initializers, opset=20)
+    net, result = imports_as_onnxruntime_runs(tmp_path, model)
+    assert [layer.type for layer in net.layers] == ["conv", "leaky_relu", "conv", "elu", "gelu", "add", "prelu",
+                                                    "flatten", "dense", "dense", "concat"]
+    assert net.layer("sum").inputs == ("leaky", "elu", "gelu") and net.layer("gelu").inputs == ("input",)
+    assert net.layer("both").output_shape == (9,) and net.layer("prelu").attrs.num_parameters == 3
+    assert (net.layer("leaky").attrs.negative_slope, net.layer("elu").attrs.alpha) == (0.2, 0.7)
