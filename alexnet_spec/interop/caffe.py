@@ -15,8 +15,10 @@ Made explicit, and listed in the spec's header:
 - Weight fillers: the spec's `init` (Caffe's xavier is uniform ±sqrt(3/n), msra normal with std sqrt(2/n), n its
   fan; a filler left out next to one given is Caffe's default, constant 0).
 
-Everything else the spec language cannot express (branches such as Concat, WITHIN_CHANNEL LRN, leaky ReLU, a
-filler it has no form for, a field it does not know) is a SpecError at the prototxt's line, naming the layer.
+Graphs: a layer reads any earlier top (`inputs` written where that is not the previous layer), Concat and Eltwise
+SUM merge, a Split's tops are its bottom, and the blobs no layer reads are the outputs. Everything else the spec
+language cannot express (Eltwise PROD or MAX, WITHIN_CHANNEL LRN, a filler it has no form for, a field it does not
+know) is a SpecError at the prototxt's line, naming the layer.
 The field names and enums read are those of BVLC Caffe's src/caffe/proto/caffe.proto (caffe_proto.py).
 """
 
@@ -47,7 +49,7 @@ UNSUPPORTED_HINTS = {
 # The layer types whose spec name prefix alexspec uses for unnamed layers.
 PREFIX = {"Convolution": "conv", "Pooling": "pool", "LRN": "norm", "InnerProduct": "fc", "BatchNorm": "bn",
           "Scale": "scale", "Dropout": "drop", "Softmax": "prob", "ReLU": "relu", "Sigmoid": "sigmoid",
-          "TanH": "tanh", "Flatten": "flatten", "Concat": "concat", "Eltwise": "add"}
+          "TanH": "tanh", "Flatten": "flatten", "Concat": "concat", "Eltwise": "add", "ELU": "elu"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class Origin:
 SPEC_TO_CAFFE = {"out_channels": ("num_output",), "out_features": ("num_output",), "groups": ("group",),
                  "kernel": ("kernel_size", "kernel_h"), "stride": ("stride", "stride_h"), "padding": ("pad", "pad_h"),
                  "dilation": ("dilation",), "size": ("local_size",), "alpha": ("alpha",), "beta": ("beta",),
-                 "k": ("k",), "p": ("dropout_ratio",), "eps": ("eps",), "momentum": ("moving_average_fraction",)}
+                 "k": ("k",), "p": ("dropout_ratio",), "eps": ("eps",), "momentum": ("moving_average_fraction",),
+                 "negative_slope": ("negative_slope",)}
 
 
 @dataclass
@@ -523,10 +526,14 @@ class _Converter:
         return [{"type": "softmax", "name": name}]
 
     def _relu(self, state, layer, params, name):
-        if params.get("negative_slope", 0.0) != 0:
-            raise params.error(params.field("negative_slope"), "a leaky ReLU (negative_slope) is not supported",
-                               expected="negative_slope: 0", hint="the spec's relu is max(0, x)")
+        slope = params.get("negative_slope", 0.0)
+        if slope != 0:  # relu_layer.cpp: max(x, 0) + negative_slope * min(x, 0)
+            self.note("ReLU with negative_slope: leaky_relu", name)
+            return [{"type": "leaky_relu", "name": name, "negative_slope": slope}]
         return [{"type": "relu", "name": name}]
+
+    def _elu(self, state, layer, params, name):
+        return [{"type": "elu", "name": name, "alpha": params.get("alpha", 1.0)}]
 
     def _concat(self, state, layer, params, name):
         """Concat along the channels of C×H×W maps or along features: axis 1 (or concat_dim 1, its old name)."""

@@ -63,6 +63,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "SigmoidParameter": {"engine": "Engine"},
     "TanHParameter": {"engine": "Engine"},
     "FlattenParameter": {"axis": "int", "end_axis": "int"},
+    "ELUParameter": {"alpha": "float"},
     "ConcatParameter": {"axis": "int", "concat_dim": "uint"},
     "EltwiseParameter": {"operation": "EltwiseOp", "coeff": "float*", "stable_prod_grad": "bool"},
 }
@@ -74,7 +75,8 @@ PARAMS = {"Input": ("input_param", "InputParameter"), "Convolution": ("convoluti
           "Dropout": ("dropout_param", "DropoutParameter"), "Softmax": ("softmax_param", "SoftmaxParameter"),
           "ReLU": ("relu_param", "ReLUParameter"), "Sigmoid": ("sigmoid_param", "SigmoidParameter"),
           "TanH": ("tanh_param", "TanHParameter"), "Flatten": ("flatten_param", "FlattenParameter"),
-          "Concat": ("concat_param", "ConcatParameter"), "Eltwise": ("eltwise_param", "EltwiseParameter")}
+          "ELU": ("elu_param", "ELUParameter"), "Concat": ("concat_param", "ConcatParameter"),
+          "Eltwise": ("eltwise_param", "EltwiseParameter")}
 
 
 class Block:

@@ -21,6 +21,7 @@ from tests.interop.caffe_models import (
     CAFFE_NET,
     LENET,
     LENET_SIZE,
+    caffe_conv,
     caffe_net_forward,
     caffe_net_weights,
     caffe_pooling,
@@ -300,8 +301,8 @@ def test_missing_num_output(tmp_path):
     (("pool: MAX kernel_size: 3 stride: 2", "pool: STOCHASTIC kernel_size: 3 stride: 2"),
      "pool: STOCHASTIC is not supported", ("STOCHASTIC", 1), "pool1"),
     (('type: "ReLU" bottom: "fc6" top: "fc6" }', 'type: "ReLU" bottom: "fc6" top: "fc6" '
-                                                 "relu_param { negative_slope: 0.1 } }"),
-     "a leaky ReLU (negative_slope) is not supported", ("0.1", 1), "relu6"),
+                                                 "relu_param { negative_slope: -0.1 } }"),
+     "negative_slope: expected a non-negative number (0 or more), got -0.1", ("negative_slope", 1), "relu6"),
     (('weight_filler { type: "gaussian" std: 0.01 }', 'weight_filler { type: "bilinear" }'),
      "filler type 'bilinear' has no spec equivalent", ('"bilinear"', 1), "conv1"),
     (("group: 2", "group: 3"), "256 output channels are not divisible by groups=3", ("group: 3", 1), "conv2"),
@@ -440,3 +441,20 @@ def test_graph_layers_the_spec_cannot_express_are_located(tmp_path, layers, mess
     diagnostic = import_error(tmp_path, text)
     assert message in diagnostic.message
     assert (diagnostic.line, diagnostic.column) == line_of(text, *at)
+
+
+def test_leaky_relu_and_elu_compute_what_caffe_computes(tmp_path):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1)
+            + 'layer { name: "leaky" type: "ReLU" bottom: "conv1" top: "conv1" relu_param { negative_slope: 0.2 } }\n'
+            + 'layer { name: "elu" type: "ELU" bottom: "conv1" top: "elu" elu_param { alpha: 0.5 } }\n')
+    net, spec_text = imported(tmp_path, text)
+    assert "- {type: leaky_relu, name: leaky, negative_slope: 0.2}" in spec_text
+    assert "- {type: elu, name: elu, alpha: 0.5}" in spec_text
+    rng = np.random.default_rng(3)
+    weights = {"conv1.weight": rng.standard_normal((4, 3, 3, 3)), "conv1.bias": rng.standard_normal(4)}
+    x = rng.standard_normal((2, 3, 9, 9))
+    hidden = np.stack([caffe_conv(image, weights["conv1.weight"], weights["conv1.bias"], 1, 1) for image in x])
+    hidden = np.maximum(hidden, 0) + 0.2 * np.minimum(hidden, 0)  # relu_layer.cpp
+    expected = np.maximum(hidden, 0) + 0.5 * (np.exp(np.minimum(hidden, 0)) - 1)  # elu_layer.cpp
+    actual = backends.get("numpy").build(net).run(weights, x)
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)
