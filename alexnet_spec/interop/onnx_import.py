@@ -1,17 +1,25 @@
-"""ONNX -> spec and canonical weights, for graphs that are a chain of the spec's layer types.
+"""ONNX -> spec and canonical weights, for graphs of the spec's layer types.
 
     imported = import_onnx("model.onnx")        # .data (the spec as plain data), .weights, .explicit
 
-Read: Conv, Relu, Tanh, Sigmoid, Softmax, LRN, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Flatten or
-a Reshape to (N, features), Gemm or MatMul (+ Add), Dropout, BatchNormalization, Identity, constants (initializers
-or Constant nodes), and these patterns as one layer: Split, LRN per part, Concat (a grouped LRN); two MatMuls with
-PyTorch's adaptive-pooling bin matrices (how `alexspec export` writes adaptive pooling with unequal bins).
+The graph is read in its (topological) node order: a node that reads a layer's output is a layer, or starts a
+pattern that is one; shape and constant computations are folded where a layer reads them. A layer lists its
+`inputs` only where it does not read the layer written before it (so a chain imports as it always has), and a graph
+with several outputs gets the spec's `outputs`.
+
+Read: Conv, Relu, Tanh, Sigmoid, Softmax, LeakyRelu, Elu, Gelu, PRelu, LRN, MaxPool, AveragePool,
+GlobalAveragePool, GlobalMaxPool, ReduceMean over H and W, Flatten or a Reshape to (N, features), Gemm or MatMul
+(+ Add), Concat, Add and Sum of layer outputs, Dropout, BatchNormalization, Identity, constants (initializers or
+Constant nodes), and these patterns as one layer: Split, LRN per part, Concat (a grouped LRN); two MatMuls with
+PyTorch's adaptive-pooling bin matrices (how `alexspec export` writes adaptive pooling with unequal bins); torch's
+LocalResponseNorm and GELU decompositions and x * Sigmoid(x) (onnx_patterns.py); `alexspec export`'s global pooling
+and Flatten pair.
 
 Made explicit in the spec's header: LRN in the `torch` convention (ONNX's LRN divides alpha by size, as PyTorch
 does), sizes ONNX floors as `allow_truncation: true` on that layer, `auto_pad` as explicit padding, ONNX's
 BatchNormalization momentum m as the spec's 1 - m. A node named `<layer>_<activation>` right after a conv or dense
 layer (as the export writes them) becomes that layer's `activation`. Anything else is a SpecError naming the node
-and its op type.
+(its index, name and op type).
 """
 
 from __future__ import annotations
@@ -99,12 +107,12 @@ class _Reader:
         return self.const(node, index, what) if index < len(node.input) and node.input[index] else None
 
     def only_user(self, value: str, reader) -> object:
-        """The one node that reads `value`; a branch (several readers) or a dead end is an error."""
+        """The one node that reads `value` inside a pattern; another reader or none is an error."""
         users = self.g.readers(value)
         if len(users) != 1:
             found = ", ".join(self.g.describe(user) for user in users) or "no node"
             raise self.error(reader, f"its output {value!r} is read by {found}",
-                             expected="exactly one reader: the spec language is a chain of layers")
+                             expected="exactly one reader: a value inside a pattern that is one layer")
         return users[0]
 
     def unused_outputs(self, node, keep: int = 1) -> None:
@@ -495,7 +503,7 @@ class _Reader:
     def _matmul(self, node, shape):
         if len(shape) == 3:
             return self._adaptive(node, shape)
-        if self.g.readers(node.input[0]) != [node] or self.g.value(node.input[1]) is None:
+        if self.g.value(node.input[1]) is None:
             raise self.error(node, "only MatMul(features, constant weight) is a dense layer")
         weight = self.const(node, 1, "weight").T
         users = self.g.readers(node.output[0])

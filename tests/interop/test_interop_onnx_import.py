@@ -253,3 +253,29 @@ def test_branches_merges_and_activations_of_other_exporters(tmp_path):
     assert net.layer("sum").inputs == ("leaky", "elu", "gelu") and net.layer("gelu").inputs == ("input",)
     assert net.layer("both").output_shape == (9,) and net.layer("prelu").attrs.num_parameters == 3
     assert (net.layer("leaky").attrs.negative_slope, net.layer("elu").attrs.alpha) == (0.2, 0.7)
+
+
+def test_several_outputs_and_global_pooling_round_trip(tmp_path):
+    net = resolve_text("""
+        name: TwoHeads
+        input: {channels: 3, height: 9, width: 9}
+        layers:
+          - {type: conv, name: stem, out_channels: 4, kernel: 3, activation: relu}
+          - {type: global_maxpool, name: gmp}
+          - {type: dense, name: head, out_features: 3}
+          - {type: global_avgpool, name: gap, inputs: [stem]}
+          - {type: silu, name: swish}
+          - {type: dense, name: aux, out_features: 2}
+        outputs: [aux, head]
+        """)
+    weights = quick_weights(net, seed=9)
+    back, imported, text = round_trip(net, weights, tmp_path)
+    assert layer_signature(back) == layer_signature(net) and back.output_names == ("aux", "head")
+    assert "outputs: [aux, head]" in text and "{type: global_avgpool, name: gap, inputs: [stem]}" in text
+    x = np.random.default_rng(10).standard_normal((2, *net.input_shape))
+    from alexnet_spec import backends
+
+    mine, theirs = backends.get("numpy").build(back).run(imported, x), backends.get("numpy").build(net).run(weights, x)
+    assert isinstance(mine, tuple) and [array.shape for array in mine] == [(2, 2), (2, 3)]
+    for ours, original in zip(mine, theirs):
+        np.testing.assert_allclose(ours, original, rtol=1e-12)
