@@ -44,7 +44,10 @@ IMPORTS = {  # file -> (--input for a data layer, parameters, layers)
 AUX = (128 * 4 * 4 * 1024 + 1024) + (1024 * 1000 + 1000)
 GOOGLENET_AUX = GOOGLENET + (512 * 128 + 128) + AUX + (528 * 128 + 128) + AUX
 IMPORTS.update({
-    "squeezenet_v1.0__deploy.prototxt": (None, 1_248_424, 66),  # torchvision SqueezeNet1_0 metadata (specs/ cites it)
+    "squeezenet_v1.0__deploy.prototxt": (None, 1_248_424, 66),
+    # torchvision's ResNet-50 (25,557,032, its weights' metadata) and conv1's 64 biases: in this prototxt conv1 keeps
+    # Caffe's default bias_term, every other convolution has bias_term: false.
+    "resnet50__deploy.prototxt": (None, 25_557_032 + 64, 176),  # torchvision SqueezeNet1_0 metadata (specs/ cites it)
     "bvlc_googlenet__deploy.prototxt": (None, GOOGLENET, 143),
     "bvlc_googlenet__train_val.prototxt": ((3, 224, 224), GOOGLENET_AUX, 161),
 })
