@@ -216,7 +216,7 @@ def test_graph_spec_to_onnx_to_spec(tmp_path, source):
     and the same outputs on the same weights."""
     net = spec_to_run(SPECS_DIR / source)
     weights = quick_weights(net, seed=7)
-    back, imported, text = round_trip(net, weights, tmp_path)
+    back, imported, _ = round_trip(net, weights, tmp_path)
     assert back.total_params == net.total_params and back.input_shape == net.input_shape
     assert [(layer.type, layer.output_shape) for layer in back.layers] == \
         [(layer.type, layer.output_shape) for layer in net.layers]
@@ -247,7 +247,7 @@ def test_branches_merges_and_activations_of_other_exporters(tmp_path):
              helper.make_node("Gemm", ["f", "m2"], ["d2"], name="fc2", transB=1),
              helper.make_node("Concat", ["d1", "d2"], ["y"], name="both", axis=-1)]
     model = make_model(nodes, initializers, opset=20)
-    net, result = imports_as_onnxruntime_runs(tmp_path, model)
+    net, _ = imports_as_onnxruntime_runs(tmp_path, model)
     assert [layer.type for layer in net.layers] == ["conv", "leaky_relu", "conv", "elu", "gelu", "add", "prelu",
                                                     "flatten", "dense", "dense", "concat"]
     assert net.layer("sum").inputs == ("leaky", "elu", "gelu") and net.layer("gelu").inputs == ("input",)
