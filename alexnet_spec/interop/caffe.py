@@ -15,8 +15,10 @@ Made explicit, and listed in the spec's header:
 - Weight fillers: the spec's `init` (Caffe's xavier is uniform ±sqrt(3/n), msra normal with std sqrt(2/n), n its
   fan; a filler left out next to one given is Caffe's default, constant 0).
 
-Everything else the spec language cannot express (branches such as Concat, WITHIN_CHANNEL LRN, leaky ReLU, a
-filler it has no form for, a field it does not know) is a SpecError at the prototxt's line, naming the layer.
+Graphs: a layer reads any earlier top (`inputs` written where that is not the previous layer), Concat and Eltwise
+SUM merge, a Split's tops are its bottom, and the blobs no layer reads are the outputs. Everything else the spec
+language cannot express (Eltwise PROD or MAX, WITHIN_CHANNEL LRN, a filler it has no form for, a field it does not
+know) is a SpecError at the prototxt's line, naming the layer.
 The field names and enums read are those of BVLC Caffe's src/caffe/proto/caffe.proto (caffe_proto.py).
 """
 
@@ -33,11 +35,11 @@ from alexnet_spec.interop.caffe_deploy import DATA_TYPES, data_input, deploy_lay
 from alexnet_spec.interop.caffe_proto import PARAMS, Block, located
 from alexnet_spec.interop.prototxt import Field, Message, parse
 
-SUPPORTED = tuple(name for name in PARAMS if name != "Input")
+# Split copies its bottom to every top (Caffe inserts it where a blob has several readers): a spec layer's output
+# can be read by any number of layers, so a Split is no layer.
+SUPPORTED = (*(name for name in PARAMS if name != "Input"), "Split")
+MERGES = ("Concat", "Eltwise")  # the layer types that read several bottoms
 UNSUPPORTED_HINTS = {
-    "Concat": "branches (several bottoms or tops) are not in the spec language, which is a chain of layers",
-    "Eltwise": "branches (several bottoms or tops) are not in the spec language, which is a chain of layers",
-    "Split": "branches (several bottoms or tops) are not in the spec language, which is a chain of layers",
     "Data": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
     "ImageData": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
     "SoftmaxWithLoss": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
@@ -47,7 +49,7 @@ UNSUPPORTED_HINTS = {
 # The layer types whose spec name prefix alexspec uses for unnamed layers.
 PREFIX = {"Convolution": "conv", "Pooling": "pool", "LRN": "norm", "InnerProduct": "fc", "BatchNorm": "bn",
           "Scale": "scale", "Dropout": "drop", "Softmax": "prob", "ReLU": "relu", "Sigmoid": "sigmoid",
-          "TanH": "tanh", "Flatten": "flatten"}
+          "TanH": "tanh", "Flatten": "flatten", "Concat": "concat", "Eltwise": "add", "ELU": "elu"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class Origin:
 SPEC_TO_CAFFE = {"out_channels": ("num_output",), "out_features": ("num_output",), "groups": ("group",),
                  "kernel": ("kernel_size", "kernel_h"), "stride": ("stride", "stride_h"), "padding": ("pad", "pad_h"),
                  "dilation": ("dilation",), "size": ("local_size",), "alpha": ("alpha",), "beta": ("beta",),
-                 "k": ("k",), "p": ("dropout_ratio",), "eps": ("eps",), "momentum": ("moving_average_fraction",)}
+                 "k": ("k",), "p": ("dropout_ratio",), "eps": ("eps",), "momentum": ("moving_average_fraction",),
+                 "negative_slope": ("negative_slope",)}
 
 
 @dataclass
@@ -100,12 +103,23 @@ def caffe_pool_size(size: int, pad: int, kernel: int, stride: int, ceil: bool, a
 
 @dataclass
 class _State:
-    blob: str
-    shape: tuple[int, ...]  # (C, H, W) or (F,)
+    blob: str  # the input's blob
+    shape: tuple[int, ...]  # the input's (C, H, W), then the shape a layer reads: (C, H, W) or (F,)
     layers: list[dict] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # spec layer ("input") -> its output shape
     batchnorm: tuple[dict, Field, str] | None = None  # a BatchNorm waiting for its Scale
+    blobs: dict[str, str] = field(default_factory=dict)  # a blob -> the spec layer ("input") whose output it is now
+    read: set[str] = field(default_factory=set)  # the spec layers some layer reads
+    reading: list[tuple[int, ...]] = field(default_factory=list)  # the shapes a merge layer reads
+
+    def __post_init__(self):
+        self.blobs[self.blob] = "input"
+        self.shapes["input"] = self.shape
+
+    @property
+    def last(self) -> str:
+        return self.layers[-1]["name"] if self.layers else "input"
 
 
 class _Converter:
@@ -154,6 +168,7 @@ class _Converter:
         if not state.layers:
             raise located(self.file, root.message, "the network has no layers after its input",
                           expected="a deploy prototxt with layers")
+        outputs = [layer["name"] for layer in state.layers if layer["name"] not in state.read]
         network_name = root.get("name")
         name = model_name(network_name, Path(self.file).stem)
         if network_name and name != network_name:
@@ -162,6 +177,9 @@ class _Converter:
                 "source": f"Caffe prototxt {self.file}",
                 "input": dict(zip(("channels", "height", "width"), input_shape)),
                 "layers": state.layers}
+        if outputs != [state.last]:  # Caffe's net outputs: the blobs no layer reads
+            data["outputs"] = outputs
+            self.note(f"the blobs that no layer reads are the network's outputs: {', '.join(outputs)}")
         state.origins["input"] = input_origin
         return CaffeImport(self.file, data, self.explicit(), state.origins, state.shapes)
 
@@ -256,27 +274,55 @@ class _Converter:
             raise layer.error(layer.field("type"), f"layer type {kind!r} is not supported",
                               expected=f"one of {', '.join(SUPPORTED)}", hint=UNSUPPORTED_HINTS.get(kind))
         bottoms, tops = layer.all("bottom"), layer.all("top")
-        if bottoms != [state.blob]:
-            at = layer.message.all("bottom")[0] if bottoms else layer.owner
-            reads = f"reads {', '.join(map(repr, bottoms))}" if bottoms else "has no bottom"
-            raise layer.error(at, f"the layer {reads}, not the previous layer's output {state.blob!r}",
-                              expected=f'bottom: "{state.blob}" (a chain: each layer reads the previous one\'s top)',
-                              hint="branches (Concat, Eltwise, several bottoms) are not in the spec language")
+        reads = self._bottoms(state, layer, kind, bottoms)
+        if kind == "Split":
+            for top in tops:
+                state.blobs[top] = reads[0]
+            return
         if len(tops) != 1:
             raise layer.error(layer.message.all("top")[1] if tops else layer.owner, f"the layer has {len(tops)} tops",
                               expected="exactly one top")
+        if state.batchnorm is not None and reads != [state.batchnorm[0]["name"]]:
+            _, at, bn_name = state.batchnorm
+            raise layer.error(layer.message.all("bottom")[0], f"the Scale after BatchNorm {bn_name!r} reads "
+                              f"{bottoms[0]!r}, not the BatchNorm's output", expected="BatchNorm, then its Scale")
         param_field, schema = PARAMS[kind]
         params = layer.block(param_field, schema) or Block(self.file, Message(), schema, layer.owner, caffe_name)
         name = self.namer.name(layer.get("name"), PREFIX[kind])
+        state.shape = state.shapes[reads[0]]
+        state.reading = [state.shapes[read] for read in reads]
         handler = getattr(self, f"_{kind.lower()}")
         produced = handler(state, layer, params, name)
         positions = {item.name: (item.line, item.column) for item in reversed(params.message.fields)}
         origin = Origin(layer.owner.line, layer.owner.column, caffe_name, positions)
+        if produced and (reads != [state.last] or kind in MERGES):
+            produced[0] = {"type": produced[0]["type"], "name": produced[0]["name"], "inputs": reads,
+                           **{key: value for key, value in produced[0].items() if key not in ("type", "name")}}
+        state.read.update([*reads, *(spec_layer["name"] for spec_layer in produced[:-1])])  # a flatten before a dense
         for spec_layer in produced:
             state.layers.append(spec_layer)
             state.origins[spec_layer["name"]] = origin
             state.shapes.setdefault(spec_layer["name"], state.shape)
-        state.blob = tops[0]
+        state.blobs[tops[0]] = produced[-1]["name"] if produced else reads[0]
+
+    def _bottoms(self, state: _State, layer: Block, kind: str, bottoms: list[str]) -> list[str]:
+        """The spec layers that a layer's bottoms are the outputs of: each must be a blob an earlier layer wrote;
+        a merge (Concat, Eltwise) reads several, every other layer one."""
+        at = layer.message.all("bottom")
+        if not bottoms:
+            raise layer.error(layer.owner, "the layer has no bottom", at_value=False,
+                              expected=f'bottom: "{state.last}" or another earlier top')
+        for index, bottom in enumerate(bottoms):
+            if bottom not in state.blobs:
+                known = ", ".join(repr(blob) for blob in state.blobs)
+                raise layer.error(at[index], f"the layer reads {bottom!r}, which no earlier layer writes",
+                                  expected=f"one of the blobs written so far: {known}",
+                                  hint="Caffe runs the layers in file order: a bottom must be an earlier layer's "
+                                       "top (or the input)")
+        if kind not in MERGES and len(bottoms) != 1:
+            raise layer.error(at[1], f"a {kind} layer with {len(bottoms)} bottoms", expected="one bottom",
+                              hint="only Concat and Eltwise read several")
+        return [state.blobs[bottom] for bottom in bottoms]
 
     # One method per Caffe layer type: (state, layer, its params, spec name) -> the spec layers it becomes.
     def _convolution(self, state, layer, params, name):
@@ -480,10 +526,52 @@ class _Converter:
         return [{"type": "softmax", "name": name}]
 
     def _relu(self, state, layer, params, name):
-        if params.get("negative_slope", 0.0) != 0:
-            raise params.error(params.field("negative_slope"), "a leaky ReLU (negative_slope) is not supported",
-                               expected="negative_slope: 0", hint="the spec's relu is max(0, x)")
+        slope = params.get("negative_slope", 0.0)
+        if slope != 0:  # relu_layer.cpp: max(x, 0) + negative_slope * min(x, 0)
+            self.note("ReLU with negative_slope: leaky_relu", name)
+            return [{"type": "leaky_relu", "name": name, "negative_slope": slope}]
         return [{"type": "relu", "name": name}]
+
+    def _elu(self, state, layer, params, name):
+        return [{"type": "elu", "name": name, "alpha": params.get("alpha", 1.0)}]
+
+    def _concat(self, state, layer, params, name):
+        """Concat along the channels of C×H×W maps or along features: axis 1 (or concat_dim 1, its old name)."""
+        rank = len(state.reading[0]) + 1
+        if params.has("axis") and params.has("concat_dim"):
+            raise params.error(params.field("concat_dim"), "both axis and concat_dim are given", at_value=False,
+                               expected="axis (concat_dim is its deprecated name; Caffe refuses both)")
+        key = "concat_dim" if params.has("concat_dim") else "axis"
+        axis = params.get(key, 1)
+        if axis != 1 and axis + rank != 1:
+            raise params.error(params.field(key), f"Concat along {key} {axis} of (N, "
+                               f"{', '.join(map(str, state.reading[0]))}) blobs", expected=f"{key}: 1 (channels, or "
+                               "features)", hint="the spec's concat joins channels (or features)")
+        if any(len(shape) != rank - 1 or shape[1:] != state.reading[0][1:] for shape in state.reading):
+            raise layer.error(layer.field("type"), "Concat of blobs of shapes "
+                              f"{', '.join(_shape(shape) for shape in state.reading)}",
+                              expected="blobs of one height and width (or all features)")
+        state.shape = (sum(shape[0] for shape in state.reading), *state.reading[0][1:])
+        return [{"type": "concat", "name": name}]
+
+    def _eltwise(self, state, layer, params, name):
+        """Eltwise SUM with every coeff 1 (the residual connection): the spec's add."""
+        operation = params.get("operation", "SUM")
+        if operation != "SUM":
+            raise params.error(params.field("operation"), f"Eltwise operation {operation} is not supported",
+                               expected="operation: SUM", hint="the spec's add is the element-wise sum; it has no "
+                               "element-wise product or maximum")
+        coeffs = params.all("coeff")
+        if coeffs and (len(coeffs) != len(state.reading) or any(coeff != 1 for coeff in coeffs)):
+            at = params.message.all("coeff")[next((index for index, coeff in enumerate(coeffs) if coeff != 1), 0)]
+            raise params.error(at, f"Eltwise coefficients {coeffs} for {len(state.reading)} bottoms",
+                               expected="no coeff, or 1 for each bottom",
+                               hint="the spec's add sums its inputs unweighted")
+        if any(shape != state.reading[0] for shape in state.reading):
+            raise layer.error(layer.field("type"), "Eltwise of blobs of shapes "
+                              f"{', '.join(_shape(shape) for shape in state.reading)}",
+                              expected="blobs of one shape (Caffe does not broadcast either)")
+        return [{"type": "add", "name": name}]
 
     def _sigmoid(self, state, layer, params, name):
         return [{"type": "sigmoid", "name": name}]
@@ -693,7 +781,7 @@ def import_with_weights(path: str | Path, directory: str | Path | None = None,
 
 
 def _resizes(layer) -> bool:
-    return layer.type in ("conv", "maxpool", "avgpool", "adaptive_avgpool", "flatten", "dense")
+    return layer.type in ("conv", "maxpool", "avgpool", "adaptive_avgpool", "flatten", "dense", "concat")
 
 
 def _shape(shape: tuple[int, ...]) -> str:

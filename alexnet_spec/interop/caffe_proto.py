@@ -22,6 +22,7 @@ ENUMS = {
     "NormRegion": ("ACROSS_CHANNELS", "WITHIN_CHANNEL"),
     "Engine": ("DEFAULT", "CAFFE", "CUDNN"),
     "VarianceNorm": ("FAN_IN", "FAN_OUT", "AVERAGE"),
+    "EltwiseOp": ("PROD", "SUM", "MAX"),
 }
 FILLER = {"type": "string", "value": "float", "min": "float", "max": "float", "mean": "float", "std": "float",
           "sparse": "int", "variance_norm": "VarianceNorm"}
@@ -62,6 +63,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "SigmoidParameter": {"engine": "Engine"},
     "TanHParameter": {"engine": "Engine"},
     "FlattenParameter": {"axis": "int", "end_axis": "int"},
+    "ELUParameter": {"alpha": "float"},
+    "ConcatParameter": {"axis": "int", "concat_dim": "uint"},
+    "EltwiseParameter": {"operation": "EltwiseOp", "coeff": "float*", "stable_prod_grad": "bool"},
 }
 # Layer type -> its parameter field and message.
 PARAMS = {"Input": ("input_param", "InputParameter"), "Convolution": ("convolution_param", "ConvolutionParameter"),
@@ -70,7 +74,9 @@ PARAMS = {"Input": ("input_param", "InputParameter"), "Convolution": ("convoluti
           "BatchNorm": ("batch_norm_param", "BatchNormParameter"), "Scale": ("scale_param", "ScaleParameter"),
           "Dropout": ("dropout_param", "DropoutParameter"), "Softmax": ("softmax_param", "SoftmaxParameter"),
           "ReLU": ("relu_param", "ReLUParameter"), "Sigmoid": ("sigmoid_param", "SigmoidParameter"),
-          "TanH": ("tanh_param", "TanHParameter"), "Flatten": ("flatten_param", "FlattenParameter")}
+          "TanH": ("tanh_param", "TanHParameter"), "Flatten": ("flatten_param", "FlattenParameter"),
+          "ELU": ("elu_param", "ELUParameter"), "Concat": ("concat_param", "ConcatParameter"),
+          "Eltwise": ("eltwise_param", "EltwiseParameter")}
 
 
 class Block:

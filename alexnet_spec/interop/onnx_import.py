@@ -1,17 +1,25 @@
-"""ONNX -> spec and canonical weights, for graphs that are a chain of the spec's layer types.
+"""ONNX -> spec and canonical weights, for graphs of the spec's layer types.
 
     imported = import_onnx("model.onnx")        # .data (the spec as plain data), .weights, .explicit
 
-Read: Conv, Relu, Tanh, Sigmoid, Softmax, LRN, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Flatten or
-a Reshape to (N, features), Gemm or MatMul (+ Add), Dropout, BatchNormalization, Identity, constants (initializers
-or Constant nodes), and these patterns as one layer: Split, LRN per part, Concat (a grouped LRN); two MatMuls with
-PyTorch's adaptive-pooling bin matrices (how `alexspec export` writes adaptive pooling with unequal bins).
+The graph is read in its (topological) node order: a node that reads a layer's output is a layer, or starts a
+pattern that is one; shape and constant computations are folded where a layer reads them. A layer lists its
+`inputs` only where it does not read the layer written before it (so a chain imports as it always has), and a graph
+with several outputs gets the spec's `outputs`.
+
+Read: Conv, Relu, Tanh, Sigmoid, Softmax, LeakyRelu, Elu, Gelu, PRelu, LRN, MaxPool, AveragePool,
+GlobalAveragePool, GlobalMaxPool, ReduceMean over H and W, Flatten or a Reshape to (N, features), Gemm or MatMul
+(+ Add), Concat, Add and Sum of layer outputs, Dropout, BatchNormalization, Identity, constants (initializers or
+Constant nodes), and these patterns as one layer: Split, LRN per part, Concat (a grouped LRN); two MatMuls with
+PyTorch's adaptive-pooling bin matrices (how `alexspec export` writes adaptive pooling with unequal bins); torch's
+LocalResponseNorm and GELU decompositions and x * Sigmoid(x) (onnx_patterns.py); `alexspec export`'s global pooling
+and Flatten pair.
 
 Made explicit in the spec's header: LRN in the `torch` convention (ONNX's LRN divides alpha by size, as PyTorch
 does), sizes ONNX floors as `allow_truncation: true` on that layer, `auto_pad` as explicit padding, ONNX's
 BatchNormalization momentum m as the spec's 1 - m. A node named `<layer>_<activation>` right after a conv or dense
 layer (as the export writes them) becomes that layer's `activation`. Anything else is a SpecError naming the node
-and its op type.
+(its index, name and op type).
 """
 
 from __future__ import annotations
@@ -27,13 +35,15 @@ from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.limits import MAX_ONNX_BYTES
 from alexnet_spec.interop.common import Namer, model_name, one_minus, renamed_note, short_float, spec_header, spec_yaml
 from alexnet_spec.interop.onnx_export import ADAPTIVE_DOC, adaptive_bins
-from alexnet_spec.interop.onnx_graph import BATCH, Graph
-from alexnet_spec.interop.onnx_patterns import module_scope, torch_lrn, torch_lrn_end
+from alexnet_spec.interop.onnx_graph import BATCH, Graph, node_inputs
+from alexnet_spec.interop.onnx_patterns import module_scope, silu_end, torch_gelu, torch_lrn, torch_lrn_end
 from alexnet_spec.spec.layers import NAME_PREFIX
 
 SUPPORTED = ("Transpose", "Conv", "Relu", "Tanh", "Sigmoid", "Softmax", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool",
-             "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "BatchNormalization",
-             "Identity", "Split", "Concat", "Constant")
+             "GlobalMaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Sum", "Concat", "Dropout",
+             "BatchNormalization", "Identity", "Split", "LeakyRelu", "Elu", "Gelu", "PRelu", "Div", "ReduceMean",
+             "Constant")
+MERGES = ("Concat", "Sum")  # and Add of two layer outputs (an Add of a constant is a MatMul's bias)
 # Graph names that exporters give every model (torch.onnx: "main_graph"; older: "torch_jit", "torch-jit-export"):
 # the file's name says more.
 EXPORTER_GRAPH_NAMES = frozenset({"main_graph", "torch_jit", "torch-jit-export", "tf2onnx", "graph"})
@@ -97,12 +107,12 @@ class _Reader:
         return self.const(node, index, what) if index < len(node.input) and node.input[index] else None
 
     def only_user(self, value: str, reader) -> object:
-        """The one node that reads `value`; a branch (several readers) or a dead end is an error."""
+        """The one node that reads `value` inside a pattern; another reader or none is an error."""
         users = self.g.readers(value)
         if len(users) != 1:
             found = ", ".join(self.g.describe(user) for user in users) or "no node"
             raise self.error(reader, f"its output {value!r} is read by {found}",
-                             expected="exactly one reader: the spec language is a chain of layers")
+                             expected="exactly one reader: a value inside a pattern that is one layer")
         return users[0]
 
     def unused_outputs(self, node, keep: int = 1) -> None:
@@ -110,7 +120,7 @@ class _Reader:
             if value and (self.consumers.get(value) or value in {output.name for output in self.graph.output}):
                 raise self.error(node, f"its extra output {value!r} is used", expected="only the first output used")
 
-    # The walk from the input to the output.
+    # The walk over the graph, in its (topological) node order, from the input to the outputs.
     def read(self) -> dict:
         inputs = [value for value in self.graph.input if value.name not in self.constants]
         if len(inputs) != 1:
@@ -123,9 +133,6 @@ class _Reader:
         self.batch = dims[0]
         if self.batch is None:
             self.note(f"the input's batch dimension is dynamic ({_dim_text(inputs[0])}): a spec has no batch size")
-        outputs = [value.name for value in self.graph.output]
-        if len(outputs) != 1:
-            raise SpecError(Diagnostic(f"the graph has {len(outputs)} outputs", file=self.file, expected="one output"))
         value, shape = inputs[0].name, tuple(dims[1:])
         self.hwc = None  # (C, H, W) of a map flattened in H, W, C order, until the dense layer that reads it
         first = self.g.readers(value)
@@ -137,45 +144,86 @@ class _Reader:
                       f"to NCHW: the spec's input is (C, H, W) = {shape}; feed the torch module NCHW, the JAX module "
                       "NHWC (its default layout)")
         channels, height, width = shape
-        while value != outputs[0]:
-            self.g.shapes[value] = shape
-            users = self.g.readers(value)
-            lrn = torch_lrn_end(users, value)
-            if lrn is not None:
-                value, shape = self._torch_lrn(value, lrn, shape)
+        self.g.shapes[value] = shape
+        self.layer_of = {value: "input"}  # an ONNX value -> the spec layer whose output it is
+        for node in self.all_nodes:
+            if id(node) in self.visited:
                 continue
-            if len(users) != 1:
-                found = ", ".join(self.g.describe(user) for user in users) or "no node"
-                raise SpecError(Diagnostic(f"the value {value!r} is read by {found}", file=self.file,
-                                           expected="exactly one reader on the way to the output: the spec language "
-                                                    "is a chain of layers",
-                                           hint="branches (Concat, Add) come with graph networks" if len(users) > 1
-                                           else None))
-            node = users[0]
-            self.visited.add(id(node))
-            if node.op_type not in SUPPORTED or node.op_type in ("Add", "Concat", "Constant"):
-                raise self.error(node, f"op type {node.op_type} is not supported" if node.op_type not in SUPPORTED
-                                 else "not part of a supported pattern",
-                                 expected=f"one of {', '.join(op for op in SUPPORTED if op != 'Constant')}")
-            if node.input[0] != value and node.op_type != "MatMul":
-                raise self.error(node, f"reads {value!r} as an input other than its first", hint="only chains of "
-                                 "layers are in the spec language")
-            value, shape = getattr(self, f"_{node.op_type.lower()}")(node, shape)
+            data = [name for name in node_inputs(node) if name in self.layer_of]
+            # A size (Shape reads only that) or a constant computation is folded when a layer reads it; a node not
+            # reached from the input is named by the check below.
+            if data and node.op_type != "Shape":
+                self._node(node, data)
         if self.hwc is not None:
             raise SpecError(Diagnostic("the output is a map flattened in H, W, C order", file=self.file,
                                        expected="a dense layer after a channels-last flatten (the spec flattens in "
                                                 "C, H, W order; a dense layer's weights can be reordered, an output "
                                                 "cannot)"))
-        if self.g.readers(value):
-            raise SpecError(Diagnostic(f"the output {value!r} is also read by other nodes", file=self.file,
-                                       expected="a chain that ends at the graph's output"))
         stray = [node for node in self.all_nodes if id(node) not in self.visited]
         if stray:
-            raise self.error(stray[0], "is not on the chain from the input to the output",
-                             hint="side branches are not in the spec language")
+            raise self.error(stray[0], "is not on a path from the input to an output",
+                             expected="every node computes a layer from the input, or a constant")
         if not self.layers:
             raise SpecError(Diagnostic("the graph has no layers", file=self.file))
-        return {"input": {"channels": channels, "height": height, "width": width}, "layers": self.layers}
+        body = {"input": {"channels": channels, "height": height, "width": width}, "layers": self.layers}
+        outputs = self._outputs()
+        if outputs != [self.layers[-1]["name"]]:
+            body["outputs"] = outputs
+        return body
+
+    def _outputs(self) -> list[str]:
+        """The spec layers of the graph's outputs, in the graph's order."""
+        names = []
+        for output in self.graph.output:
+            layer = self.layer_of.get(output.name)
+            if layer is None or layer == "input":
+                raise SpecError(Diagnostic(f"the graph output {output.name!r} is " + (
+                    "the input itself" if layer else "not computed from the input by the nodes read"),
+                    file=self.file, expected="outputs computed by layers"))
+            if layer in names:
+                raise SpecError(Diagnostic(f"the graph outputs {output.name!r} and another one are the same layer "
+                                           f"{layer}'s output", file=self.file, expected="distinct outputs"))
+            names.append(layer)
+        return names
+
+    def _node(self, node, data: list[str]) -> None:
+        """Read one node (with the pattern it starts) whose inputs `data` are layer outputs; record what its output
+        value is: the layer it added, or the layer it read (a node that adds none, such as Identity)."""
+        lrn = torch_lrn_end(self.g.readers(data[0]), data[0])
+        if lrn is not None:
+            self.reading = [self.layer_of[data[0]]]
+            before = len(self.layers)
+            self._produced(self._torch_lrn(data[0], lrn, self.g.shapes[data[0]]), data[0], before)
+            return
+        self.visited.add(id(node))
+        op = node.op_type
+        if op in MERGES or (op == "Add" and len(data) > 1):
+            if any(value not in self.layer_of for value in node.input):
+                raise self.error(node, "merges layer outputs with a constant or a value not computed by a layer",
+                                 expected=f"{op} of layer outputs only")
+            self.reading = [self.layer_of[value] for value in node.input]
+            shapes = [self.g.shapes[value] for value in node.input]
+            before = len(self.layers)
+            self._produced(getattr(self, f"_{op.lower()}_layers")(node, shapes), node.input[0], before)
+            return
+        if op not in SUPPORTED or op in ("Add", "Constant"):
+            raise self.error(node, f"op type {op} is not supported" if op not in SUPPORTED
+                             else "not part of a supported pattern",
+                             expected=f"one of {', '.join(op for op in SUPPORTED if op != 'Constant')}")
+        if data != [node.input[0]]:
+            other = next(value for value in data if value != node.input[0])
+            raise self.error(node, f"reads the layer output {other!r} as input {list(node.input).index(other)}",
+                             expected=f"a {op} whose only computed input is its first (the others constants)")
+        self.reading = [self.layer_of[node.input[0]]]
+        before = len(self.layers)
+        self._produced(getattr(self, f"_{op.lower()}")(node, self.g.shapes[node.input[0]]), node.input[0], before)
+
+    def _produced(self, result: tuple[str, tuple], source: str, before: int) -> None:
+        """`result` (value, shape) is the output of the layer added last if the node added one (the layers were
+        `before` long), else of the layer that `source` is the output of."""
+        value, shape = result
+        self.layer_of[value] = self.layers[-1]["name"] if len(self.layers) > before else self.layer_of[source]
+        self.g.shapes[value] = shape
 
     def add(self, node, layer: dict, name_from=None) -> str:
         if self.hwc is not None and layer["type"] not in ("flatten", "dense", "dropout", "relu", "tanh", "sigmoid"):
@@ -188,7 +236,9 @@ class _Reader:
         named = name_from or node
         original = named.name
         name = self.namer.name(original, NAME_PREFIX[layer["type"]], base=module_scope(named))
-        self.layers.append({"type": layer.pop("type"), "name": name, **layer})
+        previous = self.layers[-1]["name"] if self.layers else "input"
+        reads = {"inputs": list(self.reading)} if self.reading != [previous] or len(self.reading) > 1 else {}
+        self.layers.append({"type": layer.pop("type"), "name": name, **reads, **layer})
         self.nodes[name] = self.g.describe(named)
         self.original[name] = original
         return name
@@ -289,11 +339,45 @@ class _Reader:
                 return node.output[0], (shape[0], *out)
         return self._pool(node, shape, "avgpool")
 
+    def _global_flatten(self, node):
+        """The Flatten after a global pooling named `<name>_pool`, as `alexspec export` writes the spec's
+        global_avgpool/global_maxpool `<name>` (the pooling alone is adaptive_avgpool or a whole-map maxpool)."""
+        readers = self.g.readers(node.output[0])
+        if len(readers) == 1 and readers[0].op_type == "Flatten" and self.attrs(readers[0]).get("axis", 1) == 1 \
+                and node.name == f"{readers[0].name}_pool":
+            return readers[0]
+        return None
+
     def _globalaveragepool(self, node, shape):
+        flatten = self._global_flatten(node)
+        if flatten is not None:
+            self.visited.add(id(flatten))
+            self.add(node, {"type": "global_avgpool"}, name_from=flatten)
+            return flatten.output[0], (shape[0],)
         self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
         return node.output[0], (shape[0], 1, 1)
 
+    def _reducemean(self, node, shape):
+        """The mean over both spatial axes, as the dynamo exporter writes AdaptiveAvgPool2d((1, 1))."""
+        attrs = self.attrs(node)
+        axes = attrs.get("axes") if self.opset < 18 else self.optional_const(node, 1, "axes")
+        axes = sorted(int(axis) % 4 for axis in np.ravel(axes)) if axes is not None else None
+        if len(shape) != 3 or axes != [2, 3]:
+            raise self.error(node, f"a mean over axes {axes} of a {shape} tensor",
+                             expected="a mean over the height and width of a C×H×W map (axes [2, 3] or [-2, -1])")
+        if attrs.get("keepdims", 1):
+            name = self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
+            self.note("ReduceMean over the height and width: adaptive_avgpool to 1×1", name)
+            return node.output[0], (shape[0], 1, 1)
+        self.add(node, {"type": "global_avgpool"})
+        return node.output[0], (shape[0],)
+
     def _globalmaxpool(self, node, shape):
+        flatten = self._global_flatten(node)
+        if flatten is not None:
+            self.visited.add(id(flatten))
+            self.add(node, {"type": "global_maxpool"}, name_from=flatten)
+            return flatten.output[0], (shape[0],)
         name = self.add(node, {"type": "maxpool", "kernel": _compact(shape[1:]), "stride": 1})
         self.note("GlobalMaxPool: a maxpool whose kernel is the whole input map", name)
         return node.output[0], (shape[0], 1, 1)
@@ -419,7 +503,7 @@ class _Reader:
     def _matmul(self, node, shape):
         if len(shape) == 3:
             return self._adaptive(node, shape)
-        if self.g.readers(node.input[0]) != [node] or self.g.value(node.input[1]) is None:
+        if self.g.value(node.input[1]) is None:
             raise self.error(node, "only MatMul(features, constant weight) is a dense layer")
         weight = self.const(node, 1, "weight").T
         users = self.g.readers(node.output[0])
@@ -484,8 +568,15 @@ class _Reader:
         kind = ACTIVATIONS[node.op_type]
         if kind == "softmax":
             self._softmax_axis(node, shape)
+        if kind == "sigmoid":
+            multiply = silu_end(self.g, node)
+            if multiply is not None:  # x * sigmoid(x), as torch and `alexspec export` write SiLU
+                self.visited.add(id(multiply))
+                self.add(node, {"type": "silu"}, name_from=multiply)
+                return multiply.output[0], shape
         previous = self.layers[-1] if self.layers else None
         if previous is not None and previous["type"] in ("conv", "dense") and "activation" not in previous and \
+                self.reading == [previous["name"]] and self.g.readers(node.input[0]) == [node] and \
                 node.name == f"{self.original[previous['name']]}_{kind}":
             previous["activation"] = kind
             return node.output[0], shape
@@ -493,6 +584,63 @@ class _Reader:
         return node.output[0], shape
 
     _relu = _tanh = _sigmoid = _softmax = _activation
+
+    def _leakyrelu(self, node, shape):
+        self.add(node, {"type": "leaky_relu", "negative_slope": short_float(self.attrs(node).get("alpha", 0.01))})
+        return node.output[0], shape
+
+    def _elu(self, node, shape):
+        self.add(node, {"type": "elu", "alpha": short_float(self.attrs(node).get("alpha", 1.0))})
+        return node.output[0], shape
+
+    def _gelu(self, node, shape):
+        self.add(node, {"type": "gelu", "approximate": self.attrs(node).get("approximate", "none")})
+        return node.output[0], shape
+
+    def _div(self, node, shape):
+        """x / sqrt(2), the start of torch's GELU decomposition (onnx_patterns.py) below opset 20."""
+        nodes = torch_gelu(self.g, node, self.error)
+        self.visited.update(id(part) for part in nodes)
+        name = self.add(node, {"type": "gelu", "approximate": "none"}, name_from=nodes[-1])
+        self.note("torch's GELU decomposition (Div by sqrt(2), Erf, Add 1, Mul x, Mul 0.5) read as one gelu", name)
+        return nodes[-1].output[0], shape
+
+    def _prelu(self, node, shape):
+        """PRelu's slope broadcasts from the right: one slope, or one per channel ((C, 1, 1) on a map, (C,) on
+        features), as torch.nn.PReLU exports it."""
+        slope = self.const(node, 1, "slope")
+        channels = shape[0]
+        along_channels = (channels, *[1] * (len(shape) - 1))
+        per_channel = slope.size > 1 and tuple(slope.shape) in (along_channels, (1, *along_channels))
+        if slope.size != 1 and not per_channel:
+            raise self.error(node, f"a slope of shape {list(slope.shape)} on a {shape} input",
+                             expected=f"one slope, or one per channel ({channels}, shaped to broadcast on axis 1)")
+        name = self.add(node, {"type": "prelu", "per_channel": bool(per_channel)})
+        self._weights(name, weight=np.ravel(slope))
+        return node.output[0], shape
+
+    def _concat_layers(self, node, shapes):
+        rank = len(shapes[0]) + 1
+        axis = self.attrs(node).get("axis", 1)
+        axis = axis + rank if axis < 0 else axis
+        if axis != 1 or any(len(shape) != len(shapes[0]) or shape[1:] != shapes[0][1:] for shape in shapes):
+            raise self.error(node, f"a Concat on axis {axis} of {', '.join(map(str, shapes))}",
+                             expected="a Concat on axis 1: channels of maps of one height and width, or features")
+        if len(shapes) == 1:
+            return node.output[0], shapes[0]
+        self.add(node, {"type": "concat"})
+        return node.output[0], (sum(shape[0] for shape in shapes), *shapes[0][1:])
+
+    def _sum_layers(self, node, shapes):
+        if any(shape != shapes[0] for shape in shapes):
+            raise self.error(node, f"adds tensors of shapes {', '.join(map(str, shapes))}",
+                             expected="one shape (the spec's add does not broadcast)")
+        if len(shapes) == 1:
+            return node.output[0], shapes[0]
+        self.add(node, {"type": "add"})
+        return node.output[0], shapes[0]
+
+    _add_layers = _sum_layers
 
     def _softmax_axis(self, node, shape):
         rank = len(shape) + 1

@@ -36,9 +36,21 @@ def module_scope(node) -> str | None:
                 return None
             return str(scopes[-2]) if isinstance(scopes, list) and len(scopes) > 2 else ""
     if node.name.startswith("/"):  # the TorchScript exporter: /features/features.0/Conv, /Reshape
-        parts = node.name.split("/")[1:-1]
-        return parts[-1] if parts else ""
+        return _qualified(node.name.split("/")[1:-1])
     return None
+
+
+def _qualified(parts: list[str]) -> str:
+    """The module path of the TorchScript exporter's scope parts: a Sequential's child is written after its
+    Sequential's attribute name (`downsample`, `downsample.0`), an attribute of a module alone (`layer1.0`, `conv1`):
+    `/layer2/layer2.0/downsample/downsample.0/Conv` is `layer2.0.downsample.0`."""
+    path: list[str] = []
+    for part in parts:
+        if path and part.startswith(f"{path[-1]}."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path)
 
 
 def torch_lrn_end(readers: list, value: str):
@@ -97,6 +109,53 @@ def torch_lrn(graph, value: str, division, channels: int, error) -> tuple[dict, 
     layer = {"type": "lrn", "size": int(size), "alpha": short_float(alpha), "beta": short_float(beta),
              "k": short_float(k), "convention": "torch"}
     return layer, region
+
+
+def silu_end(graph, sigmoid):
+    """The Mul(x, Sigmoid(x)) that makes `sigmoid` (reading x) a SiLU, as torch.nn.SiLU and `alexspec export` write
+    it, when that Mul is the sigmoid's only reader; else None."""
+    readers = graph.readers(sigmoid.output[0])
+    if len(readers) == 1 and readers[0].op_type == "Mul" and \
+            sorted(readers[0].input) == sorted([sigmoid.input[0], sigmoid.output[0]]):
+        return readers[0]
+    return None
+
+
+GELU = ("torch's decomposition below opset 20: Div(x, sqrt(2)), Erf, Add 1, then Mul by x and Mul by 0.5 (either "
+        "order)")
+
+
+def torch_gelu(graph, division, error) -> list:
+    """The nodes of torch.nn.GELU's exact form as both exporters write it below opset 20, starting at `division`
+    (x / sqrt(2)): Erf, Add 1, then a Mul by x and a Mul by 0.5 (the TorchScript exporter multiplies by x first,
+    the dynamo exporter by 0.5), each node the previous one's only reader."""
+    x = division.input[0]
+    divisor = _scalar(graph.value(division.input[1])) if len(division.input) > 1 else None
+    if divisor is None or not np.isclose(divisor, np.sqrt(2.0), rtol=1e-6):
+        raise error(division, f"a Div of a layer output by {divisor if divisor is not None else 'a computed value'}",
+                    expected=f"a Div only as the start of {GELU}")
+    nodes, current = [division], division
+    for op_type, operands in (("Erf", None), ("Add", (1.0,)), ("Mul", (x, 0.5)), ("Mul", (x, 0.5))):
+        readers = graph.readers(current.output[0])
+        following = readers[0] if len(readers) == 1 else None
+        if following is None or following.op_type != op_type:
+            raise error(following or division, "part of what looks like torch's GELU decomposition is not",
+                        expected=GELU)
+        if operands is not None:
+            others = [value for value in following.input if value != current.output[0]]
+            operand = None if len(others) != 1 else x if others[0] == x else _scalar(graph.value(others[0]))
+            used = [_operand_of(node, x, graph) for node in nodes[3:]]
+            if operand not in operands or operand in used:
+                raise error(following, f"its other operand is {others}", expected=GELU)
+        nodes.append(following)
+        current = following
+    return nodes
+
+
+def _operand_of(multiply, x: str, graph):
+    """x or the constant that a Mul of the decomposition multiplies by."""
+    return x if x in multiply.input else next(_scalar(graph.value(value)) for value in multiply.input
+                                              if graph.value(value) is not None)
 
 
 PATTERN = ("torch's decomposition: Mul(x, x), Reshape, Pad, AveragePool (size, 1, 1), Squeeze, Mul alpha, Add k, "

@@ -79,6 +79,19 @@ def torch_output(net: ResolvedNetwork, weights: dict[str, np.ndarray], x: np.nda
         return model(torch.from_numpy(x)).numpy()
 
 
+def torch_outputs(net: ResolvedNetwork, weights: dict[str, np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the torch build (a network with several `outputs` returns a tuple), as float32 arrays."""
+    import torch
+
+    from alexnet_spec import backends
+
+    model = backends.get("torch").build(net).eval()
+    model.load_state_dict({key: torch.tensor(value) for key, value in weights.items()}, strict=False)
+    with torch.no_grad():
+        result = model(torch.from_numpy(x))
+    return [tensor.numpy() for tensor in (result if isinstance(result, tuple) else (result,))]
+
+
 def oracle_output(net: ResolvedNetwork, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     from alexnet_spec import backends
 

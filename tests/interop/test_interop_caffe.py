@@ -21,6 +21,7 @@ from tests.interop.caffe_models import (
     CAFFE_NET,
     LENET,
     LENET_SIZE,
+    caffe_conv,
     caffe_net_forward,
     caffe_net_weights,
     caffe_pooling,
@@ -289,9 +290,10 @@ def test_missing_num_output(tmp_path):
 @pytest.mark.parametrize("change, message, at, layer", [
     (("lrn_param { local_size: 5", "lrn_param { norm_region: WITHIN_CHANNEL local_size: 5"),
      "norm_region: WITHIN_CHANNEL is not supported", ("WITHIN_CHANNEL", 1), "norm1"),
-    (('type: "Softmax"', 'type: "Concat"'), "layer type 'Concat' is not supported", ('"Concat"', 1), "prob"),
-    (('bottom: "conv2"\n  top: "norm2"', 'bottom: "conv1"\n  top: "norm2"'),
-     "the layer reads 'conv1', not the previous layer's output 'conv2'", ('"conv1"\n  top: "norm2"', 1), "norm2"),
+    (('type: "Softmax"', 'type: "Eltwise" eltwise_param { operation: MAX }'),
+     "Eltwise operation MAX is not supported", ("MAX }", 1), "prob"),
+    (('bottom: "conv2"\n  top: "norm2"', 'bottom: "conv9"\n  top: "norm2"'),
+     "the layer reads 'conv9', which no earlier layer writes", ('"conv9"\n  top: "norm2"', 1), "norm2"),
     (("num_output: 384", "num_ouput: 384"), "unknown field 'num_ouput' in convolution_param", ("num_ouput", 1),
      "conv3"),
     (("num_output: 384", 'num_output: "384"'), 'num_output must be a whole number, 0 or more, not "384"',
@@ -299,8 +301,8 @@ def test_missing_num_output(tmp_path):
     (("pool: MAX kernel_size: 3 stride: 2", "pool: STOCHASTIC kernel_size: 3 stride: 2"),
      "pool: STOCHASTIC is not supported", ("STOCHASTIC", 1), "pool1"),
     (('type: "ReLU" bottom: "fc6" top: "fc6" }', 'type: "ReLU" bottom: "fc6" top: "fc6" '
-                                                 "relu_param { negative_slope: 0.1 } }"),
-     "a leaky ReLU (negative_slope) is not supported", ("0.1", 1), "relu6"),
+                                                 "relu_param { negative_slope: -0.1 } }"),
+     "negative_slope: expected a non-negative number (0 or more), got -0.1", ("negative_slope", 1), "relu6"),
     (('weight_filler { type: "gaussian" std: 0.01 }', 'weight_filler { type: "bilinear" }'),
      "filler type 'bilinear' has no spec equivalent", ('"bilinear"', 1), "conv1"),
     (("group: 2", "group: 3"), "256 output channels are not divisible by groups=3", ("group: 3", 1), "conv2"),
@@ -394,3 +396,65 @@ def test_unnamed_layers_are_numbered_in_order():
 
     names = [layer["name"] for layer in convert(_chain_of_unnamed_relus(3), "x.prototxt").data["layers"]]
     assert names == ["c", "relu1", "relu2", "relu3"]
+
+
+# --- graphs: Concat, Eltwise, Split, bottoms other than the previous layer's top ---
+
+GRAPH_HEADER = ALEXNET_HEADER.replace("dim: 227 dim: 227", "dim: 9 dim: 9")
+
+
+def eltwise(name, bottoms, params=""):
+    reads = " ".join(f'bottom: "{bottom}"' for bottom in bottoms)
+    return f'layer {{ name: "{name}" type: "Eltwise" {reads} top: "{name}" {params}}}\n'
+
+
+def test_a_residual_block_is_an_add_and_inputs_are_written_only_off_the_chain(tmp_path):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1) + relu("relu1", "conv1")
+            + conv("conv2", "conv1", 4, 3, pad=1) + eltwise("sum", ["conv1", "conv2"], "eltwise_param { coeff: 1 "
+                                                                                      "coeff: 1 }")
+            + 'layer { name: "cat" type: "Concat" bottom: "sum" bottom: "conv1" top: "cat" '
+              "concat_param { concat_dim: 1 } }\n" + fc("fc", "cat", 3))
+    net, spec_text = imported(tmp_path, text)
+    assert net.layer("sum").inputs == ("relu1", "conv2") and net.layer("sum").output_shape == (4, 9, 9)
+    assert net.layer("cat").output_shape == (8, 9, 9) and net.layer("cat").inputs == ("sum", "relu1")
+    assert "- {type: conv, name: conv2, out_channels: 4" in spec_text  # reads relu1, the layer before it
+    assert "- {type: add, name: sum, inputs: [relu1, conv2]}" in spec_text
+    assert "outputs:" not in spec_text
+
+
+@pytest.mark.parametrize("layers, message, at", [
+    (eltwise("sum", ["conv1", "conv2"], "eltwise_param { operation: PROD }"),
+     "Eltwise operation PROD is not supported", ("PROD", 1)),
+    (eltwise("sum", ["conv1", "conv2"], "eltwise_param { coeff: 1 coeff: -1 }"),
+     "Eltwise coefficients [1.0, -1.0] for 2 bottoms", ("-1", 1)),
+    (eltwise("sum", ["conv1", "pool"]), "Eltwise of blobs of shapes 4×9×9, 4×4×4", ('"Eltwise"', 1)),
+    ('layer { name: "cat" type: "Concat" bottom: "conv1" bottom: "conv2" top: "cat" concat_param { axis: 2 } }\n',
+     "Concat along axis 2 of (N, 4, 9, 9) blobs", ("2 } }", 1)),
+    ('layer { name: "cat" type: "Concat" bottom: "conv1" bottom: "pool" top: "cat" }\n',
+     "Concat of blobs of shapes 4×9×9, 4×4×4", ('"Concat"', 1)),
+    ('layer { name: "r" type: "ReLU" bottom: "conv1" bottom: "conv2" top: "r" }\n',
+     "a ReLU layer with 2 bottoms", ('"conv2" top: "r"', 1)),
+])
+def test_graph_layers_the_spec_cannot_express_are_located(tmp_path, layers, message, at):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1) + conv("conv2", "conv1", 4, 3, pad=1)
+            + pool("pool", "conv2") + layers)
+    diagnostic = import_error(tmp_path, text)
+    assert message in diagnostic.message
+    assert (diagnostic.line, diagnostic.column) == line_of(text, *at)
+
+
+def test_leaky_relu_and_elu_compute_what_caffe_computes(tmp_path):
+    text = (GRAPH_HEADER + conv("conv1", "data", 4, 3, pad=1)
+            + 'layer { name: "leaky" type: "ReLU" bottom: "conv1" top: "conv1" relu_param { negative_slope: 0.2 } }\n'
+            + 'layer { name: "elu" type: "ELU" bottom: "conv1" top: "elu" elu_param { alpha: 0.5 } }\n')
+    net, spec_text = imported(tmp_path, text)
+    assert "- {type: leaky_relu, name: leaky, negative_slope: 0.2}" in spec_text
+    assert "- {type: elu, name: elu, alpha: 0.5}" in spec_text
+    rng = np.random.default_rng(3)
+    weights = {"conv1.weight": rng.standard_normal((4, 3, 3, 3)), "conv1.bias": rng.standard_normal(4)}
+    x = rng.standard_normal((2, 3, 9, 9))
+    hidden = np.stack([caffe_conv(image, weights["conv1.weight"], weights["conv1.bias"], 1, 1) for image in x])
+    hidden = np.maximum(hidden, 0) + 0.2 * np.minimum(hidden, 0)  # relu_layer.cpp
+    expected = np.maximum(hidden, 0) + 0.5 * (np.exp(np.minimum(hidden, 0)) - 1)  # elu_layer.cpp
+    actual = backends.get("numpy").build(net).run(weights, x)
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)

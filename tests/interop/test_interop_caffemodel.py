@@ -124,3 +124,42 @@ def test_a_caffemodel_of_another_network_is_refused(tmp_path):
     (tmp_path / "text.caffemodel").write_text(PROTOTXT.read_text())
     with pytest.raises(SpecError, match="cannot read a .caffemodel"):
         caffemodel_weights(tmp_path / "text.caffemodel", result.origins, net)
+
+
+RESNET_PROTOTXT, RESNET_CAFFEMODEL = HERE / "tiny_resnet.prototxt", HERE / "tiny_resnet.caffemodel"
+
+
+def caffe_resnet_forward(x: np.ndarray) -> np.ndarray:
+    """tiny_resnet.prototxt as Caffe runs it: blobs by name, in-place layers overwriting theirs, Eltwise SUM
+    (eltwise_layer.cpp: the coefficient-weighted sum), Split (a copy), Concat on the channels (concat_layer.cpp)."""
+    blobs = {layer.name: [blob_array(blob).astype(np.float64) for blob in layer.blobs]
+             for layer in read_caffemodel(RESNET_CAFFEMODEL).layer}
+    conv1 = conv(x, blobs["conv1"][0], np.zeros(8), stride=1, pad=1, group=1)
+    mean, var, factor = blobs["bn1"]
+    gamma, beta = blobs["scale1"]
+    conv1 = batch_norm(conv1, mean, var, factor[0], 0.001) * gamma[None, :, None, None] + beta[None, :, None, None]
+    conv1 = np.maximum(conv1, 0)
+    branch = np.maximum(conv(conv1, *blobs["res2a_branch2a"], stride=1, pad=1, group=1), 0)
+    branch = conv(branch, *blobs["res2a_branch2b"], stride=1, pad=1, group=1)
+    res2a = np.maximum(1.0 * conv1 + 1.0 * branch, 0)
+    split_0, split_1 = res2a.copy(), res2a.copy()
+    concat = np.concatenate([conv(split_0, *blobs["branch_1x1"], stride=1, pad=0, group=1),
+                             pool(split_1, 3, 1, 1, "MAX")], axis=1)
+    pooled = concat.mean(axis=(2, 3))  # global_pooling AVE: the kernel is the whole map
+    weight, bias = blobs["fc"]
+    logits = pooled @ weight.T + bias
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_a_graph_networks_caffemodel_computes_what_caffe_computes():
+    result = convert(read_prototxt(RESNET_PROTOTXT), str(RESNET_PROTOTXT))
+    net = resolve_import(result)
+    assert [layer.type for layer in net.layers if len(layer.inputs) > 1] == ["add", "concat"]
+    assert net.layer("branch_pool").inputs == ("res2a_relu",)  # the Split is no layer: its tops are its bottom
+    weights = caffemodel_weights(RESNET_CAFFEMODEL, result.origins, net)
+    assert sum(array.size for name, array in weights.items() if "running" not in name) == net.total_params
+    x = np.random.default_rng(5).standard_normal((2, 3, 12, 12))
+    expected = caffe_resnet_forward(x)
+    np.testing.assert_allclose(oracle_output(net, weights, x), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(expected, expected[0])

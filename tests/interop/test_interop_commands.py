@@ -143,3 +143,37 @@ def test_commands_module_imports_no_framework():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_torch_graph_and_its_weights_through_the_commands(tmp_path):
+    """A ResNet exported by torch.onnx.export: `import onnx --weights-out` writes the spec and its safetensors, and
+    `export --weights` gives back a model that onnxruntime runs to the original file's outputs."""
+    onnx = pytest.importorskip("onnx")
+    from tests.interop.onnx_helpers import onnxruntime_output
+
+    original = ROOT / "tests" / "interop" / "fixtures" / "onnx" / "resnet_legacy_opset17.onnx"
+    result = invoke("import", "onnx", original, "-o", tmp_path / "resnet.yaml", "--weights-out",
+                    tmp_path / "resnet.safetensors")
+    assert result.exit_code == 0, result.output
+    result = invoke("export", tmp_path / "resnet.yaml", "-o", tmp_path / "again.onnx", "--weights",
+                    tmp_path / "resnet.safetensors")
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(11).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(onnxruntime_output(onnx.load(str(tmp_path / "again.onnx")), x),
+                               onnxruntime_output(onnx.load(str(original)), x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_graph_import_error_names_the_node_and_writes_nothing(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["a"], name="r"),
+                               helper.make_node("Mul", ["a", "x"], ["y"], name="gate")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    result = invoke("import", "onnx", tmp_path / "m.onnx", "-o", tmp_path / "m.yaml", "--weights-out",
+                    tmp_path / "m.safetensors")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "node 1 gate (Mul): op type Mul is not supported" in result.stderr
+    assert not (tmp_path / "m.yaml").exists() and not (tmp_path / "m.safetensors").exists()

@@ -128,3 +128,59 @@ def test_an_nhwc_model_in_tf2onnx_form_imports_as_onnxruntime_runs_it():
     expected = onnxruntime_output(onnx.load(path), x)  # NHWC in
     assert_close(oracle_output(net, result.weights, x.transpose(0, 3, 1, 2)).astype(np.float32), expected)
     assert any("flattened channels last (H, W, C)" in line for line in result.explicit)
+
+
+GRAPH_FIXTURES = [path for path in FIXTURES if path.stem.split("_")[0] in ("resnet", "squeezenet", "inception")]
+GRAPH_SHAPE = {  # (the spec's merge layers, its outputs' types): what each module is, as a graph
+    "resnet": ({"add": 4}, ["dense"]),
+    "squeezenet": ({"concat": 3}, ["flatten"]),
+    "inception": ({"concat": 1}, ["dense", "prelu"]),
+}
+
+
+def onnxruntime_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})
+
+
+@pytest.mark.parametrize("path", GRAPH_FIXTURES, ids=lambda path: path.stem)
+def test_torch_graph_export_imports_as_onnxruntime_runs(path):
+    """ResNet BasicBlocks (identity and downsample), SqueezeNet Fire modules, a GoogLeNet Inception module with a
+    different activation per branch (LeakyReLU, ELU, GELU, SiLU) and PReLU heads, two outputs: the torch build of
+    the imported spec, with the imported weights, gives onnxruntime's outputs on the original file."""
+    torch = pytest.importorskip("torch")
+    from tests.interop.fixtures.make_onnx_fixtures import build
+    from tests.interop.onnx_helpers import torch_outputs
+
+    kind = path.stem.split("_")[0]
+    text, weights = import_onnx_text(path)
+    net = parse_network(text, "imported.yaml")
+    merges, outputs = GRAPH_SHAPE[kind]
+    assert {kind: sum(layer.type == kind for layer in net.layers) for kind in merges} == merges
+    assert [net.layer(name).type for name in net.output_names] == outputs
+    if kind == "inception":
+        assert {"leaky_relu", "elu", "gelu", "silu", "prelu", "concat"} <= {layer.type for layer in net.layers}
+
+    module, _ = build(kind)
+    # Both exporters fold eval-mode BatchNorm into the bias-free conv before it: its scale and shift (2 C) become
+    # that conv's weights and a new bias (C).
+    folded = sum(layer.num_features for layer in module.modules() if isinstance(layer, torch.nn.BatchNorm2d))
+    assert net.total_params == sum(parameter.numel() for parameter in module.parameters()) - folded
+    assert sum(array.size for array in weights.values()) == net.total_params
+
+    x = np.random.default_rng(4).standard_normal((2, *net.input_shape)).astype(np.float32)
+    expected = onnxruntime_outputs(path, x)
+    actual = torch_outputs(net, weights, x)
+    assert len(actual) == len(expected) == len(outputs)
+    for mine, theirs in zip(actual, expected):
+        assert_close(mine, theirs)
+
+
+def test_layers_off_the_chain_name_their_inputs_and_chains_do_not():
+    text, _ = import_onnx_text(next(path for path in GRAPH_FIXTURES if path.name == "resnet_legacy_opset17.onnx"))
+    assert "- {type: add, name: layer2_0, inputs: [layer2_0_conv2, layer2_0_downsample_0]}" in text
+    assert "- {type: conv, name: layer2_0_conv1, inputs: [layer1_1_relu_1], out_channels: 16" in text
+    assert "- {type: relu, name: layer2_0_relu}\n" in text  # reads the layer before it: no inputs
+    assert "outputs:" not in text  # one output, the last layer
