@@ -73,6 +73,8 @@ class _Reader:
             if node.op_type in ("Constant", "Identity"):  # torch.onnx shares equal tensors through Identity
                 self.g.value(node.output[0])
         self.namer = Namer()
+        self.keras = model.producer_name == "tf2onnx"  # node names `model/layer/Op`: the Keras layer names them
+        self.scopes_named: set[str] = set()
         self.notes: dict[str, list[str]] = {}
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
@@ -136,13 +138,13 @@ class _Reader:
         value, shape = inputs[0].name, tuple(dims[1:])
         self.hwc = None  # (C, H, W) of a map flattened in H, W, C order, until the dense layer that reads it
         first = self.g.readers(value)
-        if len(first) == 1 and first[0].op_type == "Transpose" and self.attrs(first[0]).get("perm") == [0, 3, 1, 2]:
+        if len(first) == 1 and self._nhwc_to_nchw(first[0], dims):
             self.visited.add(id(first[0]))  # tf2onnx's Keras models: an NHWC input, transposed to NCHW first
             value, shape = first[0].output[0], (dims[3], dims[1], dims[2])
             self.g.shapes[inputs[0].name] = tuple(dims[1:])
-            self.note(f"the ONNX input is NHWC, (N, {', '.join(map(str, dims[1:]))}), and its first node a Transpose "
-                      f"to NCHW: the spec's input is (C, H, W) = {shape}; feed the torch module NCHW, the JAX module "
-                      "NHWC (its default layout)")
+            self.note(f"the ONNX input is NHWC, (N, {', '.join(map(str, dims[1:]))}), and its first node a "
+                      f"{first[0].op_type} to NCHW: the spec's input is (C, H, W) = {shape}; feed the torch module "
+                      "NCHW, the JAX module NHWC (its default layout)")
         channels, height, width = shape
         self.g.shapes[value] = shape
         self.layer_of = {value: "input"}  # an ONNX value -> the spec layer whose output it is
@@ -235,13 +237,26 @@ class _Reader:
         exporter's name scopes: `features_0`), else after the node."""
         named = name_from or node
         original = named.name
-        name = self.namer.name(original, NAME_PREFIX[layer["type"]], base=module_scope(named))
+        name = self.namer.name(original, NAME_PREFIX[layer["type"]], base=self._scope(named, layer["type"]))
         previous = self.layers[-1]["name"] if self.layers else "input"
         reads = {"inputs": list(self.reading)} if self.reading != [previous] or len(self.reading) > 1 else {}
         self.layers.append({"type": layer.pop("type"), "name": name, **reads, **layer})
         self.nodes[name] = self.g.describe(named)
         self.original[name] = original
         return name
+
+    def _scope(self, node, kind: str) -> str | None:
+        """The readable name of what made `node`: torch's module (module_scope) or, in tf2onnx's files, the Keras
+        layer (`branches/conv2d_5/BiasAdd`: conv2d_5); a second spec layer from one Keras layer (the activation of
+        Conv2D(activation="relu")) adds its kind: conv2d_5_relu."""
+        if not self.keras:
+            return module_scope(node)
+        parts = node.name.split("/")
+        if len(parts) < 3 or not parts[1]:
+            return None
+        scope = parts[1] if parts[1] not in self.scopes_named else f"{parts[1]}_{kind}"
+        self.scopes_named.add(parts[1])
+        return scope
 
     def _weights(self, name: str, **arrays) -> None:
         for key, value in arrays.items():
@@ -339,6 +354,25 @@ class _Reader:
                 return node.output[0], (shape[0], *out)
         return self._pool(node, shape, "avgpool")
 
+    def _nhwc_to_nchw(self, node, dims) -> bool:
+        """The input's first node takes NHWC to NCHW: a Transpose, or, for one channel, the Reshape to
+        (N, 1, H, W) that tf2onnx writes in its place."""
+        if node.op_type == "Transpose":
+            return self.attrs(node).get("perm") == [0, 3, 1, 2]
+        if node.op_type != "Reshape" or dims[3] != 1 or len(node.input) < 2 or node.input[1] not in self.constants:
+            return False
+        target = [int(value) for value in np.ravel(self.const(node, 1, "shape"))]
+        return len(target) == 4 and target[0] in (-1, 0, BATCH, self.batch) and target[1:] == [1, *dims[1:3]]
+
+    def _global_squeeze(self, node):
+        """The Squeeze of the two 1×1 axes after a global pooling (tf2onnx's GlobalAveragePooling2D): features."""
+        readers = self.g.readers(node.output[0])
+        if len(readers) != 1 or readers[0].op_type != "Squeeze":
+            return None
+        squeeze = readers[0]
+        axes = self.attrs(squeeze).get("axes") if self.opset < 13 else self.optional_const(squeeze, 1, "axes")
+        return squeeze if axes is not None and sorted(int(axis) % 4 for axis in np.ravel(axes)) == [2, 3] else None
+
     def _global_flatten(self, node):
         """The Flatten after a global pooling named `<name>_pool`, as `alexspec export` writes the spec's
         global_avgpool/global_maxpool `<name>` (the pooling alone is adaptive_avgpool or a whole-map maxpool)."""
@@ -354,6 +388,11 @@ class _Reader:
             self.visited.add(id(flatten))
             self.add(node, {"type": "global_avgpool"}, name_from=flatten)
             return flatten.output[0], (shape[0],)
+        squeeze = self._global_squeeze(node)
+        if squeeze is not None:
+            self.visited.add(id(squeeze))
+            self.add(node, {"type": "global_avgpool"})
+            return squeeze.output[0], (shape[0],)
         self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
         return node.output[0], (shape[0], 1, 1)
 
@@ -378,6 +417,11 @@ class _Reader:
             self.visited.add(id(flatten))
             self.add(node, {"type": "global_maxpool"}, name_from=flatten)
             return flatten.output[0], (shape[0],)
+        squeeze = self._global_squeeze(node)
+        if squeeze is not None:
+            self.visited.add(id(squeeze))
+            self.add(node, {"type": "global_maxpool"})
+            return squeeze.output[0], (shape[0],)
         name = self.add(node, {"type": "maxpool", "kernel": _compact(shape[1:]), "stride": 1})
         self.note("GlobalMaxPool: a maxpool whose kernel is the whole input map", name)
         return node.output[0], (shape[0], 1, 1)
