@@ -18,7 +18,7 @@ from benchmarks import record
 from benchmarks.harness import Timing
 
 SECTIONS = ("benchmarks.limits", "benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.jax_model",
-            "benchmarks.cli", "benchmarks.scaling", "benchmarks.training")
+            "benchmarks.cli", "benchmarks.scaling", "benchmarks.training", "benchmarks.precision")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BUDGET_SECONDS = 600  # make bench on 2 cores
 
