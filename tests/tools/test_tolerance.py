@@ -43,28 +43,32 @@ def test_reduction_sizes_and_bounds_by_hand():
 
 
 def _worst(net, precision: str, backend: str, weights, x, expected) -> tuple[float, str]:
-    """(largest error / bound over the layers, that layer's name)."""
+    """(largest normwise error / its bound over the layers, that layer's name)."""
     bounds = layer_bounds(net, precision, len(x))
     outputs = dict(backends.get(backend).evaluate(with_precision(net, precision), weights, x, dtype="float32"))
     ratios = {}
     for layer in net.layers:
         want, got = expected[layer.name], outputs[layer.name]
-        error = np.abs(got - want).max() / np.abs(want).max()
-        ratios[layer.name] = error / bounds[layer.name] if np.isfinite(got).all() else math.inf
+        error, scale = np.abs(got - want).max(), np.abs(want).max()
+        if not np.isfinite(got).all() or (scale == 0 and error > 0):
+            ratios[layer.name] = math.inf
+        else:  # a layer that is all zeros (a relu after a negative map) must stay all zeros
+            ratios[layer.name] = 0.0 if error == 0 else error / (bounds[layer.name] * scale)
     name = max(ratios, key=ratios.get)
     return ratios[name], name
 
 
+@pytest.mark.slow  # about 75 s of CPU in all, most of it JAX compiling op by op (the layer-by-layer trace)
+@pytest.mark.parametrize("precision", LOW_PRECISIONS)
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda path: path.name)
-def test_every_shipped_spec_stays_within_its_bounds_in_bfloat16_and_float16(path):
+def test_every_shipped_spec_stays_within_its_bounds(path, precision):
     net = spec_to_run(path)
     rng = np.random.default_rng(0)
-    weights, x = init_weights(net, rng), rng.standard_normal((2,) + net.input_shape)
+    weights, x = init_weights(net, rng), rng.standard_normal((1,) + net.input_shape)
     expected = dict(backends.get("numpy").evaluate(net, weights, x))
-    for precision in LOW_PRECISIONS:
-        for backend in ("torch", "jax"):
-            ratio, layer = _worst(net, precision, backend, weights, x, expected)
-            assert ratio <= 1.0, f"{backend} {precision}: layer {layer} at {ratio:.2f} of its bound"
+    for backend in ("torch", "jax"):
+        ratio, layer = _worst(net, precision, backend, weights, x, expected)
+        assert ratio <= 1.0, f"{backend}: layer {layer} at {ratio:.2f} of its bound"
 
 
 def _lone_lrn(x_scale: float, precision: str):
