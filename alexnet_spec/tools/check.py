@@ -164,9 +164,12 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
     from alexnet_spec.tools.tolerance import layer_bounds
     from alexnet_spec.weights import init_weights
 
+    if precision in DEFAULT_TOLERANCE:
+        raise SpecError(Diagnostic(f"--precision {precision}: check compares {precision} with --dtype",
+                                   file="--precision", expected=f"one of: {', '.join(LOW_PRECISIONS)}",
+                                   hint=f"alexspec check SPEC --dtype {precision}"))
     if precision not in LOW_PRECISIONS:
-        raise unknown_choice("precision", precision, list(LOW_PRECISIONS), file="--precision",
-                             hint="float32 and float64 are checked with --dtype")
+        raise unknown_choice("precision", precision, list(LOW_PRECISIONS), file="--precision")
     rtol, atol = _checked_tolerance("--rtol", rtol), _checked_tolerance("--atol", atol) or 0.0
     _check_batch(batch)
     names = tuple(name for name in backend_names if name != "numpy")
