@@ -17,7 +17,8 @@ def test_quick_run_produces_every_section_and_judges_nothing(capsys):
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out
     for section in ("## Limits", "## LRN (torch)", "## Forward (torch)", "## Training step (torch)",
-                    "## Forward (jax)", "## CLI", "## Scaling", "## Training to 95% (LeNet-5, digits)"):
+                    "## Forward (jax)", "## CLI", "## Scaling", "## Training to 95% (LeNet-5, digits)",
+                    "## Forward, bfloat16 (torch)", "## Training step, bfloat16 (torch)", "## Forward, bfloat16 (jax)"):
         assert section in output
     assert "torch.mm" in output and "conv2d" in output and "bfloat16" in output  # the limit probes ran
     # Tiny sizes say nothing about targets: no judgement, no share, no ratio (shapes such as 2×16×9×9 are fine).
