@@ -67,9 +67,11 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="one or more YAML 
 def summary(spec: SpecArg,
             batch: Annotated[int, typer.Option("--batch", "-n", metavar="N", help="images per batch, for the "
                                                "activation memory")] = 1,
-            dtype: Annotated[str, typer.Option("--dtype", metavar="DTYPE", autocompletion=lambda: list(DTYPES),
-                                               help="element type of the memory figures: float16, bfloat16, "
-                                               "float32 or float64")] = "float32",
+            dtype: Annotated[Optional[str], typer.Option("--dtype", metavar="DTYPE", autocompletion=lambda: list(DTYPES),
+                                                         help="element type of the memory figures: float16, "
+                                                         "bfloat16, float32 or float64 (default: the spec's "
+                                                         "precision, float32 unless it says otherwise)",
+                                                         show_default=False)] = None,
             depth: Annotated[Optional[int], typer.Option("--depth", "-d", metavar="N", help="show block instances "
                                                          "nested deeper than N as one row each (0: every top-level "
                                                          "block collapsed); default: every layer")] = None,
@@ -79,8 +81,8 @@ def summary(spec: SpecArg,
     behind each size; then trainable and non-trainable parameters, memory for --batch and --dtype, MACs and FLOPs."""
     from alexnet_spec.tools import summary as report
 
-    options = report.Options(batch, dtype, depth)
     net = load_network(spec, set)
+    options = report.Options(batch, dtype or net.precision, depth)
     if json_output:
         emit_json(report.summary_json(net, options), output)
     else:

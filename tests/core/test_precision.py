@@ -61,3 +61,18 @@ def test_the_cli_compiles_in_a_precision_and_refuses_an_unknown_one():
     result = run_cli("compile", "specs/lenet5.yaml", "--precision", "bfloat61")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown precision 'bfloat61'" in result.stderr and "did you mean 'bfloat16'?" in result.stderr
+
+
+def test_a_spec_in_bfloat16_is_summarised_and_checked_in_it(tmp_spec):
+    path = tmp_spec(SMALL + "    precision: bfloat16\n")
+    result = run_cli("summary", str(path))
+    assert result.returncode == 0 and "in bfloat16 (2 bytes each)" in result.stdout, result.stdout + result.stderr
+    result = run_cli("check", str(path), "--backends", "torch,numpy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "top-1 agreement with the oracle over 2 inputs: torch 100%" in result.stdout
+
+
+def test_torch_build_refuses_a_dtype_for_a_low_precision_build():
+    pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="build it with precision= alone"):
+        alexnet_spec.build(LENET, "torch", precision="bfloat16", dtype="float64")
