@@ -43,6 +43,7 @@ CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling sta
 JAX_DTYPES = {"bfloat16": "jnp.bfloat16", "float16": "jnp.float16"}
 SOFTMAX_ISLAND = "in float32: its sum of exponentials"
 LRN_ISLAND = "float32: its sum of squares"
+BATCHNORM_ISLAND = "statistics and parameters in float32"
 
 
 def in_float32(code: str, precision: str) -> str:
@@ -174,6 +175,8 @@ def note(layer: ResolvedLayer, precision: str = "float32") -> str:
     if isinstance(layer.attrs, LRNAttrs):
         island = f"; {LRN_ISLAND}" if low else ""
         return f"LRN n={layer.attrs.size}, {layer.attrs.convention} convention, groups={layer.attrs.groups}{island}"
+    if low and isinstance(layer.attrs, BatchNormAttrs):
+        return BATCHNORM_ISLAND
     if low and "softmax" in (layer.type, getattr(layer.attrs, "activation", None)):
         return "; ".join(layer.equations + (SOFTMAX_ISLAND,))
     return "; ".join(layer.equations)

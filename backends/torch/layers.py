@@ -30,6 +30,7 @@ PRELU_RESET = "{target}.reset_parameters()  # every slope its initial value"
 # The torch dtype of each low precision; float32 writes no dtype, so float32 files read as they always have.
 TORCH_DTYPES = {"bfloat16": "torch.bfloat16", "float16": "torch.float16"}
 SOFTMAX_ISLAND = "in float32: its sum of exponentials"
+BATCHNORM_ISLAND = "statistics and parameters in float32"
 INDENT = 8  # forward's statements sit in a method body
 MAX_COLUMN = 64  # comments start here at the latest; longer statements get theirs two spaces after the code
 

@@ -37,6 +37,7 @@ from .layers import (
     FUNCTIONAL,
     GLOBAL_POOL_NOTES,
     GLOBAL_POOLS,
+    BATCHNORM_ISLAND,
     SOFTMAX_ISLAND,
     TORCH_DTYPES,
     KEEP_OUTPUT,
@@ -250,6 +251,8 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
     elif kind == "batchnorm":
         constructor = batchnorm_constructor(layer, a.num_features)
         init = (BATCHNORM_RESET.format(target=f"self.{name}"),)
+        if precision in TORCH_DTYPES:
+            steps["call"] = replace(call, note=BATCHNORM_ISLAND)
     elif kind in ("dropout", "adaptive_avgpool"):
         constructor = simple_constructor(layer)
     elif kind == "prelu":
