@@ -45,27 +45,34 @@ def resolve(spec: NetworkSpec | str | Path):
     return dataclasses.replace(resolve_spec(spec, spec._source_file), overrides=spec._overrides)
 
 
-def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch", output: str = "spec") -> str:
+def compile_source(spec: NetworkSpec | str | Path, backend: str = "torch", output: str = "spec",
+                   precision: str | None = None) -> str:
     """The standalone source text a backend generates for `spec` (never imports the framework); `output`: "spec"
-    (what the spec says) or "logits" (a final softmax dropped)."""
+    (what the spec says) or "logits" (a final softmax dropped); `precision`: "float32", "bfloat16" or "float16"
+    (default: the spec's `precision`, float32 unless it says otherwise)."""
     from alexnet_spec import backends
     from alexnet_spec.logits import with_output
+    from alexnet_spec.precision import with_precision
 
-    return backends.get(backend).render(with_output(resolve(spec), output))
+    return backends.get(backend).render(with_precision(with_output(resolve(spec), output), precision))
 
 
 def build(spec: NetworkSpec | str | Path, backend: str = "torch", devices: Sequence[str] | None = None,
-          output: str = "spec", **options: Any):
+          output: str = "spec", precision: str | None = None, **options: Any):
     """Build the model by executing the very source that `compile_source` returns.
 
     torch: an `nn.Module`; `devices` (e.g. ["cuda:0", "cuda:1"]) places each device's share of split layers there.
     jax: an object with `.init(key)` and `.apply(params, x)`. `output="logits"` drops a final softmax, so that
     training can use the numerically stable cross-entropy on logits; the default keeps what the spec says.
+    `precision`: "bfloat16" or "float16" stores parameters and activations in that type, float32 only where the
+    numerics need it (docs/precision.md); default: the spec's `precision`, float32 unless it says otherwise.
     """
     from alexnet_spec import backends
     from alexnet_spec.logits import with_output
+    from alexnet_spec.precision import with_precision
 
-    return backends.get(backend).build(with_output(resolve(spec), output), devices=devices, **options)
+    net = with_precision(with_output(resolve(spec), output), precision)
+    return backends.get(backend).build(net, devices=devices, **options)
 
 
 def _override_list(overrides) -> list[str]:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import (APP_SETTINGS, JsonOpt, OutputOpt, SetOpt, SpecArg, VerboseOpt, emit, emit_json,
-                                      reports_errors, terminal_width)
+from alexnet_spec.cli_support import (APP_SETTINGS, JsonOpt, OutputOpt, PrecisionOpt, SetOpt, SpecArg, VerboseOpt, emit,
+                                      emit_json, reports_errors, terminal_width)
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from alexnet_spec.interop.commands import export_command, import_app
@@ -67,9 +67,11 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="one or more YAML 
 def summary(spec: SpecArg,
             batch: Annotated[int, typer.Option("--batch", "-n", metavar="N", help="images per batch, for the "
                                                "activation memory")] = 1,
-            dtype: Annotated[str, typer.Option("--dtype", metavar="DTYPE", autocompletion=lambda: list(DTYPES),
-                                               help="element type of the memory figures: float16, bfloat16, "
-                                               "float32 or float64")] = "float32",
+            dtype: Annotated[Optional[str], typer.Option("--dtype", metavar="DTYPE", autocompletion=lambda: list(DTYPES),
+                                                         help="element type of the memory figures: float16, "
+                                                         "bfloat16, float32 or float64 (default: the spec's "
+                                                         "precision, float32 unless it says otherwise)",
+                                                         show_default=False)] = None,
             depth: Annotated[Optional[int], typer.Option("--depth", "-d", metavar="N", help="show block instances "
                                                          "nested deeper than N as one row each (0: every top-level "
                                                          "block collapsed); default: every layer")] = None,
@@ -79,8 +81,8 @@ def summary(spec: SpecArg,
     behind each size; then trainable and non-trainable parameters, memory for --batch and --dtype, MACs and FLOPs."""
     from alexnet_spec.tools import summary as report
 
-    options = report.Options(batch, dtype, depth)
     net = load_network(spec, set)
+    options = report.Options(batch, dtype or net.precision, depth)
     if json_output:
         emit_json(report.summary_json(net, options), output)
     else:
@@ -107,13 +109,14 @@ def compile_command(spec: SpecArg,
                                                                    show_default=False)] = None,
                     logits: Annotated[bool, typer.Option("--logits", help="drop a final softmax: the module "
                                                          "returns logits, for training with cross-entropy")] = False,
-                    set: SetOpt = None, verbose: VerboseOpt = False) -> None:
+                    precision: PrecisionOpt = None, set: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Generate a standalone, readable module for a backend (never imports the framework)."""
     from alexnet_spec import backends
     from alexnet_spec.logits import with_output
+    from alexnet_spec.precision import with_precision
 
     generator = backends.get(backend)
-    net = with_output(load_network(spec, set), "logits" if logits else "spec")
+    net = with_precision(with_output(load_network(spec, set), "logits" if logits else "spec"), precision)
     source = generator.render(net)
     emit(source, output)
 
@@ -157,6 +160,10 @@ def check(spec: SpecArg,
                                                         help="relative tolerance (default: by dtype)")] = None,
           atol: Annotated[Optional[float], typer.Option("--atol", metavar="X", show_default=False,
                                                         help="absolute tolerance (default: by dtype)")] = None,
+          precision: Annotated[Optional[str], typer.Option(
+              "--precision", metavar="TYPE", autocompletion=lambda: ["bfloat16", "float16"], show_default=False,
+              help="bfloat16 or float16: compare the builds generated in that type with the float64 oracle, each "
+              "layer within its own bound (docs/precision.md), and report top-1 agreement")] = None,
           set: SetOpt = None, json_output: JsonOpt = False, output: OutputOpt = None,
           verbose: VerboseOpt = False) -> None:
     """Run the backends on one set of weights and one input; compare every layer. Exit 1 beyond tolerance."""
@@ -165,12 +172,15 @@ def check(spec: SpecArg,
 
     net = load_network(spec, set)
     names = tuple(name.strip() for name in backends.split(",") if name.strip())
-    report = run_check(net, names, dtype=dtype, batch=batch, seed=seed, rtol=rtol, atol=atol)
+    report = run_check(net, names, dtype=dtype, batch=batch, seed=seed, rtol=rtol, atol=atol, precision=precision)
     if json_output:
         emit_json(report.to_json(), output)
     else:
         first = report.first_divergence
         verdict = f"{spec}: {'ok' if report.passed else f'DIFFERS, first at layer {first.name}'}\n"
+        if report.precision:
+            agreement = ", ".join(f"{name} {share:.0%}" for name, share in report.top1.items())
+            verdict = f"top-1 agreement with the oracle over {report.batch} inputs: {agreement}\n" + verdict
         emit(render_rich(check_table(report)) + verdict, output)
     if not report.passed:
         raise typer.Exit(EXIT_DIFFERS)

@@ -39,6 +39,12 @@ SpecArg = Annotated[Path, typer.Argument(help="a YAML spec file", metavar="SPEC"
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="LAYER.FIELD=VALUE",
                                                      help="override a field (value parsed as YAML); repeatable; also "
                                                      "input.height=224 or top-level fields", show_default=False)]
+PrecisionOpt = Annotated[Optional[str], typer.Option("--precision", metavar="TYPE",
+                                                      autocompletion=lambda: ["float32", "bfloat16", "float16"],
+                                                      help="float32, bfloat16 or float16: the type generated code "
+                                                      "stores parameters and activations in (default: the spec's "
+                                                      "`precision`, float32 unless it says otherwise)",
+                                                      show_default=False)]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="show tracebacks, for bug reports")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output; errors too, as "
                                        '{"errors": [...]} on stdout')]

@@ -279,6 +279,10 @@ class ResolvedNetwork:
     scopes: tuple[Scope, ...] = ()  # the network's scope first, then every block instance and row
     scaling: tuple[Scale, ...] = ()  # what depth_multiple and width_multiple changed
     logits: bool = False  # the spec's final softmax dropped (alexnet_spec/logits.py): generated headers say --logits
+    # The element type of parameters and activations in generated code: "float32", "bfloat16" or "float16" (see
+    # alexnet_spec/precision.py); `precision_option`: it was chosen by --precision, not the spec, and headers say so.
+    precision: str = "float32"
+    precision_option: bool = False
 
     @property
     def class_name(self) -> str:

@@ -19,7 +19,8 @@ from benchmarks import record
 from benchmarks.harness import Timing
 
 SECTIONS = ("benchmarks.limits", "benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.memory",
-            "benchmarks.jax_model", "benchmarks.graphs", "benchmarks.cli", "benchmarks.scaling", "benchmarks.training")
+            "benchmarks.jax_model", "benchmarks.graphs", "benchmarks.cli", "benchmarks.scaling", "benchmarks.training",
+            "benchmarks.precision")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BUDGET_SECONDS = 600  # make bench on 2 cores
 

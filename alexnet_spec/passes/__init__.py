@@ -18,7 +18,7 @@ from alexnet_spec.spec.network import NetworkSpec
 # Fields the language gained after 0.1.0: left out of the hash at their defaults, so that a spec that does not use
 # them keeps its hash (and generated files their headers) as the language grows.
 LATER_FIELDS = {"inputs": None, "when": True, "scale_width": True, "blocks": {}, "outputs": None,
-                "depth_multiple": 1.0, "width_multiple": 1.0}
+                "depth_multiple": 1.0, "width_multiple": 1.0, "precision": "float32"}
 
 
 def _without_later_defaults(data):
@@ -48,4 +48,5 @@ def resolve(spec: NetworkSpec, file: str = "<spec>") -> ResolvedNetwork:
     return ResolvedNetwork(name=named.name, description=named.description, source=named.source,
                            devices=tuple(named.devices or ()), file=file, spec_hash=spec_hash(named),
                            input_shape=(spec.input.channels, spec.input.height, spec.input.width), layers=layers,
-                           spec=named, outputs=graph.outputs, scopes=graph.scopes, scaling=graph.scaling)
+                           spec=named, outputs=graph.outputs, scopes=graph.scopes, scaling=graph.scaling,
+                           precision=named.precision)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keyword
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, StringConstraints
 
@@ -64,6 +64,10 @@ class NetworkSpec(StrictModel):
                                                       "number (otherwise that is an error)")
     init: Init = Field("torch", description="initialisation: `torch` (framework defaults), `paper` (N(0, 0.01); "
                                             "biases 1 in conv2, conv4, conv5 and hidden dense layers), or explicit")
+    precision: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="the element type generated code stores parameters and activations in; bfloat16 and "
+                               "float16 keep float32 where the numerics need it (LRN's sum of squares, softmax, "
+                               "batch-normalisation statistics); `--precision` overrides it")
     layers: list[Layer] = Field(min_length=1, max_length=MAX_LAYERS, description="the layers, in order")
     blocks: dict[LayerName, BlockSpec] = Field(default_factory=dict, description="reusable blocks, by name")
     outputs: list[LayerName] | None = Field(None, min_length=1, description="the layers whose outputs the built model "

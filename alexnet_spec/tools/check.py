@@ -39,6 +39,7 @@ class LayerRow:
     shape: tuple[int, ...]
     comparisons: tuple[Comparison, ...]
     inputs: tuple[str, ...] = ()  # the layers it reads (qualified names), or "input"
+    bound: float | None = None  # --precision: the normwise relative error allowed (tools/tolerance.py)
 
     @property
     def within(self) -> bool:
@@ -57,6 +58,9 @@ class CheckReport:
     atol: float
     rows: tuple[LayerRow, ...] = field(default_factory=tuple)
     outputs: tuple[str, ...] = ()  # the layers the model returns
+    precision: str | None = None  # bfloat16 or float16: the builds compared were generated in it
+    top1: dict[str, float] = field(default_factory=dict)  # --precision: per backend, the share of the batch whose
+    # first output's largest class is the oracle's
 
     @property
     def passed(self) -> bool:
@@ -71,9 +75,9 @@ class CheckReport:
             "spec": self.spec, "reference": self.reference, "backends": list(self.backends), "dtype": self.dtype,
             "batch": self.batch, "seed": self.seed, "rtol": self.rtol, "atol": self.atol, "passed": self.passed,
             "first_divergence": self.first_divergence.name if self.first_divergence else None,
-            "outputs": list(self.outputs),
+            "outputs": list(self.outputs), "precision": self.precision, "top1_agreement": self.top1,
             "layers": [{"name": row.name, "type": row.type, "inputs": list(row.inputs),
-                        "output_shape": list(row.shape), "within": row.within,
+                        "output_shape": list(row.shape), "within": row.within, "bound": row.bound,
                         "backends": {c.backend: {"max_abs": c.max_abs, "max_rel": c.max_rel, "within": c.within,
                                                  "problem": c.problem}
                                      for c in row.comparisons}} for row in self.rows],
@@ -114,7 +118,13 @@ def _check_batch(batch: int) -> None:
 
 def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "jax", "numpy"),
               dtype: str = "float64", batch: int = 2, seed: int = 0, rtol: float | None = None,
-              atol: float | None = None) -> CheckReport:
+              atol: float | None = None, precision: str | None = None) -> CheckReport:
+    """Every layer of each backend against the reference. `precision` (bfloat16, float16; default: the spec's when
+    it sets a low one): the backends run the network generated in it, against the float64 oracle, each layer within
+    its bound from tools/tolerance.py (`rtol`, when given, replaces every bound; `atol` is added)."""
+    precision = precision or (net.precision if net.precision != "float32" else None)
+    if precision is not None:
+        return _run_low_precision(net, backend_names, precision, batch, seed, rtol, atol)
     from alexnet_spec import backends
     from alexnet_spec.weights import init_weights
 
@@ -147,6 +157,68 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
                        net.output_names)
 
 
+def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], precision: str, batch: int, seed: int,
+                       rtol: float | None, atol: float | None) -> CheckReport:
+    from alexnet_spec import backends
+    from alexnet_spec.precision import LOW_PRECISIONS, with_precision
+    from alexnet_spec.tools.tolerance import layer_bounds
+    from alexnet_spec.weights import init_weights
+
+    if precision in DEFAULT_TOLERANCE:
+        raise SpecError(Diagnostic(f"--precision {precision}: check compares {precision} with --dtype",
+                                   file="--precision", expected=f"one of: {', '.join(LOW_PRECISIONS)}",
+                                   hint=f"alexspec check SPEC --dtype {precision}"))
+    if precision not in LOW_PRECISIONS:
+        raise unknown_choice("precision", precision, list(LOW_PRECISIONS), file="--precision")
+    rtol, atol = _checked_tolerance("--rtol", rtol), _checked_tolerance("--atol", atol) or 0.0
+    _check_batch(batch)
+    names = tuple(name for name in backend_names if name != "numpy")
+    if not names:
+        raise SpecError(Diagnostic("check --precision needs a backend besides the oracle", file="--backends",
+                                   hint="for example --backends torch,jax"))
+    generators = {name: backends.get(name) for name in names}
+    rng = np.random.default_rng(seed)
+    weights = init_weights(net, rng)
+    x = rng.standard_normal((batch,) + tuple(net.input_shape))
+    expected = dict(backends.get("numpy").evaluate(net, weights, x))
+    low = with_precision(net, precision)
+    outputs = {name: dict(generator.evaluate(low, weights, x, dtype="float32")) for name, generator in generators.items()}
+    bounds = layer_bounds(net, precision, batch)
+    rows = []
+    for layer in net.layers:
+        bound = bounds[layer.name] if rtol is None else rtol
+        comparisons = tuple(_compare_normwise(layer.name, expected, name, trace, bound, atol)
+                            for name, trace in outputs.items())
+        rows.append(LayerRow(layer.name, layer.type, layer.output_shape, comparisons, layer.inputs, bound))
+    first = net.output_names[0]
+    top1 = {name: _top1_agreement(expected[first], trace.get(first)) for name, trace in outputs.items()}
+    return CheckReport(net.file, "numpy", ("numpy",) + names, precision, batch, seed, math.nan if rtol is None else rtol,
+                       atol, tuple(rows), net.output_names, precision, top1)
+
+
+def _compare_normwise(layer: str, expected: dict, backend: str, actual: dict, bound: float,
+                      atol: float) -> Comparison:
+    """A low-precision output against the oracle's: max |a - b| <= bound * max |oracle| + atol. Normwise, because a
+    rounding of the largest values is what a low precision promises; an element near zero may differ by all of
+    itself (a sum that cancels)."""
+    if layer not in actual:
+        return Comparison(backend, math.inf, math.inf, False, f"no output from {backend}")
+    want, got = np.asarray(expected[layer], dtype=np.float64), np.asarray(actual[layer], dtype=np.float64)
+    if want.shape != got.shape:
+        return Comparison(backend, math.inf, math.inf, False, f"shape {got.shape}, numpy {want.shape}")
+    max_abs, max_rel, _ = compare(want, got, 0.0, 0.0)
+    scale = float(np.abs(want).max()) if want.size else 0.0
+    within = bool(np.isfinite(got).all()) and max_abs <= bound * scale + atol
+    return Comparison(backend, max_abs, max_rel, within)
+
+
+def _top1_agreement(expected: np.ndarray, actual: np.ndarray | None) -> float:
+    """The share of the batch whose largest class (axis 1) is the same in both; 0 when there is no output."""
+    if actual is None or np.shape(actual) != np.shape(expected) or np.ndim(expected) < 2:
+        return 0.0
+    return float(np.mean(np.argmax(expected, axis=1) == np.argmax(actual, axis=1)))
+
+
 def _compare_layer(layer: str, reference: str, expected: dict, backend: str, actual: dict, rtol: float,
                    atol: float) -> Comparison:
     """One backend's output of `layer` against the reference's, both looked up by the layer's qualified name."""
@@ -165,22 +237,29 @@ def check_table(report: CheckReport):
     from rich import box
     from rich.table import Table
 
+    tolerance = (f"bound per layer (docs/precision.md), atol {report.atol:g}" if report.precision and
+                 math.isnan(report.rtol) else f"rtol {report.rtol:g}, atol {report.atol:g}")
     table = Table(title=f"{report.spec}: {', '.join(report.backends)} against {report.reference}, {report.dtype}, "
-                        f"batch {report.batch}, seed {report.seed}, rtol {report.rtol:g}, atol {report.atol:g}",
+                        f"batch {report.batch}, seed {report.seed}, {tolerance}",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("layer", overflow="fold")
     table.add_column("type", no_wrap=True)
     table.add_column("output", justify="right", no_wrap=True)
     others = [comparison.backend for comparison in report.rows[0].comparisons] if report.rows else []
-    for name in others:
-        table.add_column(f"{name} abs", justify="right", no_wrap=True, min_width=8)
+    for name in others:  # --precision: the normwise relative error against the bound, the absolute one left out
+        if not report.precision:
+            table.add_column(f"{name} abs", justify="right", no_wrap=True, min_width=8)
         table.add_column(f"{name} rel", justify="right", no_wrap=True, min_width=8)
+    if report.precision:
+        table.add_column("bound", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     first = report.first_divergence
     for row in report.rows:
         cells = [row.name, row.type, "×".join(map(str, row.shape))]
         for comparison in row.comparisons:
-            cells += [f"{comparison.max_abs:.2e}", f"{comparison.max_rel:.2e}"]
+            cells += ([] if report.precision else [f"{comparison.max_abs:.2e}"]) + [f"{comparison.max_rel:.2e}"]
+        if report.precision:
+            cells.append(f"{row.bound:.2e}")
         mark = "ok" if row.within else ("first" if row is first else "differs")
         problems = [f"{c.backend}: {c.problem}" for c in row.comparisons if c.problem]
         mark = "; ".join([mark] + problems)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import JsonOpt, SetOpt, SpecArg, VerboseOpt, emit, reports_errors
+from alexnet_spec.cli_support import JsonOpt, PrecisionOpt, SetOpt, SpecArg, VerboseOpt, emit, reports_errors
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.source.loading import load_network
 
@@ -56,14 +56,17 @@ def train_command(
                                           "augmentation")] = 0,
         plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="write the curves here as SVG",
                                                      show_default=False)] = None,
-        set: SetOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
-    """Train a spec on real images: top-1 and top-5 on a held-out split after every epoch."""
+        precision: PrecisionOpt = None, set: SetOpt = None, json_output: JsonOpt = False,
+        verbose: VerboseOpt = False) -> None:
+    """Train a spec on real images: top-1 and top-5 on a held-out split after every epoch. With --precision
+    bfloat16 (float16) the model computes in that type and the optimizer steps float32 master weights."""
+    from alexnet_spec.precision import with_precision
     from alexnet_spec.training import Augmentation, TrainConfig, load_data, train
     from alexnet_spec.training.plot import curves_svg
 
     _check_numbers(epochs=epochs, batch=batch, steps=steps, lr=lr, crop=crop, threads=threads, patience=patience,
                    pca_jitter=pca_jitter)
-    net = load_network(spec, set)
+    net = with_precision(load_network(spec, set), precision)
     shape = (net.input_shape[0], net.input_shape[1] + crop, net.input_shape[2] + crop)
     dataset = load_data(data, shape)
     processes = int(os.environ.get("WORLD_SIZE", "1"))

@@ -58,6 +58,8 @@ def regenerate_command(net: ResolvedNetwork, backend: str) -> str | None:
         words += ["--set", override]
     if net.logits:
         words.append("--logits")
+    if net.precision_option:
+        words += ["--precision", net.precision]
     return " ".join(shlex.quote(word) for word in words)
 
 

@@ -96,7 +96,11 @@ def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype:
             params, state = {}, {}
         else:
             params, state = torch_to_jax(weights, net)
-        params = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), params)
+        if net.precision == "float32":
+            params = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), params)
+        else:  # each parameter in the type the generated `init` gives it: bfloat16, batchnorm's float32
+            types = jax.eval_shape(module.init, jax.random.PRNGKey(0))
+            params = jax.tree_util.tree_map(lambda value, like: jnp.asarray(value, like.dtype), params, types)
         state = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), state) or None
         nhwc = jnp.asarray(np.transpose(np.asarray(x), (0, 2, 3, 1)), cast)
         outputs = layer_outputs(module, net, params, nhwc, state)

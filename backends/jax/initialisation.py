@@ -64,7 +64,8 @@ def distribution(key: str, dist, shape: tuple[int, ...]) -> Entry:
     raise TypeError(f"unknown distribution {dist!r}; expected Normal, Uniform or Constant")
 
 
-def params_view(layer: ResolvedLayer) -> ParamsView | None:
+def params_view(layer: ResolvedLayer, precision: str = "float32") -> ParamsView | None:
+    """`precision`: the network's; in bfloat16 and float16 batch normalisation's parameters are float32 still."""
     attrs = layer.attrs
     if isinstance(attrs, ConvAttrs):
         shapes = {"kernel": attrs.kernel + (attrs.in_channels // attrs.groups, attrs.out_channels),
@@ -72,9 +73,9 @@ def params_view(layer: ResolvedLayer) -> ParamsView | None:
     elif isinstance(attrs, DenseAttrs):
         shapes = {"kernel": (attrs.in_features, attrs.out_features), "bias": (attrs.out_features,)}
     elif isinstance(attrs, BatchNormAttrs):
-        width = (attrs.num_features,)
-        return ParamsView(layer.name, (Entry("scale", f"constant({width}, dtype, 1.0)", "batchnorm scale", "constant"),
-                                       Entry("bias", f"constant({width}, dtype, 0.0)", "batchnorm shift", "constant")))
+        width, dtype = (attrs.num_features,), "dtype" if precision == "float32" else "jnp.float32"
+        return ParamsView(layer.name, (Entry("scale", f"constant({width}, {dtype}, 1.0)", "batchnorm scale", "constant"),
+                                       Entry("bias", f"constant({width}, {dtype}, 0.0)", "batchnorm shift", "constant")))
     elif isinstance(attrs, PReLUAttrs):
         slopes = (attrs.num_parameters,)
         return ParamsView(layer.name, (Entry("negative_slope", f"constant({slopes}, dtype, {attrs.initial_slope!r})",
@@ -112,9 +113,9 @@ def nested_lines(net: ResolvedNetwork, entry: Callable[[ResolvedLayer], list[str
     return walk(scopes[""])
 
 
-def params_lines(layer: ResolvedLayer) -> list[str] | None:
+def params_lines(layer: ResolvedLayer, precision: str = "float32") -> list[str] | None:
     """A layer's entry in `init`'s dict: its key, then one line per parameter with the formula behind it."""
-    view = params_view(layer)
+    view = params_view(layer, precision)
     if view is None:
         return None
     key = layer.name.rsplit(".", 1)[-1]

@@ -39,6 +39,25 @@ GENERATED_NAMES = frozenset({
     "mesh", "new_state", "drop_keys", "keys", "conv2d", "dense", "max_pool", "avg_pool", "adaptive_avg_pool",
     "local_response_norm", "batch_norm", "dropout", "prelu", "normal", "uniform", "constant", "place"})
 CAFFE_LOWEST = -3.4028234663852886e38  # -FLT_MAX, where Caffe's max pooling starts each window
+# The jnp dtype of each low precision; float32 files name no dtype, and read as they always have.
+JAX_DTYPES = {"bfloat16": "jnp.bfloat16", "float16": "jnp.float16"}
+SOFTMAX_ISLAND = "in float32: its sum of exponentials"
+LRN_ISLAND = "float32: its sum of squares"
+BATCHNORM_ISLAND = "statistics and parameters in float32"
+
+
+def in_float32(code: str, precision: str) -> str:
+    """`code` (on a low-precision activation `{}`) computed in float32 and its result rounded back once; float32:
+    `code` itself."""
+    if precision not in JAX_DTYPES:
+        return code
+    return f"{code.format('{}.astype(jnp.float32)')}.astype({JAX_DTYPES[precision]})"
+
+
+def activation(kind: str, code: str, precision: str) -> str:
+    """The activation `kind` around `code`; softmax in float32 in a low precision."""
+    template = ACTIVATIONS[kind]
+    return (in_float32(template, precision) if kind == "softmax" else template).format(code)
 
 
 def layer_template(kind: str) -> str:
@@ -71,10 +90,11 @@ def nhwc(shape: tuple[int, ...]) -> str:
     return f"(N, {shape[0]})"
 
 
-def statement(layer: ResolvedLayer, inputs: tuple[str, ...] = ("x",), target: str = "x", key: str | None = None
-              ) -> str:
+def statement(layer: ResolvedLayer, inputs: tuple[str, ...] = ("x",), target: str = "x", key: str | None = None,
+              precision: str = "float32") -> str:
     """The one statement of a generated function that computes `layer` from `inputs` (the expressions of the values
-    it reads, in order) into `target`; `key`: its entry in params, state and drop_keys (its name in its scope)."""
+    it reads, in order) into `target`; `key`: its entry in params, state and drop_keys (its name in its scope);
+    `precision`: the network's (LRN and softmax run in float32 in bfloat16 and float16)."""
     attrs, name, x = layer.attrs, key or layer.name, inputs[0]
     if isinstance(attrs, ConvAttrs):
         top, bottom, left, right = attrs.padding
@@ -96,8 +116,8 @@ def statement(layer: ResolvedLayer, inputs: tuple[str, ...] = ("x",), target: st
     elif isinstance(attrs, AdaptivePoolAttrs):
         code = f"adaptive_avg_pool({x}, bins={adaptive_bins(layer)})"
     elif isinstance(attrs, LRNAttrs):
-        code = (f"local_response_norm({x}, size={attrs.size}, scale={attrs.scale!r}, beta={attrs.beta!r}, "
-                f"k={float(attrs.k)!r}, groups={attrs.groups})")
+        code = in_float32(f"local_response_norm({{}}, size={attrs.size}, scale={attrs.scale!r}, beta={attrs.beta!r}, "
+                          f"k={float(attrs.k)!r}, groups={attrs.groups})", precision).format(x)
     elif isinstance(attrs, BatchNormAttrs):
         return (f'{target}, new_state["{name}"] = batch_norm({x}, params["{name}"], state["{name}"], train, '
                 f"eps={attrs.eps!r}, momentum={attrs.momentum!r}, running_variance={attrs.running_variance!r})")
@@ -124,9 +144,9 @@ def statement(layer: ResolvedLayer, inputs: tuple[str, ...] = ("x",), target: st
             return f"{target} = jnp.transpose({x}, (0, 3, 1, 2)).reshape({x}.shape[0], -1)"
         return f"{target} = {x}.reshape({x}.shape[0], -1)"
     else:
-        code = ACTIVATIONS[layer.type].format(x)
-    activation = getattr(attrs, "activation", None)
-    return f"{target} = {ACTIVATIONS[activation].format(code) if activation else code}"
+        code = activation(layer.type, x, precision)
+    fused = getattr(attrs, "activation", None)
+    return f"{target} = {activation(fused, code, precision) if fused else code}"
 
 
 def ceil_extra(layer: ResolvedLayer) -> tuple[int, int]:
@@ -148,9 +168,15 @@ def adaptive_bins(layer: ResolvedLayer) -> tuple:
     return tuple(bins)
 
 
-def note(layer: ResolvedLayer) -> str:
+def note(layer: ResolvedLayer, precision: str = "float32") -> str:
+    low = precision in JAX_DTYPES
     if layer.type == "flatten":
         return "flattened in C, H, W order, as PyTorch"
     if isinstance(layer.attrs, LRNAttrs):
-        return f"LRN n={layer.attrs.size}, {layer.attrs.convention} convention, groups={layer.attrs.groups}"
+        island = f"; {LRN_ISLAND}" if low else ""
+        return f"LRN n={layer.attrs.size}, {layer.attrs.convention} convention, groups={layer.attrs.groups}{island}"
+    if low and isinstance(layer.attrs, BatchNormAttrs):
+        return BATCHNORM_ISLAND
+    if low and "softmax" in (layer.type, getattr(layer.attrs, "activation", None)):
+        return "; ".join(layer.equations + (SOFTMAX_ISLAND,))
     return "; ".join(layer.equations)

@@ -11,6 +11,10 @@ and XLA averages the gradients, as DistributedDataParallel does across processes
 Dropout takes a key folded from the seed and the step, so a resumed run draws the same masks. The optimizer is the
 same arithmetic as torch.optim's: sgd is add_decayed_weights then trace (torch's momentum buffer, no dampening),
 adam scale_by_adam after (adam) or before (adamw, decoupled) the weight decay, and params -= lr * update.
+
+A network generated in bfloat16 or float16 (`net.precision`) trains with float32 master weights: `params` stay
+float32, each step rounds them into the types the generated `init` gives (the gradient flows back through that
+rounding into the masters), and the loss is computed in float32.
 """
 
 from __future__ import annotations
@@ -139,21 +143,39 @@ def _jitted(net: ResolvedNetwork, settings: Any, has_state: bool):
     import jax
     import optax
 
+    import jax.numpy as jnp
+
     module = generated_module(net)
     transform, _ = _transformation(optax, settings)
+    working = _working_types(jax, module, net)
 
     def step(params, state, opt_state, x, y, key, lr):
         def loss_of(params):
-            output = module.apply(params, x, train=True, key=key, state=state, layout="NCHW")
+            output = module.apply(working(params), x, train=True, key=key, state=state, layout="NCHW")
             logits, new_state = output if has_state else (output, state)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), (logits, new_state)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.promote_types(logits.dtype,
+                                                                                                     jnp.float32)), y)
+            return loss.mean(), (logits, new_state)
 
         (loss, (logits, new_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
         updates, opt_state = transform.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda value, update: value - lr * update, params, updates)
         return params, new_state, opt_state, loss, (logits.argmax(axis=1) == y).sum()
 
-    return jax.jit(step), jax.jit(lambda params, state, x: module.apply(params, x, state=state, layout="NCHW"))
+    def logits(params, state, x):
+        output = module.apply(working(params), x, state=state, layout="NCHW")
+        return output.astype(jnp.promote_types(output.dtype, jnp.float32))
+
+    return jax.jit(step), jax.jit(logits)
+
+
+def _working_types(jax, module, net: ResolvedNetwork):
+    """params -> the params the generated module computes with: the masters rounded into the types of a low
+    precision's `init` (bfloat16, batchnorm's float32); unchanged in float32 (and float64) builds."""
+    if net.precision == "float32":
+        return lambda params: params
+    types = jax.eval_shape(module.init, jax.random.PRNGKey(0))
+    return lambda params: jax.tree_util.tree_map(lambda value, like: value.astype(like.dtype), params, types)
 
 
 def _devices(jax, platform: str | None) -> list:

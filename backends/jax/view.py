@@ -14,6 +14,7 @@ not hide the helper `dense`).
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from alexnet_spec.resolved import (
 )
 
 from .initialisation import DRAWS, INIT_HELPERS, nested_lines, params_lines, params_view, state_lines
-from .layers import GENERATED_NAMES, HELPER_OF, LayerView, layer_template, nhwc, note, statement
+from .layers import GENERATED_NAMES, HELPER_OF, JAX_DTYPES, LayerView, layer_template, nhwc, note, statement
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Every import a generated file may have, in its order. jnp is always used (`init` takes dtype=jnp.float32); the
@@ -69,6 +70,9 @@ class FileView:
     apply: FunctionView  # apply's statements
     apply_doc: tuple[str, ...]
     placed: bool  # the spec names devices: `apply` takes `mesh` and places activations on it
+    cast: str | None = None  # bfloat16, float16: apply's statement converting the input
+    init_dtype: str = "jnp.float32"  # init's default dtype
+    state_dtype: str = "x.dtype"  # apply's argument to init_state: "" for its float32 default (low precisions)
 
 
 def render(net: ResolvedNetwork) -> str:
@@ -78,7 +82,7 @@ def render(net: ResolvedNetwork) -> str:
 
 
 def file_view(net: ResolvedNetwork) -> FileView:
-    params = tuple(view for view in map(params_view, net.layers) if view is not None)
+    params = tuple(view for view in (params_view(layer, net.precision) for layer in net.layers) if view is not None)
     entries = [entry for view in params for entry in view.entries]
     key_count = sum(entry.helper in DRAWS for entry in entries)
     placed = bool(net.devices)
@@ -99,6 +103,7 @@ def file_view(net: ResolvedNetwork) -> FileView:
     header = provenance(net, "jax") + (
         f"Input {nhwc(net.input_shape)} (NHWC; layout=\"NCHW\" accepted), {_outputs(net)}; "
         f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.",
+        *_precision_note(net),
         "Needs only jax and numpy: params = init(jax.random.PRNGKey(0)); y = jax.jit(apply)(params, x).")
     several = len(net.output_names) > 1
     apply_doc = ("The network on a batch x: (N, H, W, C), or (N, C, H, W) with layout=\"NCHW\".",
@@ -116,9 +121,21 @@ def file_view(net: ResolvedNetwork) -> FileView:
                       "sharded", "along their channels over it (see `place`); None computes on one device.")
     nested = next((layer.name for layer in net.layers if "." in layer.name), None)
     nesting = "" if nested is None else "".join(f'["{key}"]' for key in nested.split("."))
-    return FileView(header, imports, tuple(helpers), tuple(nested_lines(net, params_lines)), key_count, state, nesting,
+    dtype = JAX_DTYPES.get(net.precision)
+    cast = None if dtype is None else _line(Statement(f"x = x.astype({dtype})", nhwc(net.input_shape),
+                                                      f"{net.precision} from here on"))
+    lines = nested_lines(net, functools.partial(params_lines, precision=net.precision))
+    return FileView(header, imports, tuple(helpers), tuple(lines), key_count, state, nesting,
                     f"# x: {nhwc(net.input_shape)}, channels last", functions.functions, functions.apply, apply_doc,
-                    placed)
+                    placed, cast, dtype or "jnp.float32", "x.dtype" if dtype is None else "")
+
+
+def _precision_note(net: ResolvedNetwork) -> tuple[str, ...]:
+    """The header's line on a low precision; none for float32."""
+    if net.precision not in JAX_DTYPES:
+        return ()
+    return (f"Parameters and activations in {net.precision}; float32 where apply says so (LRN's sum of squares, "
+            "softmax) and in batch normalisation (statistics and parameters).",)
 
 
 def _outputs(net: ResolvedNetwork) -> str:
@@ -358,7 +375,8 @@ class Functions:
         gather = tuple(_line(Statement(f"{value} = place({value}, mesh, split=False)", nhwc(shape),
                                        f"gathered for {local}")) for value, shape in gathers)
         lines += [Line("skip")] * len(gather)
-        call = Statement(statement(layer, inputs, target, local), nhwc(layer.output_shape), note(layer))
+        call = Statement(statement(layer, inputs, target, local, self.net.precision), nhwc(layer.output_shape),
+                         note(layer, self.net.precision))
         lines.append(Line("layer", local, target))
         place = None
         if split and isinstance(layer.attrs, (ConvAttrs, DenseAttrs)):

@@ -24,7 +24,8 @@ def build(net: ResolvedNetwork, devices: Sequence[str] | None = None, dtype=None
     spec names, e.g. ["cuda:0", "cuda:1"]) the placed class, each device holding its share of every split layer.
 
     The single-device model is on the CPU; move it as any nn.Module (`.to("cuda")`). `dtype`: "float32" (the
-    default), "float64", or a torch dtype, for the parameters.
+    default), "float64", or a torch dtype, for the parameters of a float32 build; a network generated in bfloat16
+    or float16 (`net.precision`) already stores each parameter in its own type.
     """
     if options:
         raise TypeError(f"unknown option(s) {', '.join(sorted(options))} for the torch backend; "
@@ -36,6 +37,9 @@ def build(net: ResolvedNetwork, devices: Sequence[str] | None = None, dtype=None
                                    expected=f"one torch device per spec device ({len(net.devices)})",
                                    hint="build without `devices` for the single-device model" if not net.devices
                                    else f"for example devices={['cuda:%d' % i for i in range(len(net.devices))]}"))
+    if dtype is not None and net.precision != "float32":
+        raise TypeError(f"dtype={dtype!r} would convert a {net.precision} build whole, its float32 islands included; "
+                        f"build it with precision= alone")
     module = generated_module(net)
     if devices is None:
         model = getattr(module, net.class_name)()

@@ -36,14 +36,19 @@ def layer_outputs(model, net: ResolvedNetwork, x) -> dict[str, Any]:
 
 def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, Any]]:
     """[(layer name, output as a float numpy array (N, C, H, W) or (N, F))] in eval mode, with canonical `weights`
-    (torch state_dict names and layouts; numpy arrays or tensors; num_batches_tracked may be absent)."""
+    (torch state_dict names and layouts; numpy arrays or tensors; num_batches_tracked may be absent).
+
+    A network generated in bfloat16 or float16 runs as generated (`dtype` is then the float32 of its input and
+    its islands): loading rounds the weights into each parameter's own type, and outputs come back as float32."""
     import numpy as np
     import torch
 
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     state = {name: torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
              for name, value in weights.items()}
-    model = model.to(torch_dtype).eval()
+    if net.precision == "float32":
+        model = model.to(torch_dtype)
+    model = model.eval()
     missing, _ = model.load_state_dict({name: value.to(torch_dtype) if value.is_floating_point() else value
                                         for name, value in state.items()}, strict=False)
     missing = [name for name in missing if not name.endswith("num_batches_tracked")]
@@ -51,4 +56,11 @@ def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: 
         raise ValueError(f"weights lack {', '.join(missing)} (canonical torch state_dict names)")
     with torch.no_grad():
         outputs = layer_outputs(model, net, torch.as_tensor(np.asarray(x), dtype=torch_dtype))
-    return [(layer.name, outputs[layer.name].numpy()) for layer in net.layers]
+    return [(layer.name, _numpy(outputs[layer.name])) for layer in net.layers]
+
+
+def _numpy(value):
+    """A float numpy array of an output: numpy has no bfloat16, so low precisions come back as float32."""
+    import torch
+
+    return (value.float() if value.dtype in (torch.bfloat16, torch.float16) else value).numpy()

@@ -27,6 +27,10 @@ CROP_NOTE = "drop the extra window PyTorch's ceil_mode would start in the paddin
 FUNCTIONAL = "import torch.nn.functional as F"  # imported by the files whose code calls F.relu or F.pad
 BATCHNORM_RESET = "{target}.reset_parameters()  # weight 1, bias 0, running mean 0 and variance 1"
 PRELU_RESET = "{target}.reset_parameters()  # every slope its initial value"
+# The torch dtype of each low precision; float32 writes no dtype, so float32 files read as they always have.
+TORCH_DTYPES = {"bfloat16": "torch.bfloat16", "float16": "torch.float16"}
+SOFTMAX_ISLAND = "in float32: its sum of exponentials"
+BATCHNORM_ISLAND = "statistics and parameters in float32"
 INDENT = 8  # forward's statements sit in a method body
 MAX_COLUMN = 64  # comments start here at the latest; longer statements get theirs two spaces after the code
 
@@ -132,7 +136,8 @@ def size_text(pair: tuple[int, int]) -> str:
 # ---------------------------------------------------------------- constructors
 
 
-def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, groups: int, device: str = "") -> str:
+def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, groups: int, device: str = "",
+                     precision: str = "float32") -> str:
     a = layer.attrs
     args = [str(in_channels), str(out_channels), f"kernel_size={size_text(a.kernel)}"]
     if a.stride != (1, 1):
@@ -146,12 +151,13 @@ def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, 
         args.append(f"groups={groups}")
     if not a.bias:
         args.append("bias=False")
-    return f"nn.Conv2d({', '.join(args + _device(device))})"
+    return f"nn.Conv2d({', '.join(args + _device(device) + _dtype(precision))})"
 
 
-def linear_constructor(layer: ResolvedLayer, in_features: int, out_features: int, device: str = "") -> str:
+def linear_constructor(layer: ResolvedLayer, in_features: int, out_features: int, device: str = "",
+                       precision: str = "float32") -> str:
     args = [str(in_features), str(out_features)] + ([] if layer.attrs.bias else ["bias=False"])
-    return f"nn.Linear({', '.join(args + _device(device))})"
+    return f"nn.Linear({', '.join(args + _device(device) + _dtype(precision))})"
 
 
 def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "") -> str:
@@ -179,14 +185,14 @@ def lrn_constructor(layer: ResolvedLayer, groups: int, inplace: bool) -> str:
     return f"LocalResponseNorm({', '.join(args)})"
 
 
-def prelu_constructor(layer: ResolvedLayer, device: str = "") -> str:
+def prelu_constructor(layer: ResolvedLayer, device: str = "", precision: str = "float32") -> str:
     """nn.PReLU: one slope, or one per channel (feature), which it applies along axis 1."""
     a, args = layer.attrs, []
     if a.num_parameters != 1:
         args.append(f"num_parameters={a.num_parameters}")
     if a.initial_slope != 0.25:
         args.append(f"init={number(a.initial_slope)}")
-    return f"nn.PReLU({', '.join(args + _device(device))})"
+    return f"nn.PReLU({', '.join(args + _device(device) + _dtype(precision))})"
 
 
 def simple_constructor(layer: ResolvedLayer) -> str:
@@ -213,15 +219,46 @@ def _device(device: str) -> list[str]:
     return [f"device={device}"] if device else []
 
 
+def _dtype(precision: str) -> list[str]:
+    """Parameters stored in the low precision; batch normalisation is never given one: its statistics and affine
+    parameters stay float32, and torch's batch norm takes a bfloat16 (float16) input with them."""
+    return [f"dtype={TORCH_DTYPES[precision]}"] if precision in TORCH_DTYPES else []
+
+
+def precision_note(net: ResolvedNetwork) -> tuple[str, ...]:
+    """The header's line on a low precision; none for float32."""
+    if net.precision not in TORCH_DTYPES:
+        return ()
+    return (f"Parameters and activations in {net.precision}; float32 where forward says so (LRN's sum of squares, "
+            "softmax) and in batch normalisation (statistics and parameters).",)
+
+
+def in_float32(expression: Expression, precision: str) -> Expression:
+    """`expression` computed in float32 on a low-precision activation, its result rounded back once: where a long
+    sum or an exponential in bfloat16 (float16) would lose what the network needs. float32: `expression` itself."""
+    if precision not in TORCH_DTYPES:
+        return expression
+    return Expression(f"{expression.on('{x}.float()')}.to({TORCH_DTYPES[precision]})", expression.imports)
+
+
 # ---------------------------------------------------------------- forward
 
 
 def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statement | None:
+    """forward's first statement: images channels last in memory and, in a low precision, the input converted to
+    it (the caller's float32 batch is accepted as it is)."""
+    dtype = TORCH_DTYPES.get(net.precision)
     if len(net.input_shape) != 3:
-        return None
-    return Statement(f"{variable} = {variable}.contiguous(memory_format=torch.channels_last)",
-                     shape_text(net.input_shape),
-                     "channels last in memory: faster convolution and pooling")
+        if dtype is None:
+            return None
+        return Statement(f"{variable} = {variable}.to({dtype})", shape_text(net.input_shape),
+                         f"{net.precision} from here on")
+    if dtype is None:
+        return Statement(f"{variable} = {variable}.contiguous(memory_format=torch.channels_last)",
+                         shape_text(net.input_shape),
+                         "channels last in memory: faster convolution and pooling")
+    return Statement(f"{variable} = {variable}.to({dtype}, memory_format=torch.channels_last)",
+                     shape_text(net.input_shape), f"{net.precision} and channels last from here on")
 
 
 def overwritable_after(layer: ResolvedLayer, before: bool) -> bool:
@@ -241,9 +278,12 @@ def ends_in_relu(layer: ResolvedLayer, before: bool) -> bool:
     return layer.type == "relu" or getattr(layer.attrs, "activation", None) == "relu"
 
 
-def activation_expression(kind: str, overwritable: bool, attrs=None) -> Expression:
+def activation_expression(kind: str, overwritable: bool, attrs=None, precision: str = "float32") -> Expression:
     """relu in place when `x` may be overwritten (see overwritable_after); `attrs`: the layer's, for the activations
-    with a parameter (leaky_relu, elu, gelu), written only when it differs from torch.nn.functional's default."""
+    with a parameter (leaky_relu, elu, gelu), written only when it differs from torch.nn.functional's default.
+    softmax in a low precision runs in float32 (its sum of exponentials)."""
+    if kind == "softmax":
+        return in_float32(Expression(ACTIVATIONS[kind]), precision)
     if kind == "relu":
         return Expression("F.relu({x}, inplace=True)", (FUNCTIONAL,)) if overwritable else Expression("torch.relu({x})")
     if kind == "leaky_relu":
@@ -315,11 +355,12 @@ def pooled_size(layer: ResolvedLayer) -> tuple[int, int]:
                  for axis, (before, after) in enumerate(((top, bottom), (left, right))))
 
 
-def lrn_note(layer: ResolvedLayer, groups: int) -> str:
+def lrn_note(layer: ResolvedLayer, groups: int, precision: str = "float32") -> str:
     a = layer.attrs
     scale = "alpha" if a.scale == a.alpha else "alpha / n"
     where = f", within each of {groups} channel groups" if groups > 1 else ""
-    return f"LRN n={a.size}, {a.convention} convention (scale = {scale}){where}"
+    island = "; float32: its sum of squares" if precision in TORCH_DTYPES else ""
+    return f"LRN n={a.size}, {a.convention} convention (scale = {scale}){where}{island}"
 
 
 def pool_followup(layer: ResolvedLayer) -> tuple[Expression, str] | None:

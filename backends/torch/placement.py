@@ -31,6 +31,7 @@ from .layers import (
     memory_format_statement,
     ends_in_relu,
     format_forward,
+    in_float32,
     module_call,
     overwritable_after,
     pad_expression,
@@ -54,7 +55,8 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
     devices = net.devices
     state, overwritable, after_relu, layers = INPUT, False, False, []
     for layer in net.layers:
-        view, state = _layer(layer, state, overwritable and not (layer.type == "relu" and after_relu), devices)
+        view, state = _layer(layer, state, overwritable and not (layer.type == "relu" and after_relu), devices,
+                             net.precision)
         layers.append(view)
         overwritable = overwritable_after(layer, overwritable)
         after_relu = ends_in_relu(layer, after_relu)
@@ -141,8 +143,8 @@ def _shape(shape: tuple[int, ...], count: int, split: bool) -> str:
     return f"{count} × {shape_text((shape[0] // count,) + tuple(shape[1:]))}"
 
 
-def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, ...]):
-    """The LayerView of one layer and the state of the activation after it."""
+def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, ...], precision: str):
+    """The LayerView of one layer and the state of the activation after it; `precision`: the network's."""
     placement, kind, name, count = layer.placement, layer.type, layer.name, len(devices)
     split = placement.split
     home = 0 if split else devices.index(placement.devices[0])
@@ -151,11 +153,12 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
     note = "; ".join(filter(None, ("" if split else f"on {placement.devices[0]}",) + layer.equations))
     pad = _pad(layer, state, count) if kind in ("conv", "maxpool", "avgpool") else None
     if kind in ("conv", "dense"):
-        return _weighted(layer, state, count, home, shape, note, pad), after
+        return _weighted(layer, state, count, home, shape, note, pad, precision), after
     if kind == "lrn":
         groups = layer.attrs.groups // count if split else layer.attrs.groups
-        where = lrn_note(layer, groups) + (", on each device's channels" if split else "")
-        call = Statement(_apply(module_call(name), state, home, split), shape, "; ".join(filter(None, (where, note))))
+        where = lrn_note(layer, groups, precision) + (", on each device's channels" if split else "")
+        call = Statement(_apply(in_float32(module_call(name), precision), state, home, split), shape,
+                         "; ".join(filter(None, (where, note))))
         return LayerView(name, "lrn.jinja", lrn_constructor(layer, groups, inplace=overwritable), call=call), after
     if kind == "batchnorm" and split:
         shares = tuple(batchnorm_constructor(layer, layer.attrs.num_features // count, _device(index))
@@ -187,32 +190,33 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
                                                                shape, note)), after
     if kind == "prelu":  # on one device (_refuse_split_prelu)
         call = Statement(_apply(module_call(name), state, home, split), shape, note)
-        return LayerView(name, "prelu.jinja", prelu_constructor(layer, _device(home)), call=call,
+        return LayerView(name, "prelu.jinja", prelu_constructor(layer, _device(home), precision), call=call,
                          init=(PRELU_RESET.format(target=f"self.{name}"),)), after
-    expression = activation_expression(kind, overwritable and (split or state == home), layer.attrs)
+    expression = activation_expression(kind, overwritable and (split or state == home), layer.attrs, precision)
     return LayerView(name, "activation.jinja",
                      call=Statement(_apply(expression, state, home, split), shape, note,
                                     expression.imports)), after
 
 
 def _weighted(layer: ResolvedLayer, state, count: int, home: int, shape: str, note: str,
-              pad: Statement | None) -> LayerView:
+              pad: Statement | None, precision: str) -> LayerView:
     """A conv or dense layer: one share per device when split, else the whole layer on its device."""
     a, name, kind = layer.attrs, layer.name, layer.type
     if not layer.placement.split:
-        constructor = (conv_constructor(layer, a.in_channels, a.out_channels, a.groups, _device(home))
-                       if kind == "conv" else linear_constructor(layer, a.in_features, a.out_features, _device(home)))
+        constructor = (conv_constructor(layer, a.in_channels, a.out_channels, a.groups, _device(home), precision)
+                       if kind == "conv" else
+                       linear_constructor(layer, a.in_features, a.out_features, _device(home), precision))
         call = Statement(f"x = self.{name}({_whole_on(home, state)})", shape, note)
         return LayerView(name, f"{kind}.jinja", constructor, init=init_calls(a, f"self.{name}"), pad=pad, call=call,
-                         activation=_activation(layer, home, home, shape))
+                         activation=_activation(layer, home, home, shape, precision))
     loop = LOOP_NAMES[kind]
     per_group = kind == "conv" and a.groups % count == 0  # each device holds whole groups: it reads only its share
     if kind == "conv":
         in_channels, groups = (a.in_channels // count, a.groups // count) if per_group else (a.in_channels, a.groups)
-        shares = tuple(conv_constructor(layer, in_channels, a.out_channels // count, groups, _device(index))
+        shares = tuple(conv_constructor(layer, in_channels, a.out_channels // count, groups, _device(index), precision)
                        for index in range(count))
     else:
-        shares = tuple(linear_constructor(layer, a.in_features, a.out_features // count, _device(index))
+        shares = tuple(linear_constructor(layer, a.in_features, a.out_features // count, _device(index), precision)
                        for index in range(count))
     if per_group and state == SPLIT:
         code = f"xs = [{loop}(x) for {loop}, x in zip(self.{name}, xs)]"
@@ -225,14 +229,14 @@ def _weighted(layer: ResolvedLayer, state, count: int, home: int, shape: str, no
     else:
         code = f"xs = [{loop}(x.to(device)) for {loop}, device in zip(self.{name}, self.devices)]"
     return LayerView(name, f"{kind}.jinja", shares=shares, init=init_calls(a, "share"), pad=pad,
-                     call=Statement(code, shape, note), activation=_activation(layer, SPLIT, home, shape))
+                     call=Statement(code, shape, note), activation=_activation(layer, SPLIT, home, shape, precision))
 
 
-def _activation(layer: ResolvedLayer, state, home: int, shape: str) -> Statement | None:
+def _activation(layer: ResolvedLayer, state, home: int, shape: str, precision: str) -> Statement | None:
     kind = layer.attrs.activation
     if kind is None:
         return None
-    expression = activation_expression(kind, overwritable=True)
+    expression = activation_expression(kind, overwritable=True, precision=precision)
     return Statement(_apply(expression, state, home, state == SPLIT), shape, f"activation: {kind}",
                      expression.imports)
 

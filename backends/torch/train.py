@@ -8,6 +8,10 @@
 
 Under torchrun (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on the CPU, NCCL on GPUs): each
 process steps on its share of the batch, gradients are averaged, and step() returns the whole batch's loss and hits.
+
+A network generated in bfloat16 or float16 (`net.precision`) trains with float32 master weights: the optimizer
+steps float32 copies of the low-precision parameters (their gradients converted up), each step's result is rounded
+into the model, and `weights()` returns the masters; the loss is computed in float32.
 """
 
 from __future__ import annotations
@@ -40,12 +44,18 @@ class Trainer:
         if distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.rank, self.world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-        self.model = build(net, dtype=dtype)
+        low = net.precision != "float32"
+        self.model = build(net, dtype=None if low else dtype)  # a low build keeps its parameters' own types
         self.model.load_state_dict({key: torch.tensor(np.asarray(value), dtype=self.dtype)
                                     for key, value in weights.items()}, strict=False)
         self.model.to(self.device)
         self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model) if distributed else self.model
-        self.parameters = dict(self.model.named_parameters())
+        self.working = dict(self.model.named_parameters())
+        # what the optimizer steps: the parameters themselves, or float32 masters of the low-precision ones, made
+        # from `weights` (not from their rounded copies in the model)
+        self.parameters = {name: parameter if parameter.dtype == self.dtype else torch.tensor(
+            np.asarray(weights[name]), dtype=self.dtype, device=self.device, requires_grad=True)
+            for name, parameter in self.working.items()}
         self.optimizer = _optimizer(torch, list(self.parameters.values()), settings)
         if optimizer_state:
             self._load_optimizer_state(optimizer_state)
@@ -63,10 +73,11 @@ class Trainer:
         x = torch.from_numpy(images).to(self.device, self.dtype)
         y = torch.from_numpy(labels).to(self.device)
         output = self.wrapped(x)
-        loss = F.cross_entropy(output, y)
+        loss = F.cross_entropy(output.to(self.dtype), y)  # a low-precision model's logits: the loss in float32
         self.optimizer.zero_grad(set_to_none=True)
+        self.model.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
+        self._step_masters()
         totals = torch.stack([loss.detach().double() * len(labels), (output.argmax(1) == y).sum().double()])
         if self.world_size > 1:
             import torch.distributed as dist
@@ -74,16 +85,31 @@ class Trainer:
             dist.all_reduce(totals)
         return float(totals[0]) / (len(labels) * self.world_size), int(totals[1])
 
+    def _step_masters(self) -> None:
+        """The optimizer's step on the parameters, or on the float32 masters of low-precision ones: their gradients
+        converted up first, the stepped values rounded into the model after."""
+        import torch
+
+        masters = [(self.working[name], master) for name, master in self.parameters.items()
+                   if master is not self.working[name]]
+        for parameter, master in masters:
+            master.grad = None if parameter.grad is None else parameter.grad.to(master.dtype)
+        self.optimizer.step()
+        with torch.no_grad():
+            for parameter, master in masters:
+                parameter.copy_(master)
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         import torch
 
         self.model.eval()
         with torch.no_grad():
-            return self.model(torch.from_numpy(images).to(self.device, self.dtype)).cpu().numpy()
+            return self.model(torch.from_numpy(images).to(self.device, self.dtype)).to(self.dtype).cpu().numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
-        return {key: value.detach().cpu().numpy() for key, value in self.model.state_dict().items()
-                if not key.endswith(".num_batches_tracked")}
+        """Canonical weights: the masters of low-precision parameters, everything else as the model holds it."""
+        return {key: self.parameters.get(key, value).detach().cpu().numpy()
+                for key, value in self.model.state_dict().items() if not key.endswith(".num_batches_tracked")}
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """torch.optim's per-parameter state under "state_name/parameter name"; adam's shared count as "step"."""

@@ -37,6 +37,9 @@ from .layers import (
     FUNCTIONAL,
     GLOBAL_POOL_NOTES,
     GLOBAL_POOLS,
+    BATCHNORM_ISLAND,
+    SOFTMAX_ISLAND,
+    TORCH_DTYPES,
     KEEP_OUTPUT,
     PASS_THROUGH,
     PRELU_RESET,
@@ -49,6 +52,7 @@ from .layers import (
     concat_expression,
     conv_constructor,
     format_forward,
+    in_float32,
     linear_constructor,
     lrn_constructor,
     lrn_note,
@@ -59,6 +63,7 @@ from .layers import (
     pad_shape,
     pool_followup,
     pooled_size,
+    precision_note,
     prelu_constructor,
     shape_text,
     simple_constructor,
@@ -147,7 +152,7 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
             continue
         layer = leaves[member.name] = net.layer(member.qualified)
         overwritable = _may_overwrite(net, scope, position, reads, positions)
-        views.append(_layer(layer, member.name, overwritable, sources, target))
+        views.append(_layer(layer, member.name, overwritable, sources, target, net.precision))
     first = memory_format_statement(net, names.argument) if scope.kind == "network" else None
     imports = statement_imports(s for view in views for s in view.statements())
     input_shape = shape_text(net.input_shape if scope.kind == "network" else net.layer(
@@ -260,21 +265,23 @@ def _row_calls(classes: list[str]) -> list[str]:
 
 
 def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[str] | None = None,
-           target: str = "x") -> LayerView:
+           target: str = "x", precision: str = "float32") -> LayerView:
     """The view of one layer, its attribute `name`, reading the variables `sources` (one, except concat and add)
     and leaving its value in `target`. A layer of several statements (padding, the call, a crop, an activation)
-    hands `x` from one to the next."""
+    hands `x` from one to the next. `precision`: the network's (alexnet_spec/precision.py)."""
     kind, shape, a, sources = layer.type, shape_text(layer.output_shape), layer.attrs, sources or ["x"]
     call = _Step(module_call(name), shape, "; ".join(layer.equations))
     steps: dict[str, _Step | None] = {"call": call}
     constructor, init, template = None, (), f"{kind}.jinja"
     if kind == "conv":
-        constructor = conv_constructor(layer, a.in_channels, a.out_channels, a.groups)
+        constructor = conv_constructor(layer, a.in_channels, a.out_channels, a.groups, precision=precision)
         init = init_calls(a, f"self.{name}")
-        steps.update(pad=_step(pad_expression(layer), pad_shape(layer), pad_note(layer)), activation=_activation(layer))
+        steps.update(pad=_step(pad_expression(layer), pad_shape(layer), pad_note(layer)),
+                     activation=_activation(layer, precision))
     elif kind == "dense":
-        constructor, init = linear_constructor(layer, a.in_features, a.out_features), init_calls(a, f"self.{name}")
-        steps["activation"] = _activation(layer)
+        constructor = linear_constructor(layer, a.in_features, a.out_features, precision=precision)
+        init = init_calls(a, f"self.{name}")
+        steps["activation"] = _activation(layer, precision)
     elif kind in ("maxpool", "avgpool"):
         constructor, template = simple_constructor(layer), "pool.jinja"
         steps["pad"] = _step(pad_expression(layer), pad_shape(layer), pad_note(layer))
@@ -284,14 +291,18 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
             steps["crop"] = _Step(followup[0], shape, followup[1])
     elif kind == "lrn":
         constructor = lrn_constructor(layer, a.groups, inplace=overwritable)
-        steps["call"] = replace(call, note=lrn_note(layer, a.groups))
+        steps["call"] = replace(call, expression=in_float32(call.expression, precision),
+                                note=lrn_note(layer, a.groups, precision))
     elif kind == "batchnorm":
         constructor = batchnorm_constructor(layer, a.num_features)
         init = (BATCHNORM_RESET.format(target=f"self.{name}"),)
+        if precision in TORCH_DTYPES:
+            steps["call"] = replace(call, note=BATCHNORM_ISLAND)
     elif kind in ("dropout", "adaptive_avgpool"):
         constructor = simple_constructor(layer)
     elif kind == "prelu":
-        constructor, init = prelu_constructor(layer), (PRELU_RESET.format(target=f"self.{name}"),)
+        constructor = prelu_constructor(layer, precision=precision)
+        init = (PRELU_RESET.format(target=f"self.{name}"),)
         steps["call"] = replace(call, note="one slope" if a.num_parameters == 1 else "one slope per channel")
     elif kind == "flatten":
         steps["call"] = replace(call, expression=FLATTEN)
@@ -304,7 +315,9 @@ def _layer(layer: ResolvedLayer, name: str, overwritable: bool, sources: list[st
         if kind in GLOBAL_POOLS:
             note = "; ".join((f"{GLOBAL_POOL_NOTES[kind]} over height and width",) + layer.equations)
             template = "global_pool.jinja"
-        steps["call"] = _Step(activation_expression(kind, overwritable, a), shape, note)
+        if kind == "softmax" and precision in TORCH_DTYPES:
+            note = SOFTMAX_ISLAND
+        steps["call"] = _Step(activation_expression(kind, overwritable, a, precision), shape, note)
     statements = _chained(steps, sources[0], target)
     return LayerView(name, template, constructor, init=init, target=target, **statements)
 
@@ -335,11 +348,13 @@ def _chained(steps: dict[str, _Step | None], source: str, target: str) -> dict[s
     return statements
 
 
-def _activation(layer: ResolvedLayer) -> _Step | None:
+def _activation(layer: ResolvedLayer, precision: str) -> _Step | None:
     kind = layer.attrs.activation
     if kind is None:
         return None
-    return _Step(activation_expression(kind, overwritable=True), shape_text(layer.output_shape), f"activation: {kind}")
+    note = f"activation: {kind}" + (f"; {SOFTMAX_ISLAND}" if kind == "softmax" and precision in TORCH_DTYPES else "")
+    return _Step(activation_expression(kind, overwritable=True, precision=precision), shape_text(layer.output_shape),
+                 note)
 
 
 def _concat_note(attrs: ConcatAttrs) -> str:
@@ -380,7 +395,7 @@ def _header(net: ResolvedNetwork) -> tuple[str, ...]:
     return provenance(net, "torch") + (
         f"Input {shape_text(net.input_shape)}, output {shape_text(net.output_shape)}; "
         f"{net.total_params:,} parameters, {net.total_macs:,} multiply-accumulates per example.",
-        "Needs only PyTorch.")
+        *precision_note(net), "Needs only PyTorch.")
 
 
 def _class_doc(net: ResolvedNetwork) -> tuple[str, ...]:

@@ -256,6 +256,7 @@ def _generated_sources() -> dict[str, str]:
     """{name: source}: the golden files, then every shipped spec and each variation rendered by both backends."""
     import contextlib
 
+    from alexnet_spec.precision import LOW_PRECISIONS, with_precision
     from alexnet_spec.source.loading import load_network
     from tests.conftest import SPEC_FILES, resolve_text
 
@@ -267,6 +268,8 @@ def _generated_sources() -> dict[str, str]:
     for name, net in nets.items():
         for backend, render in RENDERERS.items():
             sources[f"{backend}_{name}"] = render(net)
+            for precision in LOW_PRECISIONS:  # the float32 islands and conversions pass too
+                sources[f"{backend}_{name}_{precision}"] = render(with_precision(net, precision))
     return sources
 
 

@@ -62,3 +62,24 @@ def test_tolerances_and_batch_out_of_range_are_errors(option, value, needle):
         assert "expected: an int from 1 to 1024" in result.stderr
     else:
         assert "expected: a finite number >= 0" in result.stderr
+
+
+def test_check_precision_compares_the_low_builds_with_the_oracle_within_each_layers_bound():
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch,jax", "--precision", "bfloat16", "--batch",
+                     "4", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["precision"] == "bfloat16" and report["reference"] == "numpy" and report["passed"] is True
+    assert set(report["top1_agreement"]) == {"torch", "jax"}
+    bounds = [layer["bound"] for layer in report["layers"]]
+    assert bounds[0] == pytest.approx(0.5 * 2 ** -7 * 5)  # c1: K = 1 * 5 * 5 = 25
+    assert bounds == sorted(bounds)  # a chain: each layer inherits the larger bound
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--precision", "bfloat16")
+    assert "top-1 agreement with the oracle over 2 inputs: torch " in result.stdout
+
+
+def test_check_precision_exits_1_beyond_a_tighter_bound_and_2_for_a_bad_precision():
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--precision", "float16", "--rtol", "1e-6")
+    assert result.returncode == 1 and "DIFFERS, first at layer c1" in result.stdout
+    result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--precision", "float32")
+    assert result.returncode == 2 and "check compares float32 with --dtype" in result.stderr
