@@ -16,6 +16,7 @@ from ruamel.yaml.nodes import ScalarNode, SequenceNode
 
 from alexnet_spec import limits
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.source import fast_yaml
 
 Position = tuple[int, int]  # 1-based line and column
 
@@ -249,6 +250,18 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
     if len(text.encode("utf-8")) > limits.MAX_SPEC_BYTES:
         raise SpecError(Diagnostic(f"the spec is larger than {limits.MAX_SPEC_BYTES:,} bytes", file=file,
                                    expected=f"a spec of at most {limits.MAX_SPEC_BYTES:,} bytes"))
+    tree = fast_yaml.compose(text)
+    if tree is None:
+        tree = _load_pure(text, file)
+    if not isinstance(tree, CommentedMap):
+        raise SpecError(Diagnostic(f"the spec must be a mapping, not a {_yaml_kind(tree)}", file=file, line=1, column=1,
+                                   expected="a mapping with name, input and layers",
+                                   hint="start from specs/alexnet.yaml"))
+    return SourceDocument(file=file, text=text, tree=tree)
+
+
+def _load_pure(text: str, file: str) -> Any:
+    """ruamel's pure round-trip loader: the reference for every result and every error of `parse`."""
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     yaml.Composer = _BoundedComposer
@@ -273,11 +286,7 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
         raise SpecError(Diagnostic("the spec is empty", file=file, line=1, column=1,
                                    expected="a mapping with name, input and layers",
                                    hint="start from specs/alexnet.yaml"))
-    if not isinstance(tree, CommentedMap):
-        raise SpecError(Diagnostic(f"the spec must be a mapping, not a {_yaml_kind(tree)}", file=file, line=1, column=1,
-                                   expected="a mapping with name, input and layers",
-                                   hint="start from specs/alexnet.yaml"))
-    return SourceDocument(file=file, text=text, tree=tree)
+    return tree
 
 
 def _marked(error: MarkedYAMLError, file: str, message: str, hint: str) -> Diagnostic:

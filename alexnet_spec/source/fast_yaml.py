@@ -1,0 +1,204 @@
+"""The fast path of spec reading: libyaml's C parser (ruamel.yaml.clib) with the round-trip loader's results.
+
+ruamel's pure-Python round-trip loader takes about 4 s for a 10,000-layer spec, nearly all of it scanning and
+parsing. Here libyaml (the C parser ruamel ships as ruamel.yaml.clib) produces the events, and the tree is built from
+them directly: the same CommentedMap/CommentedSeq with the same `.lc` positions, and scalars resolved by the YAML 1.2
+rules and constructed by ruamel's round-trip constructor, so every value has the type and value that the pure loader
+gives it.
+
+The fast path covers the plain YAML that specs are written in. Anything else is declined (`compose` returns None) and
+`yaml_source.parse` takes the pure path, whose results and error messages stay the reference: invalid YAML, anchors and
+aliases (merges, the alias-expansion bound), tags and directives, folded scalars (ruamel records their fold points),
+keys that are not strings, duplicate keys, and anything past the bounds of limits.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.events import (DocumentEndEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
+                                ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from alexnet_spec import limits
+
+try:  # ruamel.yaml.clib is a dependency; without it (a platform with no wheel) every spec takes the pure path
+    from _ruamel_yaml import CParser
+except ImportError:  # pragma: no cover - the wheel exists for every platform CI runs on
+    CParser = None
+
+_STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+# What the fast path constructs: strings itself, these through ruamel's round-trip constructor. Timestamps, merge
+# keys (`<<`) and the rest are declined.
+_CONSTRUCTED_TAGS = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _INT, "tag:yaml.org,2002:float"})
+# A directive line (%YAML 1.1 changes how plain scalars resolve, %TAG what tags mean): declined before parsing.
+_DIRECTIVE = re.compile("(?:^|[\r\n\x85\u2028\u2029])%")
+
+
+def _implicit_resolvers() -> dict[str, list[tuple[str, re.Pattern]]]:
+    """ruamel's YAML 1.2 implicit resolvers by first character, as (tag, compiled pattern).
+
+    VersionedResolver.resolve looks the version up through its loader and unwraps a lazily compiled pattern on every
+    call, which costs more than parsing; the table itself is the one it uses.
+    """
+    table = VersionedResolver(version=(1, 2)).versioned_resolver
+    return {first: [(tag, pattern.lazy_self()) for tag, pattern in entries] for first, entries in table.items()}
+
+
+_RESOLVERS = _implicit_resolvers()
+_ANY_FIRST = _RESOLVERS.get(None, [])
+
+
+def resolve_plain(value: str) -> str:
+    """The tag a plain (unquoted, untagged) scalar resolves to, as ruamel's VersionedResolver for YAML 1.2 gives it."""
+    for tag, pattern in _RESOLVERS.get(value[0] if value else "", []) + _ANY_FIRST:
+        if pattern.match(value):
+            return tag
+    return _STR
+
+
+class _Declined(Exception):
+    """The text uses something the fast path leaves to the pure loader."""
+
+
+class _Version12:
+    processing_version = (1, 2)  # what the pure loader uses when the text has no %YAML directive
+
+
+class _LoaderShim:
+    """What ruamel's round-trip constructor asks of its loader when constructing a scalar."""
+
+    typ = "rt"
+    comment_handling = None
+    resolver = _Version12()
+
+
+def compose(text: str) -> CommentedMap | None:
+    """The document as the round-trip loader would give it, or None where the fast path declines the text."""
+    if CParser is None or _DIRECTIVE.search(text):
+        return None
+    try:
+        return _Builder(text).document()
+    except _Declined:
+        return None
+    except Exception:  # noqa: BLE001 - libyaml's error: the pure loader reports it, in its own words and position
+        return None
+
+
+class _Builder:
+    def __init__(self, text: str):
+        self.next_event = CParser(text).get_event
+        self.constructor = RoundTripConstructor(loader=_LoaderShim())
+        self.nodes = 0
+        self.resolved: dict[str, str] = {}  # plain scalar text -> tag: a spec repeats the same few values
+        self.reused: dict[tuple[str, str], Any] = {}  # (tag, text) -> an immutable built-in value already constructed
+
+    def document(self) -> CommentedMap | None:
+        self.next_event()  # stream start
+        if not isinstance(self.next_event(), DocumentStartEvent):
+            return None  # an empty stream: the pure loader says the spec is empty
+        event = self.next_event()
+        if not isinstance(event, MappingStartEvent) or event.anchor is not None or event.tag is not None:
+            return None
+        root = self.mapping(event, depth=1)
+        if not isinstance(self.next_event(), DocumentEndEvent) or not isinstance(self.next_event(), StreamEndEvent):
+            return None  # more than one document
+        return root
+
+    def node(self, event, depth: int) -> Any:
+        # ruamel's composer counts every node, scalars included, against max_depth; so does the alias bound.
+        self.nodes += 1
+        if depth > limits.MAX_YAML_DEPTH or self.nodes > limits.MAX_YAML_NODES:
+            raise _Declined
+        kind = type(event)
+        if kind not in (ScalarEvent, MappingStartEvent, SequenceStartEvent) or event.anchor is not None \
+                or event.tag is not None:
+            raise _Declined  # an alias, an anchor or a tag
+        if kind is ScalarEvent:
+            return self.scalar(event)
+        if kind is MappingStartEvent:
+            return self.mapping(event, depth)
+        if kind is SequenceStartEvent:
+            return self.sequence(event, depth)
+
+    def mapping(self, start, depth: int) -> CommentedMap:
+        mapping = CommentedMap()
+        mapping._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
+        positions = mapping.lc.data = {} if mapping.lc.data is None else mapping.lc.data
+        while True:
+            event = self.next_event()
+            if type(event) is MappingEndEvent:
+                break
+            if type(event) is not ScalarEvent or event.anchor is not None or event.tag is not None \
+                    or (event.style == "" and self.tag(event) != _STR):
+                raise _Declined  # a key that is a list, a mapping, a number, null, or `<<`
+            key = self.string(event)
+            if key in mapping:
+                raise _Declined  # the pure loader reports the duplicate key
+            key_mark, value_event = event.start_mark, self.next_event()
+            self.nodes += 1
+            value = self.node(value_event, depth + 1)
+            positions[key] = [key_mark.line, key_mark.column, value_event.start_mark.line, value_event.start_mark.column]
+            mapping[key] = value
+        _set_collection_style(mapping, start)
+        return mapping
+
+    def sequence(self, start, depth: int) -> CommentedSeq:
+        sequence = CommentedSeq()
+        sequence._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
+        positions = sequence.lc.data = {} if sequence.lc.data is None else sequence.lc.data
+        while True:
+            event = self.next_event()
+            if type(event) is SequenceEndEvent:
+                break
+            positions[len(sequence)] = [event.start_mark.line, event.start_mark.column]
+            sequence.append(self.node(event, depth + 1))
+        _set_collection_style(sequence, start)
+        return sequence
+
+    def tag(self, event) -> str:
+        if event.style != "":  # quoted or a block scalar: always a string
+            return _STR
+        value = event.value
+        tag = self.resolved.get(value)
+        if tag is None:
+            tag = self.resolved[value] = resolve_plain(value)
+        return tag
+
+    def scalar(self, event) -> Any:
+        tag = self.tag(event)
+        if tag == _STR:
+            return self.string(event)
+        if tag not in _CONSTRUCTED_TAGS or (tag == _INT and len(event.value) > limits.MAX_INT_DIGITS):
+            raise _Declined
+        reused = self.reused.get((tag, event.value))
+        if reused is not None:
+            return reused
+        value = self.constructor.yaml_constructors[tag](
+            self.constructor, ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=None))
+        if type(value) in (int, bool):  # ruamel's own classes (ScalarFloat, HexInt, ...) are made fresh each time
+            self.reused[(tag, event.value)] = value
+        return value
+
+    def string(self, event) -> str:
+        if event.style == "|":
+            return LiteralScalarString(event.value)
+        if event.style == ">":
+            raise _Declined  # the pure scanner records where the text was folded; libyaml does not
+        return event.value
+
+
+def _set_collection_style(data, start) -> None:
+    """As RoundTripConstructor.set_collection_style: dumping the tree keeps flow and block style."""
+    if len(data) == 0:
+        return
+    if start.flow_style is True:
+        data.fa.set_flow_style()
+    elif start.flow_style is False:
+        data.fa.set_block_style()
+
