@@ -37,7 +37,10 @@ _STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 # keys (`<<`) and the rest are declined.
 _CONSTRUCTED_TAGS = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _INT, "tag:yaml.org,2002:float"})
 # A directive line (%YAML 1.1 changes how plain scalars resolve, %TAG what tags mean): declined before parsing.
-_DIRECTIVE = re.compile("(?:^|[\r\n\x85\u2028\u2029])%")
+_DIRECTIVE = re.compile("(?:^|[\r\n])%")
+# libyaml takes NEL and the Unicode line and paragraph separators for line breaks (YAML 1.1) and accepts tabs in places
+# where ruamel refuses them: such texts are declined before parsing.
+_PURE_ONLY_CHARACTERS = ("\t", "\x85", "\u2028", "\u2029")
 
 
 def _implicit_resolvers() -> dict[str, list[tuple[str, re.Pattern]]]:
@@ -80,7 +83,7 @@ class _LoaderShim:
 
 def compose(text: str) -> CommentedMap | None:
     """The document as the round-trip loader would give it, or None where the fast path declines the text."""
-    if CParser is None or _DIRECTIVE.search(text):
+    if CParser is None or any(character in text for character in _PURE_ONLY_CHARACTERS) or _DIRECTIVE.search(text):
         return None
     try:
         return _Builder(text).document()
@@ -103,9 +106,9 @@ class _Builder:
         if not isinstance(self.next_event(), DocumentStartEvent):
             return None  # an empty stream: the pure loader says the spec is empty
         event = self.next_event()
-        if not isinstance(event, MappingStartEvent) or event.anchor is not None or event.tag is not None:
-            return None
-        root = self.mapping(event, depth=1)
+        if not isinstance(event, MappingStartEvent):
+            return None  # a list or a scalar: the pure loader says what the spec must be
+        root = self.node(event, depth=1)
         if not isinstance(self.next_event(), DocumentEndEvent) or not isinstance(self.next_event(), StreamEndEvent):
             return None  # more than one document
         return root
@@ -129,7 +132,7 @@ class _Builder:
     def mapping(self, start, depth: int) -> CommentedMap:
         mapping = CommentedMap()
         mapping._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
-        positions = mapping.lc.data = {} if mapping.lc.data is None else mapping.lc.data
+        positions = {}
         while True:
             event = self.next_event()
             if type(event) is MappingEndEvent:
@@ -145,19 +148,23 @@ class _Builder:
             value = self.node(value_event, depth + 1)
             positions[key] = [key_mark.line, key_mark.column, value_event.start_mark.line, value_event.start_mark.column]
             mapping[key] = value
+        if positions:  # as ruamel: an empty mapping has no position table
+            mapping.lc.data = positions
         _set_collection_style(mapping, start)
         return mapping
 
     def sequence(self, start, depth: int) -> CommentedSeq:
         sequence = CommentedSeq()
         sequence._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
-        positions = sequence.lc.data = {} if sequence.lc.data is None else sequence.lc.data
+        positions = {}
         while True:
             event = self.next_event()
             if type(event) is SequenceEndEvent:
                 break
             positions[len(sequence)] = [event.start_mark.line, event.start_mark.column]
             sequence.append(self.node(event, depth + 1))
+        if positions:
+            sequence.lc.data = positions
         _set_collection_style(sequence, start)
         return sequence
 
@@ -171,6 +178,8 @@ class _Builder:
         return tag
 
     def scalar(self, event) -> Any:
+        if event.value == "" and event.style == "":
+            raise _Declined  # an empty value: libyaml places it after the colon, ruamel at the next token
         tag = self.tag(event)
         if tag == _STR:
             return self.string(event)
