@@ -8,8 +8,8 @@ gives it.
 
 The fast path covers the plain YAML that specs are written in. Anything else is declined (`compose` returns None) and
 `yaml_source.parse` takes the pure path, whose results and error messages stay the reference: invalid YAML, anchors and
-aliases (merges, the alias-expansion bound), tags and directives, folded scalars (ruamel records their fold points),
-keys that are not strings, duplicate keys, and anything past the bounds of limits.py.
+aliases (merges, the alias-expansion bound), tags and directives, tabs and Unicode line separators, empty values,
+block scalars (`|`, `>`), keys that are not strings, duplicate keys, and anything past the bounds of limits.py.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import (DocumentEndEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
                                 ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
-from ruamel.yaml.scalarstring import LiteralScalarString
 
 from alexnet_spec import limits
 
@@ -89,8 +89,8 @@ def compose(text: str) -> CommentedMap | None:
         return _Builder(text).document()
     except _Declined:
         return None
-    except Exception:  # noqa: BLE001 - libyaml's error: the pure loader reports it, in its own words and position
-        return None
+    except (YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+        return None  # libyaml's error, or a constructor's: the pure loader reports it in its own words and position
 
 
 class _Builder:
@@ -195,10 +195,9 @@ class _Builder:
         return value
 
     def string(self, event) -> str:
-        if event.style == "|":
-            return LiteralScalarString(event.value)
-        if event.style == ">":
-            raise _Declined  # the pure scanner records where the text was folded; libyaml does not
+        if event.style in ("|", ">"):
+            # Block scalars: libyaml accepts headers that ruamel refuses (`|# note`), and ruamel records fold points.
+            raise _Declined
         return event.value
 
 

@@ -89,7 +89,8 @@ def test_each_kind_of_scalar_reads_the_same(scalar):
     "--- \na: 1\n", "a: 1\n...\n", "a: 1\n---\nb: 2\n", "", "# only a comment\n", "- 1\n- 2\n", "just text\n",
     "a: {b: [1, 2], c: {d: e}}\n", "a: [ ]\nb: { }\n", "a:\n\tb: 1\n", "a: b: c\n", "a: 'x\n  y'\n", 'a: "x\\\n  y"\n',
     "a: x\n  y\n", "a: [1,2,]\n", "a: {b}\n", '{"a":1}\n', "a: [b, {c: d}: e]\n", "a: \x07\n", "a: \ufffe\n",
-    "a:\n  b:\n    c:\n      d: [[[[1]]]]\n", "key with spaces: v\n", "'quoted key': 1\n\"dq\": 2\n",
+    "a:\n  b:\n    c:\n      d: [[[[1]]]]\n", "key with spaces: v\n", "'quoted key': 1\n\"dq\": 2\n", "b: |# c\n",
+    "a: 'it''s'\nb: \"\\x41\\u00e9\\U0001F600\\N\"\n", "a: - b\n", "- a: 1\n  b: 2\n", "a:\n- 1\n- 2\nb: 3\n",
 ])
 def test_tricky_documents_read_the_same(text):
     _assert_agrees(text)
@@ -119,10 +120,12 @@ def test_bad_texts_read_the_same_or_are_declined(text):
     _assert_agrees(text)
 
 
-YAMLISH = st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"%@`#,?~ \n\r\t\x85\u2028ab1.e_+0x\\é")), max_size=80)
+YAMLISH = st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"%@`#,?~ \n\r\t\x85\u2028\ufeff\x1bab1.e_+0x\\é")),
+                 max_size=80)
 FRAGMENTS = st.lists(st.sampled_from(["a", "b: ", ": ", "- ", "\n", "\n  ", "\n    ", "[", "]", "{", "}", ", ", "'x'",
                                       '"y"', "1e-4", "yes", "0x1", "~", "# c", "|", ">", "\t", "\r\n", "&a ", "*a",
-                                      "? ", "<<: ", "2001-01-01", "1_0", ".5", "é", "---\n"]), max_size=30).map("".join)
+                                      "? ", "<<: ", "2001-01-01", "1_0", ".5", "é", "---\n", "'", '"', "\\", "#", "- - ",
+                                      ":\n", "  - ", ": |", "...", "%", "!", "\\t", "\\x41"]), max_size=30).map("".join)
 
 
 @given(st.one_of(YAMLISH, FRAGMENTS))
