@@ -20,8 +20,16 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import (DocumentEndEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
-                                ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
+from ruamel.yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
@@ -141,7 +149,7 @@ class _Builder:
                     or (event.style == "" and self.tag(event) != _STR):
                 raise _Declined  # a key that is a list, a mapping, a number, null, or `<<`
             key = self.string(event)
-            if key in mapping:
+            if key in positions:
                 raise _Declined  # the pure loader reports the duplicate key
             key_mark, value_event = event.start_mark, self.next_event()
             self.nodes += 1
