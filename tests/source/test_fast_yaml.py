@@ -132,3 +132,10 @@ FRAGMENTS = st.lists(st.sampled_from(["a", "b: ", ": ", "- ", "\n", "\n  ", "\n 
 @given(st.one_of(YAMLISH, FRAGMENTS))
 def test_arbitrary_yaml_reads_the_same_or_is_declined(text):
     _assert_agrees(text)
+
+
+@pytest.mark.parametrize("length", [1022, 1023, 1024, 1025])
+def test_keys_at_the_simple_key_length_bound_read_the_same(length):
+    # YAML allows at most 1024 characters of a simple key, counted from its start to the colon.
+    for text in ("k" * length + ": 1\n", "a: {" + "k" * length + ": 1}\n", '"' + "k" * length + '": 1\n'):
+        _assert_agrees(text)
