@@ -139,7 +139,8 @@ class _Builder:
 
     def mapping(self, start, depth: int) -> CommentedMap:
         mapping = CommentedMap()
-        mapping._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
+        line_col = mapping.lc
+        line_col.line, line_col.col = start.start_mark.line, start.start_mark.column
         positions = {}
         while True:
             event = self.next_event()
@@ -157,13 +158,14 @@ class _Builder:
             positions[key] = [key_mark.line, key_mark.column, value_event.start_mark.line, value_event.start_mark.column]
             mapping[key] = value
         if positions:  # as ruamel: an empty mapping has no position table
-            mapping.lc.data = positions
+            line_col.data = positions
         _set_collection_style(mapping, start)
         return mapping
 
     def sequence(self, start, depth: int) -> CommentedSeq:
         sequence = CommentedSeq()
-        sequence._yaml_set_line_col(start.start_mark.line, start.start_mark.column)
+        line_col = sequence.lc
+        line_col.line, line_col.col = start.start_mark.line, start.start_mark.column
         positions = {}
         while True:
             event = self.next_event()
@@ -172,7 +174,7 @@ class _Builder:
             positions[len(sequence)] = [event.start_mark.line, event.start_mark.column]
             sequence.append(self.node(event, depth + 1))
         if positions:
-            sequence.lc.data = positions
+            line_col.data = positions
         _set_collection_style(sequence, start)
         return sequence
 

@@ -299,8 +299,13 @@ def read_document(path: str | Path) -> SourceDocument:
     return parse(read_text(path), str(path))
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_plain(node: Any) -> Any:
     """ruamel's round-trip containers and scalars as plain dicts, lists, ints, floats, strings."""
+    if type(node) in _PLAIN_SCALARS:  # most of a spec's values: already plain, returned as the checks below would
+        return node
     if isinstance(node, dict):
         return {str(key): to_plain(value) for key, value in node.items()}
     if isinstance(node, (list, tuple)):
