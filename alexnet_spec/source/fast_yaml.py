@@ -65,7 +65,7 @@ _RESOLVERS = _implicit_resolvers()
 _ANY_FIRST = _RESOLVERS.get(None, [])
 
 
-def resolve_plain(value: str) -> str:
+def _resolve_plain(value: str) -> str:
     """The tag a plain (unquoted, untagged) scalar resolves to, as ruamel's VersionedResolver for YAML 1.2 gives it."""
     for tag, pattern in _RESOLVERS.get(value[0] if value else "", []) + _ANY_FIRST:
         if pattern.match(value):
@@ -102,6 +102,8 @@ def compose(text: str) -> CommentedMap | None:
 
 
 class _Builder:
+    """Reads libyaml's events one by one into the round-trip tree; raises _Declined at anything it leaves out."""
+
     def __init__(self, text: str):
         self.next_event = CParser(text).get_event
         self.constructor = RoundTripConstructor(loader=_LoaderShim())
@@ -184,7 +186,7 @@ class _Builder:
         value = event.value
         tag = self.resolved.get(value)
         if tag is None:
-            tag = self.resolved[value] = resolve_plain(value)
+            tag = self.resolved[value] = _resolve_plain(value)
         return tag
 
     def scalar(self, event) -> Any:

@@ -246,6 +246,7 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
     """Parse YAML text safely (no arbitrary tags), keeping positions; errors become SpecError.
 
     The bounds of limits.py apply: nesting depth, integer length, and the size of the tree with aliases expanded.
+    Plain YAML is read by libyaml (fast_yaml); anything else by ruamel's pure loader, which gives every error.
     """
     if len(text.encode("utf-8")) > limits.MAX_SPEC_BYTES:
         raise SpecError(Diagnostic(f"the spec is larger than {limits.MAX_SPEC_BYTES:,} bytes", file=file,
