@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 from pathlib import Path
 from typing import Sequence
 
@@ -73,10 +75,26 @@ def resolve_document(document: yaml_source.SourceDocument, overrides: Sequence[s
         raise SpecError(locate(error.diagnostics, document)) from None
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """Reading a large spec allocates hundreds of thousands of objects that all stay alive until the network is
+    resolved, and the cyclic collector walks them again and again meanwhile: half the time of a 10,000-layer spec.
+    Reference counting still frees everything as usual; the collector runs again as soon as the load is over."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_network(path: str | Path, overrides: Sequence[str] | None = ()) -> ResolvedNetwork:
     """Read, validate and resolve a spec file; any problem is a SpecError located in the file (or `--set`)."""
-    return resolve_document(yaml_source.read_document(path), overrides or ())
+    with _cyclic_gc_paused():
+        return resolve_document(yaml_source.read_document(path), overrides or ())
 
 
 def parse_network(text: str, file: str = "<spec>", overrides: Sequence[str] = ()) -> ResolvedNetwork:
-    return resolve_document(yaml_source.parse(text, file), overrides)
+    with _cyclic_gc_paused():
+        return resolve_document(yaml_source.parse(text, file), overrides)

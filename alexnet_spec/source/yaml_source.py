@@ -16,6 +16,7 @@ from ruamel.yaml.nodes import ScalarNode, SequenceNode
 
 from alexnet_spec import limits
 from alexnet_spec.errors import Diagnostic, SpecError
+from alexnet_spec.source import fast_yaml
 
 Position = tuple[int, int]  # 1-based line and column
 
@@ -245,10 +246,23 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
     """Parse YAML text safely (no arbitrary tags), keeping positions; errors become SpecError.
 
     The bounds of limits.py apply: nesting depth, integer length, and the size of the tree with aliases expanded.
+    Plain YAML is read by libyaml (fast_yaml); anything else by ruamel's pure loader, which gives every error.
     """
     if len(text.encode("utf-8")) > limits.MAX_SPEC_BYTES:
         raise SpecError(Diagnostic(f"the spec is larger than {limits.MAX_SPEC_BYTES:,} bytes", file=file,
                                    expected=f"a spec of at most {limits.MAX_SPEC_BYTES:,} bytes"))
+    tree = fast_yaml.compose(text)
+    if tree is None:
+        tree = _load_pure(text, file)
+    if not isinstance(tree, CommentedMap):
+        raise SpecError(Diagnostic(f"the spec must be a mapping, not a {_yaml_kind(tree)}", file=file, line=1, column=1,
+                                   expected="a mapping with name, input and layers",
+                                   hint="start from specs/alexnet.yaml"))
+    return SourceDocument(file=file, text=text, tree=tree)
+
+
+def _load_pure(text: str, file: str) -> Any:
+    """ruamel's pure round-trip loader: the reference for every result and every error of `parse`."""
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     yaml.Composer = _BoundedComposer
@@ -273,11 +287,7 @@ def parse(text: str, file: str = "<spec>") -> SourceDocument:
         raise SpecError(Diagnostic("the spec is empty", file=file, line=1, column=1,
                                    expected="a mapping with name, input and layers",
                                    hint="start from specs/alexnet.yaml"))
-    if not isinstance(tree, CommentedMap):
-        raise SpecError(Diagnostic(f"the spec must be a mapping, not a {_yaml_kind(tree)}", file=file, line=1, column=1,
-                                   expected="a mapping with name, input and layers",
-                                   hint="start from specs/alexnet.yaml"))
-    return SourceDocument(file=file, text=text, tree=tree)
+    return tree
 
 
 def _marked(error: MarkedYAMLError, file: str, message: str, hint: str) -> Diagnostic:
@@ -290,8 +300,13 @@ def read_document(path: str | Path) -> SourceDocument:
     return parse(read_text(path), str(path))
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_plain(node: Any) -> Any:
     """ruamel's round-trip containers and scalars as plain dicts, lists, ints, floats, strings."""
+    if type(node) in _PLAIN_SCALARS:  # most of a spec's values: already plain, returned as the checks below would
+        return node
     if isinstance(node, dict):
         return {str(key): to_plain(value) for key, value in node.items()}
     if isinstance(node, (list, tuple)):
