@@ -1,8 +1,9 @@
 """Every layer's output of a generated JAX module, for `alexspec check` and the equivalence tests.
 
 `apply` and each block function end in a block of one-line statements, one per layer or block instance (view.py
-knows what each line writes). `layer_outputs` runs `apply` once, not jitted, under a line tracer, and reads the
-variable each layer's statement wrote right after it; a block function's frame is the instance its caller's line
+knows what each line writes). `layer_outputs` runs `apply` once under a line tracer, and reads the variable each
+layer's statement wrote right after it (`evaluate` does so while jax.jit traces `apply`, so those values are the
+outputs of one compiled program); a block function's frame is the instance its caller's line
 called, so a layer inside it is named `layer2.0.conv1`. What is compared is the code users read. Spatial maps go
 back from NHWC to the canonical (N, C, H, W) layout; features are compared as the module returns them (its flatten
 is in C, H, W order)."""
@@ -103,7 +104,9 @@ def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype:
             params = jax.tree_util.tree_map(lambda value, like: jnp.asarray(value, like.dtype), params, types)
         state = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), state) or None
         nhwc = jnp.asarray(np.transpose(np.asarray(x), (0, 2, 3, 1)), cast)
-        outputs = layer_outputs(module, net, params, nhwc, state)
+        # Traced once under jit, the statements' values are the compiled program's outputs: one compilation of the
+        # whole network instead of one per operation (the shapes and types of every layer are new to JAX).
+        outputs = jax.jit(lambda params, x, state: layer_outputs(module, net, params, x, state))(params, nhwc, state)
         result = []
         for layer in net.layers:
             value = np.asarray(outputs[layer.name], dtype=np.float64)

@@ -33,7 +33,9 @@ def run(*args: str):
 
 def assert_clean(result, elapsed: float, *args) -> None:
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
-    assert result.exit_code in (0, 2), (args, result.exit_code, output[-2000:], result.exception)
+    # 1 only from diff: a mangled text that is still a valid spec differs from AlexNet
+    assert result.exit_code in ((0, 1, 2) if args[0] == "diff" else (0, 2)), \
+        (args, result.exit_code, output[-2000:], result.exception)
     assert "internal error" not in output and "Traceback" not in output, (args, output[-2000:])
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
     assert elapsed < SECONDS, (args, elapsed)

@@ -282,7 +282,7 @@ def test_features_come_out_in_torchs_c_h_w_order(tail):
         y = np.asarray(BACKEND.build(net).apply(params, jnp.asarray(x.transpose(0, 2, 3, 1)), state=state or None))
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
     checked = BACKEND.evaluate(net, weights, x, dtype="float64")[-1][1]
-    np.testing.assert_array_equal(checked, y)
+    np.testing.assert_allclose(checked, y, rtol=1e-13, atol=1e-15)  # evaluate's jit may round the last bits apart
 
 
 def test_convert_weights_gives_the_jax_module_torchs_function(tmp_path):
