@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 # One worker per core (pytest-xdist): the suite is CPU-bound, and a 2-core machine runs it in about half the time.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 # Regenerate the golden generated sources under tests/golden/ after a deliberate template change.
 golden: $(STAMP)

@@ -138,8 +138,9 @@ def train(net: ResolvedNetwork, data: Dataset, config: TrainConfig,
                      "schedule": schedule.to_json(), "settings": config.run_settings()}
             checkpoints.save(config.checkpoint, net, checkpoints.Checkpoint(trainer.weights(),
                                                                             trainer.optimizer_state(), state))
-    return TrainResult(history, trainer.weights(), step, time.perf_counter() - started, config.backend, data.classes,
-                       first_step)
+    weights = trainer.weights()
+    trainer.finish()
+    return TrainResult(history, weights, step, time.perf_counter() - started, config.backend, data.classes, first_step)
 
 
 def check_classes(net: ResolvedNetwork, data: Dataset) -> None:

@@ -99,6 +99,15 @@ class Trainer:
             for parameter, master in masters:
                 parameter.copy_(master)
 
+    def finish(self) -> None:
+        """The end of the run. Processes leave together and close the process group: a rank that exits while gloo's
+        threads still serve another aborts ("terminate called without an active exception", seen in the tests)."""
+        import torch.distributed as dist
+
+        if self.world_size > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         import torch
 

@@ -58,7 +58,12 @@ def _worst(net, precision: str, backend: str, weights, x, expected) -> tuple[flo
     return ratios[name], name
 
 
-@pytest.mark.slow  # about 75 s of CPU in all, most of it JAX compiling op by op (the layer-by-layer trace)
+# JAX's float16 build is its bfloat16 build with another type: run on the specs that have each island (LRN, softmax,
+# batchnorm) and a graph, as compiling every spec twice more costs about 30 s of the suite.
+JAX_FLOAT16 = {"alexnet.yaml", "alexnet_keras_bn.yaml", "squeezenet1_0.yaml", "lenet5.yaml"}
+
+
+@pytest.mark.slow  # about 60 s of CPU in all, most of it JAX compiling every spec
 @pytest.mark.parametrize("precision", LOW_PRECISIONS)
 @pytest.mark.parametrize("path", SPEC_FILES, ids=lambda path: path.name)
 def test_every_shipped_spec_stays_within_its_bounds(path, precision):
@@ -66,7 +71,7 @@ def test_every_shipped_spec_stays_within_its_bounds(path, precision):
     rng = np.random.default_rng(0)
     weights, x = init_weights(net, rng), rng.standard_normal((1,) + net.input_shape)
     expected = dict(backends.get("numpy").evaluate(net, weights, x))
-    for backend in ("torch", "jax"):
+    for backend in ("torch", "jax") if precision == "bfloat16" or path.name in JAX_FLOAT16 else ("torch",):
         ratio, layer = _worst(net, precision, backend, weights, x, expected)
         assert ratio <= 1.0, f"{backend}: layer {layer} at {ratio:.2f} of its bound"
 
