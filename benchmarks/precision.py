@@ -94,7 +94,8 @@ def run(quick: bool = False) -> list[Row]:
                         None, ratio=speedup, value=f"{speedup:.2f}× ({timings['ours'].describe()})",
                         note=f"hand-written {timings['float32'].describe()}; reported"))
     rows.append(_jax_row(batch, repetitions, warmup, "lenet5.yaml" if quick else "alexnet.yaml"))
-    return rows
+    sections = list(dict.fromkeys(row.section for row in rows))  # each section's rows together in the record
+    return sorted(rows, key=lambda row: sections.index(row.section))
 
 
 def _jax_row(batch: int, repetitions: int, warmup: int, spec: str) -> Row:
