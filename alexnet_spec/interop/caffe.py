@@ -44,12 +44,12 @@ UNSUPPORTED_HINTS = {
     "ImageData": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
     "SoftmaxWithLoss": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
     "Accuracy": "this looks like a train_val prototxt; import the deploy.prototxt that comes with the model",
-    "PReLU": "the spec's activations are relu, tanh, sigmoid and softmax",
 }
 # The layer types whose spec name prefix alexspec uses for unnamed layers.
 PREFIX = {"Convolution": "conv", "Pooling": "pool", "LRN": "norm", "InnerProduct": "fc", "BatchNorm": "bn",
           "Scale": "scale", "Dropout": "drop", "Softmax": "prob", "ReLU": "relu", "Sigmoid": "sigmoid",
-          "TanH": "tanh", "Flatten": "flatten", "Concat": "concat", "Eltwise": "add", "ELU": "elu"}
+          "TanH": "tanh", "Flatten": "flatten", "Concat": "concat", "Eltwise": "add", "ELU": "elu",
+          "PReLU": "prelu"}
 
 
 @dataclass(frozen=True)
@@ -534,6 +534,20 @@ class _Converter:
 
     def _elu(self, state, layer, params, name):
         return [{"type": "elu", "name": name, "alpha": params.get("alpha", 1.0)}]
+
+    def _prelu(self, state, layer, params, name):
+        """prelu_layer.cpp: max(x, 0) + a * min(x, 0), one slope per channel unless channel_shared; the slopes start
+        at the filler's constant (Caffe's default: 0.25)."""
+        filler = params.block("filler")
+        slope = 0.25
+        if filler is not None:
+            if filler.get("type", "constant") != "constant":
+                raise filler.error(None, f"a PReLU filler of type {filler.get('type')!r}", at_value=False,
+                                   expected="a constant filler (the spec's prelu starts every slope at one value)",
+                                   hint="trained slopes come from the .caffemodel whatever the filler")
+            slope = filler.get("value", 0.0)
+        return [{"type": "prelu", "name": name, "per_channel": not params.get("channel_shared", False),
+                 "initial_slope": slope}]
 
     def _concat(self, state, layer, params, name):
         """Concat along the channels of C×H×W maps or along features: axis 1 (or concat_dim 1, its old name)."""

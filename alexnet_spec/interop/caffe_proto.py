@@ -64,6 +64,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "TanHParameter": {"engine": "Engine"},
     "FlattenParameter": {"axis": "int", "end_axis": "int"},
     "ELUParameter": {"alpha": "float"},
+    "PReLUParameter": {"filler": "FillerParameter", "channel_shared": "bool"},
     "ConcatParameter": {"axis": "int", "concat_dim": "uint"},
     "EltwiseParameter": {"operation": "EltwiseOp", "coeff": "float*", "stable_prod_grad": "bool"},
 }
@@ -76,7 +77,7 @@ PARAMS = {"Input": ("input_param", "InputParameter"), "Convolution": ("convoluti
           "ReLU": ("relu_param", "ReLUParameter"), "Sigmoid": ("sigmoid_param", "SigmoidParameter"),
           "TanH": ("tanh_param", "TanHParameter"), "Flatten": ("flatten_param", "FlattenParameter"),
           "ELU": ("elu_param", "ELUParameter"), "Concat": ("concat_param", "ConcatParameter"),
-          "Eltwise": ("eltwise_param", "EltwiseParameter")}
+          "Eltwise": ("eltwise_param", "EltwiseParameter"), "PReLU": ("prelu_param", "PReLUParameter")}
 
 
 class Block:

@@ -19,7 +19,7 @@ import numpy as np
 
 from alexnet_spec.errors import Diagnostic, SpecError
 from alexnet_spec.limits import MAX_ONNX_BYTES
-from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, ResolvedNetwork
+from alexnet_spec.resolved import BatchNormAttrs, ConvAttrs, DenseAttrs, PReLUAttrs, ResolvedNetwork
 from alexnet_spec.weights import weight_shapes
 
 
@@ -68,7 +68,7 @@ def caffemodel_weights(path: str | Path, origins: dict, net: ResolvedNetwork) ->
     file = str(path)
     for layer in net.layers:
         attrs = layer.attrs
-        if not isinstance(attrs, (ConvAttrs, DenseAttrs, BatchNormAttrs)):
+        if not isinstance(attrs, (ConvAttrs, DenseAttrs, BatchNormAttrs, PReLUAttrs)):
             continue
         caffe_name = origins[layer.name].caffe_name
         if caffe_name not in by_name:
@@ -83,6 +83,8 @@ def caffemodel_weights(path: str | Path, origins: dict, net: ResolvedNetwork) ->
                 (arrays[0] if arrays else None)  # legacy (1, 1, out, in)
             transposed = source.inner_product_param.transpose
             arrays = [weight.T if transposed and weight is not None else weight, *[a.ravel() for a in arrays[1:]]]
+        elif isinstance(attrs, PReLUAttrs):  # (C,) slopes, or one in a blob of shape () when channel_shared
+            arrays = [array.ravel() for array in arrays]
         else:
             arrays = [arrays[0], *[a.ravel() for a in arrays[1:]]] if arrays else []
         names = [key for key in shapes if key.rsplit(".", 1)[0] == layer.name]

@@ -163,3 +163,37 @@ def test_a_graph_networks_caffemodel_computes_what_caffe_computes():
     expected = caffe_resnet_forward(x)
     np.testing.assert_allclose(oracle_output(net, weights, x), expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(expected, expected[0])
+
+
+def test_prelu_slopes_compute_what_caffe_computes(tmp_path):
+    """prelu_layer.cpp: max(x, 0) + a[c] * min(x, 0), one slope per channel, or one in all (channel_shared, a blob of
+    shape ()); the filler's constant is the spec's initial slope, the .caffemodel's blobs the trained ones."""
+    prototxt = tmp_path / "prelu.prototxt"
+    prototxt.write_text(
+        'name: "p" input: "data" input_shape { dim: 1 dim: 3 dim: 7 dim: 7 }\n'
+        'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" '
+        'convolution_param { num_output: 4 kernel_size: 3 } }\n'
+        'layer { name: "act1" type: "PReLU" bottom: "conv1" top: "conv1" }\n'
+        'layer { name: "act2" type: "PReLU" bottom: "conv1" top: "act2" '
+        'prelu_param { channel_shared: true filler { type: "constant" value: 0.1 } } }\n')
+    result = convert(read_prototxt(prototxt), str(prototxt))
+    net = resolve_import(result)
+    assert [(layer.attrs.num_parameters, layer.attrs.initial_slope) for layer in net.layers[1:]] == [(4, 0.25), (1, 0.1)]
+    rng = np.random.default_rng(5)
+    blobs = {"conv1": [rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)],
+             "act1": [rng.uniform(0, 0.5, 4)], "act2": [np.asarray(0.3)]}
+    model = type(read_caffemodel(CAFFEMODEL))()
+    for name, arrays in blobs.items():
+        layer = model.layer.add(name=name)
+        for array in arrays:
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(array.shape)
+            blob.data.extend(array.ravel().tolist())
+    (tmp_path / "prelu.caffemodel").write_bytes(model.SerializeToString())
+    weights = caffemodel_weights(tmp_path / "prelu.caffemodel", result.origins, net)
+    x = rng.standard_normal((2, 3, 7, 7))
+    hidden = conv(x, *blobs["conv1"], 1, 0, 1)
+    slopes = blobs["act1"][0].astype(np.float32)[None, :, None, None]
+    hidden = np.maximum(hidden, 0) + slopes * np.minimum(hidden, 0)
+    expected = np.maximum(hidden, 0) + np.float32(0.3) * np.minimum(hidden, 0)
+    np.testing.assert_allclose(oracle_output(net, weights, x), expected, rtol=1e-5, atol=1e-6)
