@@ -102,10 +102,16 @@ class Trainer:
     def finish(self) -> None:
         """The end of the run. Processes leave together and close the process group: a rank that exits while gloo's
         threads still serve another aborts ("terminate called without an active exception", seen in the tests)."""
+        import gc
+
         import torch.distributed as dist
 
         if self.world_size > 1 and dist.is_initialized():
             dist.barrier()
+            # DistributedDataParallel's reducer holds the process group: released while Python runs, so that gloo's
+            # threads are not left to the interpreter's finalisation
+            self.wrapped = self.model
+            gc.collect()
             dist.destroy_process_group()
 
     def logits(self, images: np.ndarray) -> np.ndarray:
