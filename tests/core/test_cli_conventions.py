@@ -135,7 +135,10 @@ def test_shell_completion_installable_and_completes_backends():
         return subprocess.run([alexspec, *args], env={**os.environ, **env}, capture_output=True, text=True,
                               timeout=60)
 
-    script = run("--show-completion", "bash")
+    # Typer finds the shell among the parent processes: run under bash (kept as the parent by the `exit`),
+    # whatever started the test run
+    script = subprocess.run(["bash", "-c", f"'{alexspec}' --show-completion; exit $?"], capture_output=True, text=True,
+                            timeout=60)
     assert script.returncode == 0 and "complete -o default -F _alexspec_completion alexspec" in script.stdout
     words = run(_ALEXSPEC_COMPLETE="complete_bash", COMP_WORDS="alexspec compile x.yaml --backend ", COMP_CWORD="4")
     assert words.stdout.split() == ["jax", "numpy", "torch"]
