@@ -382,17 +382,21 @@ class _Reader:
             return readers[0]
         return None
 
-    def _globalaveragepool(self, node, shape):
+    def _global_features(self, node, kind: str, shape):
+        """A global pooling whose 1×1 map is flattened (`alexspec export`'s `<name>_pool` + Flatten, named after
+        the Flatten) or squeezed (tf2onnx) right after it: one spec layer of `kind` giving (C,); None otherwise."""
         flatten = self._global_flatten(node)
-        if flatten is not None:
-            self.visited.add(id(flatten))
-            self.add(node, {"type": "global_avgpool"}, name_from=flatten)
-            return flatten.output[0], (shape[0],)
-        squeeze = self._global_squeeze(node)
-        if squeeze is not None:
-            self.visited.add(id(squeeze))
-            self.add(node, {"type": "global_avgpool"})
-            return squeeze.output[0], (shape[0],)
+        end = flatten or self._global_squeeze(node)
+        if end is None:
+            return None
+        self.visited.add(id(end))
+        self.add(node, {"type": kind}, name_from=flatten)
+        return end.output[0], (shape[0],)
+
+    def _globalaveragepool(self, node, shape):
+        features = self._global_features(node, "global_avgpool", shape)
+        if features is not None:
+            return features
         self.add(node, {"type": "adaptive_avgpool", "output_size": 1})
         return node.output[0], (shape[0], 1, 1)
 
@@ -412,16 +416,9 @@ class _Reader:
         return node.output[0], (shape[0],)
 
     def _globalmaxpool(self, node, shape):
-        flatten = self._global_flatten(node)
-        if flatten is not None:
-            self.visited.add(id(flatten))
-            self.add(node, {"type": "global_maxpool"}, name_from=flatten)
-            return flatten.output[0], (shape[0],)
-        squeeze = self._global_squeeze(node)
-        if squeeze is not None:
-            self.visited.add(id(squeeze))
-            self.add(node, {"type": "global_maxpool"})
-            return squeeze.output[0], (shape[0],)
+        features = self._global_features(node, "global_maxpool", shape)
+        if features is not None:
+            return features
         name = self.add(node, {"type": "maxpool", "kernel": _compact(shape[1:]), "stride": 1})
         self.note("GlobalMaxPool: a maxpool whose kernel is the whole input map", name)
         return node.output[0], (shape[0], 1, 1)

@@ -76,3 +76,12 @@ def test_torch_build_refuses_a_dtype_for_a_low_precision_build():
     pytest.importorskip("torch")
     with pytest.raises(TypeError, match="build it with precision= alone"):
         alexnet_spec.build(LENET, "torch", precision="bfloat16", dtype="float64")
+
+
+@pytest.mark.parametrize("value", ["half", "true", "16"])
+def test_a_malformed_spec_precision_is_located_with_its_choices(tmp_spec, value):
+    path = tmp_spec(SMALL + f"    precision: {value}\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = len(SMALL.strip("\n").splitlines()) + 1
+    assert f"{path}:{line}:12: error: precision: Input should be 'float32', 'bfloat16' or 'float16'" in result.stderr
