@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from alexnet_spec.backends.common.rendering import (
+    Statement,
+    aligned_code_width,
+    commented,
+)
+
 from alexnet_spec.arithmetic import window_output
-from alexnet_spec.backends.common.rendering import Statement, aligned_code_width, commented
 from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .initialisation import number
@@ -99,6 +104,7 @@ class ClassView:
     # Modules (a share list or a row of blocks expands with *) that their constructors already initialised: only a
     # later reset redraws them.
     default_drawn: tuple[str, ...] = ()
+    weights_layout: str | None = None  # __init__'s last statement: the kernels' memory format (weights_layout)
 
 
 def format_forward(layers: list[LayerView], first: Statement | None, argument: str = "x",
@@ -259,6 +265,14 @@ def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statem
                          "channels last in memory: faster convolution and pooling")
     return Statement(f"{variable} = {variable}.to({dtype}, memory_format=torch.channels_last)",
                      shape_text(net.input_shape), f"{net.precision} and channels last from here on")
+
+
+def weights_layout(net: ResolvedNetwork) -> str | None:
+    """The statement that lays the kernels out channels last, as forward lays out the activations: a kernel in the
+    other layout is converted by every convolution call (a copy of each kernel per forward and per backward)."""
+    if len(net.input_shape) != 3 or not any(layer.type == "conv" for layer in net.layers):
+        return None
+    return "self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations"
 
 
 def overwritable_after(layer: ResolvedLayer, before: bool) -> bool:

@@ -43,6 +43,7 @@ from .layers import (
     prelu_constructor,
     shape_text,
     simple_constructor,
+    weights_layout,
 )
 
 INPUT, SPLIT = "input", "split"
@@ -74,7 +75,7 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
                      reset_doc(by_name, "Initialise every parameter as the spec declares, each share like the whole "
                                "layer."),
                      tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
-                           if view.name in default_drawn_layers(by_name)))
+                           if view.name in default_drawn_layers(by_name)), weights_layout(net))
 
 
 def is_chain(net: ResolvedNetwork) -> bool:

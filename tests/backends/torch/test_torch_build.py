@@ -101,3 +101,21 @@ def test_relu_after_relu_keeps_gradients():
     x = torch.randn(2, 1, 6, 6, dtype=torch.float64, requires_grad=True)
     (model(x) ** 2).sum().backward()
     assert x.grad is not None and "torch.relu(x)" in backend.render(net)
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "squeezenet1_0.yaml"])
+def test_kernels_are_laid_out_as_the_activations_so_no_call_converts_them(spec):
+    # A kernel in the other layout than the activations is copied by every convolution call, forward and backward.
+    with contextlib.chdir(ROOT):
+        model = backend.build(load_network(f"specs/{spec}"), dtype="float64")
+    kernels = [p for p in model.parameters() if p.dim() == 4]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+    model.load_state_dict({name: value.contiguous() for name, value in model.state_dict().items()})
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)  # loading keeps the layout
+    shapes = {tuple(p.shape) for p in kernels}
+    x = torch.randn(2, *load_network(ROOT / "specs" / spec).input_shape, dtype=torch.float64)
+    with torch.profiler.profile(record_shapes=True) as profile:
+        model(x).sum().backward()
+    copied = [tuple(event.input_shapes[0]) for event in profile.events()
+              if event.name == "aten::copy_" and event.input_shapes and tuple(event.input_shapes[0]) in shapes]
+    assert not copied

@@ -234,6 +234,7 @@ class AlexNet(nn.Module):
         self.drop7 = nn.Dropout(p=0.5)
         self.fc8 = nn.Linear(4096, 1000)
         self.reset_parameters()
+        self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations
 
     def reset_parameters(self):
         """Initialise every parameter as the spec declares."""
@@ -338,6 +339,7 @@ class AlexNetPlaced(nn.Module):
             nn.Linear(4096, 500, device=self.devices[1]),
         ])
         self.reset_parameters()
+        self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations
 
     def reset_parameters(self):
         """Initialise every parameter as the spec declares, each share like the whole layer."""
