@@ -35,10 +35,10 @@ def _autocast(model, x):
     return call
 
 
-def _bfloat16_twin(spec: str, ours) -> torch.nn.Module:
-    """The spec generated in bfloat16, holding `ours`' weights (rounded into bfloat16 on loading)."""
+def low_precision_twin(spec: str, ours, precision: str = "bfloat16") -> torch.nn.Module:
+    """The spec generated in `precision`, holding `ours`' weights (rounded into that type on loading)."""
     with contextlib.chdir(ROOT):
-        twin = backend.build(with_precision(load_network(f"specs/{spec}"), "bfloat16"))
+        twin = backend.build(with_precision(load_network(f"specs/{spec}"), precision))
     twin.load_state_dict(ours.state_dict())
     return twin
 
@@ -65,7 +65,7 @@ def run(quick: bool = False) -> list[Row]:
     if not quick:
         pairs["paper model"] = ("alexnet.yaml", paper_models(), 227)
     for label, (spec, (ours, theirs), size) in pairs.items():
-        low = _bfloat16_twin(spec, ours)
+        low = low_precision_twin(spec, ours)
         low.eval(), theirs.eval()
         x = torch.randn(batch, 3, size, size)
         with torch.no_grad():

@@ -91,6 +91,8 @@ def machine() -> dict[str, str]:
         info["torch"] = torch.__version__
         info["torch CPU capability"] = torch.backends.cpu.get_cpu_capability()
         info["torch threads"] = str(torch.get_num_threads())
+        if torch.cuda.is_available():
+            info["cuda device"] = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
     except ImportError:
         pass
     try:

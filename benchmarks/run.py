@@ -20,7 +20,7 @@ from benchmarks.harness import Timing
 
 SECTIONS = ("benchmarks.limits", "benchmarks.torch_lrn", "benchmarks.torch_model", "benchmarks.memory",
             "benchmarks.jax_model", "benchmarks.graphs", "benchmarks.cli", "benchmarks.scaling", "benchmarks.training",
-            "benchmarks.precision")
+            "benchmarks.precision", "benchmarks.cuda")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BUDGET_SECONDS = 600  # make bench on 2 cores
 

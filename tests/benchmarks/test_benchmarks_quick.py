@@ -23,6 +23,7 @@ SECTIONS = {
     "benchmarks.training": ("## Training to 95% (LeNet-5, digits)",),
     "benchmarks.precision": ("## Forward, bfloat16 (torch)", "## Training step, bfloat16 (torch)",
                              "## Forward, bfloat16 (jax)"),
+    "benchmarks.cuda": ("## Forward (CUDA)", "## Training step (CUDA)"),  # on the CPU: the quick run needs no GPU
 }
 
 
@@ -56,3 +57,13 @@ def test_fitted_exponent_recovers_known_powers():
     sizes = [10, 100, 1000]
     assert abs(fit_exponent(sizes, [2e-3 * s for s in sizes]) - 1) < 1e-9
     assert abs(fit_exponent(sizes, [1e-6 * s * s for s in sizes]) - 2) < 1e-9
+
+
+def test_without_a_gpu_the_cuda_section_says_it_was_not_run(monkeypatch):
+    import torch
+
+    from benchmarks import cuda
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (row,) = cuda.run()
+    assert row.section == "Forward (CUDA)" and "not run" in row.name and row.met is None
