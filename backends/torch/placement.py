@@ -16,8 +16,10 @@ from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
 
 from .initialisation import default_drawn_layers, init_calls, reset_doc
 from .layers import (
+    BATCHNORM_ISLAND,
     BATCHNORM_RESET,
     FLATTEN,
+    TORCH_DTYPES,
     PRELU_RESET,
     ClassView,
     Expression,
@@ -76,6 +78,11 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
                                "layer."),
                      tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
                            if view.name in default_drawn_layers(by_name)), weights_layout(net))
+
+
+def _batchnorm_note(note: str, precision: str) -> str:
+    """A batch normalisation's comment: in a low precision, it says the layer keeps float32 (as in view.py)."""
+    return "; ".join(filter(None, (note, BATCHNORM_ISLAND if precision in TORCH_DTYPES else "")))
 
 
 def is_chain(net: ResolvedNetwork) -> bool:
@@ -164,12 +171,12 @@ def _layer(layer: ResolvedLayer, state, overwritable: bool, devices: tuple[str, 
     if kind == "batchnorm" and split:
         shares = tuple(batchnorm_constructor(layer, layer.attrs.num_features // count, _device(index))
                        for index in range(count))
-        call = Statement(f"xs = [bn(x) for bn, x in zip(self.{name}, xs)]", shape, note)
+        call = Statement(f"xs = [bn(x) for bn, x in zip(self.{name}, xs)]", shape, _batchnorm_note(note, precision))
         init = (BATCHNORM_RESET.format(target="share"),)
         return LayerView(name, "batchnorm.jinja", shares=shares, call=call, init=init), after
     if kind == "batchnorm":
         constructor = batchnorm_constructor(layer, layer.attrs.num_features, _device(home))
-        call = Statement(_apply(module_call(name), state, home, split), shape, note)
+        call = Statement(_apply(module_call(name), state, home, split), shape, _batchnorm_note(note, precision))
         init = (BATCHNORM_RESET.format(target=f"self.{name}"),)
         return LayerView(name, "batchnorm.jinja", constructor, call=call, init=init), after
     if kind in ("maxpool", "avgpool", "adaptive_avgpool", "dropout"):

@@ -226,3 +226,16 @@ def test_graph_block_instance_over_two_devices_is_refused_naming_it():
     message = str(error.value)
     assert "block instance tower, whose layers run on gpu0, gpu1" in message
     assert "every layer of a block instance on one device" in message
+
+
+def test_in_a_low_precision_every_batchnorm_line_says_it_keeps_float32():
+    from alexnet_spec.precision import with_precision
+
+    unsplit = TOWERS.replace("placement: right}", "placement: right}\n      - {type: batchnorm, name: bn2}")
+    net = with_precision(resolve_text(unsplit), "bfloat16")
+    source = backend.render(net)
+    lines = [line for line in source.splitlines() if "self.bn" in line and "=" in line and "nn." not in line]
+    assert len(lines) == 4  # bn1 and bn2, in the single-device class and in the placed one (bn1 split there)
+    assert all("statistics and parameters in float32" in line for line in lines), lines
+    model = backend.build(net, devices=["cpu", "cpu"])
+    assert model(torch.randn(2, 4, 12, 12)).dtype == torch.bfloat16
