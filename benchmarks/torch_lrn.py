@@ -2,15 +2,23 @@
 
     .venv/bin/python -m benchmarks.torch_lrn      (2 threads; part of `make bench`)
 
-float32, eager, CPU, NCHW. Medians of interleaved repetitions after a warm-up. "grouped" is the paper's two towers
-(groups=2): the generated module normalises within each group; the torch baseline is what users write today, one
-nn.LocalResponseNorm per tower on torch.chunk and torch.cat. The bound is one read of x and one write of y, the time
-of torch.add(x, 1, out=y) on the same tensor (twice that for forward+backward: x in, y out; dy in, dx out).
+float32, eager, CPU, in both memory formats: NCHW and channels_last, the one the generated model runs (it converts
+its input to channels_last and every layer before an LRN keeps it). Medians of interleaved repetitions after a
+warm-up. "grouped" is the paper's two towers (groups=2): the generated module normalises within each group; the torch
+baseline is what users write today, one nn.LocalResponseNorm per tower on torch.chunk and torch.cat. The bound is one
+read of x and one write of y, the time of torch.add(x, 1, out=y) on the same tensor (twice that for
+forward+backward: x in, y out; dy in, dx out).
+
+Where the in-place forward's time goes, measured in the same run: the element-wise passes it makes over each block
+(aten operations counted, views excluded) and their time on one block that stays in cache, scaled to the whole
+tensor. Eager operations run one after another, so x's own read and write (the bound) cannot overlap those passes
+once x outgrows the cache: the in-cache time plus the bound is then the floor of this kernel.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from alexnet_spec.backends.torch import generated_module
 from alexnet_spec.source.loading import parse_network
@@ -18,15 +26,16 @@ from benchmarks.harness import interleaved, ratio
 from benchmarks.record import Row
 
 SHAPES = ((32, 96, 55, 55), (32, 256, 27, 27))  # AlexNet's norm1 and norm2 inputs at batch 32
+LAYOUTS = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
 SIZE, ALPHA, BETA, K = 5, 1e-4, 0.75, 2.0  # the paper's values; torch divides alpha by n, so it gets ALPHA * SIZE
 
 
-def generated_lrn_class():
-    """LocalResponseNorm as the torch backend generates it (one code path: a one-layer spec, built)."""
+def generated_lrn():
+    """The module the torch backend generates for a one-layer LRN spec, built: LocalResponseNorm and its helpers."""
     net = parse_network("name: OnlyLRN\ninput: {channels: 2, height: 1, width: 1}\n"
                         "layers:\n  - {type: lrn, size: 1, alpha: 1.0, beta: 0.75, k: 1, convention: paper}\n",
                         "<benchmark>")
-    return generated_module(net).LocalResponseNorm
+    return generated_module(net)
 
 
 def torch_baseline(groups: int):
@@ -39,22 +48,24 @@ def torch_baseline(groups: int):
 def run(quick: bool = False) -> list[Row]:
     """Generated LRN against torch.nn.LocalResponseNorm (target 5x) and the memory-bandwidth bound, float32 eager."""
     torch.set_num_threads(2)
-    lrn_class = generated_lrn_class()
+    module = generated_lrn()
     shapes = ((2, 16, 9, 9), (2, 32, 5, 5)) if quick else SHAPES
     repetitions = 2 if quick else 7
     rows = []
     for shape in shapes:
         for groups in (1, 2):
-            rows += measure(shape, groups, repetitions, lrn_class)
+            for layout in LAYOUTS:
+                rows += measure(shape, groups, layout, repetitions, module)
     return rows
 
 
-def measure(shape, groups: int, repetitions: int, lrn_class) -> list[Row]:
+def measure(shape, groups: int, layout: str, repetitions: int, module) -> list[Row]:
     torch.manual_seed(0)
-    x = torch.randn(shape).abs() * 3  # after a ReLU, as in AlexNet
-    grad = torch.randn(shape)
+    x = (torch.randn(shape).abs() * 3).contiguous(memory_format=LAYOUTS[layout])  # after a ReLU, as in AlexNet
+    grad = torch.randn(shape).contiguous(memory_format=LAYOUTS[layout])
     x_grad = x.clone().requires_grad_(True)
     out = torch.empty_like(x)
+    lrn_class = module.LocalResponseNorm
     ours, baseline = lrn_class(SIZE, scale=ALPHA, beta=BETA, k=K, groups=groups), torch_baseline(groups)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), baseline(x), rtol=1e-5, atol=1e-6)  # the same function
@@ -76,7 +87,7 @@ def measure(shape, groups: int, repetitions: int, lrn_class) -> list[Row]:
         forward = interleaved({"torch": lambda: baseline(x), "ours": lambda: ours(x), "bound": bound,
                                "in place": lambda: in_place(work)}, repetitions=repetitions)
     both = interleaved({"torch": backward(baseline), "ours": backward(ours), "bound": bound}, repetitions=repetitions)
-    label = f"{'×'.join(map(str, shape))}, groups {groups}"
+    label = f"{'×'.join(map(str, shape))} {layout}, groups {groups}"
     rows = []
     for mode, timings, passes in (("forward", forward, 1), ("forward+backward", both, 2)):
         speedup = ratio(timings["torch"], timings["ours"])
@@ -88,11 +99,58 @@ def measure(shape, groups: int, repetitions: int, lrn_class) -> list[Row]:
                         target="within 3×", met=to_bound <= 3, value=f"{to_bound:.2f}× the bound",
                         note=f"bound: torch.add(x, 1, out=y){' × 2' if passes == 2 else ''}, "
                              f"{timings['bound'].describe()}"))
-    to_bound = forward["in place"].median / forward["bound"].median
+    bound_time = forward["bound"].median
+    to_bound = forward["in place"].median / bound_time
     rows.append(Row("LRN (torch)", f"LRN {label}, forward in place (as the generated model runs it) vs the "
                                    "bandwidth bound", forward["in place"], target="within 3×", met=to_bound <= 3,
                     value=f"{to_bound:.2f}× the bound", note=f"{forward['in place'].describe()}"))
+    rows.append(in_cache_row(module, x, groups, label, bound_time, repetitions))
     return rows
+
+
+def in_cache_row(module, x, groups: int, label: str, bound_time: float, repetitions: int) -> Row:
+    """The in-place forward on about one block of items, again and again so that it stays in cache, scaled to x; its
+    passes over each block, counted; a plain torch.add over the same items, for scale. Each call first copies the
+    items back in (a normalised input shrinks, and after a few dozen calls would be subnormal and slow), and the time
+    of that copy alone is taken off."""
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    items = max(1, module._ChannelBlocks.BLOCK_BYTES // (x[0].numel() * x.element_size()))
+    block, two_blocks = (x[:1].expand(count, *x.shape[1:]).contiguous(memory_format=layout)
+                         for count in (items, 2 * items))
+    norm = module.LocalResponseNorm(SIZE, scale=ALPHA, beta=BETA, k=K, groups=groups, inplace=True)
+    work = torch.empty_like(block)
+    with torch.no_grad():
+        passes = _operations(norm, two_blocks) - _operations(norm, block)
+        timings = interleaved({"copy and norm": lambda: norm(work.copy_(block)), "copy": lambda: work.copy_(block),
+                               "add": lambda: torch.add(block, 1, out=work)}, repetitions=repetitions, inner=20)
+    seconds = timings["copy and norm"].median - timings["copy"].median
+    in_cache = seconds * x.numel() / block.numel() / bound_time
+    per_pass = seconds / (passes * block.numel()) * 1e9
+    add = timings["add"].median / block.numel() * 1e9
+    return Row("LRN (torch)", f"LRN {label}, forward in place: its passes in cache vs the bandwidth bound",
+               timings["copy and norm"], target=None, met=None,
+               value=f"{in_cache:.2f}× the bound in cache, {in_cache + 1:.2f}× with x's own traffic",
+               note=f"{passes} passes over each block ({items} items), {per_pass:.3f} ns an element a pass; "
+                    f"torch.add in cache {add:.3f} ns an element")
+
+
+class _Counting(TorchDispatchMode):
+    """Counts the aten operations that compute (views excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += not func.is_view
+        return func(*args, **(kwargs or {}))
+
+
+def _operations(norm, x) -> int:
+    x = x.clone()
+    with _Counting() as counting:
+        norm(x)
+    return counting.count
 
 
 def main() -> None:

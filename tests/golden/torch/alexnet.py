@@ -58,10 +58,9 @@ def _local_response_norm_blocks(x, size, scale, beta, k, groups, inplace=False):
     blocks = _ChannelBlocks(x, size, groups)
     y = blocks.x if inplace else torch.empty_like(blocks.x)
     squares = _Window(blocks, k / size)  # its padding holds k / size, so that each window adds up to k + ...
-    power = blocks.padded()
     for xb, yb in blocks(blocks.x, y):
         squares.fill(xb, xb, scale)
-        _multiply_by_power(yb, xb, squares.sum(), -beta, scratch=power[:len(xb)])  # x * d ** -beta
+        _multiply_by_power(yb, xb, squares.sum(), -beta, scratch=squares.spare())  # x * d ** -beta
     return y
 
 
@@ -84,11 +83,10 @@ class _LocalResponseNorm(torch.autograd.Function):
         grad_y = grad_y.contiguous(memory_format=blocks.memory_format)
         grad_x = torch.empty_like(blocks.x)
         squares, ratios = _Window(blocks, k / size), _Window(blocks, 0.0)
-        power = blocks.padded()
         for xb, gb, gxb in blocks(blocks.x, grad_y, grad_x):
             squares.fill(xb, xb, scale)
             d = squares.sum()
-            _multiply_by_power(gxb, gb, d, -beta, scratch=power[:len(xb)])  # dL/dy * d ** -beta
+            _multiply_by_power(gxb, gb, d, -beta, scratch=squares.spare())  # dL/dy * d ** -beta
             ratios.fill(gxb, xb, 1.0).div_(d.narrow(1, 0, blocks.width))  # dL/dy * y / d
             gxb.addcmul_(xb, ratios.sum().narrow(1, 0, blocks.width), value=-2.0 * beta * scale)
         return grad_x, None, None, None, None, None
@@ -96,15 +94,16 @@ class _LocalResponseNorm(torch.autograd.Function):
 
 def _multiply_by_power(out, a, d, exponent, scratch):
     """out = a * d ** exponent, with d and `scratch` laid out as a _Window's sums (a's channels first on axis 1).
-    pow(d, -0.5), pow(d, 3) and division are fast where pow(d, -0.75), sqrt and rsqrt are not (several times
-    slower: benchmarks/torch_lrn.py), so an exponent of -0.75 is a / ((d ** -0.5) ** 3) ** -0.5. The passes run over
-    the whole contiguous buffers, padding channels too: fewer, longer loops."""
-    channels = scratch.narrow(1, 0, a.shape[1])
+    pow(d, -0.5) is fast (a hardware square root and a division) where pow(d, -0.75), sqrt and rsqrt are several
+    times slower (benchmarks/torch_lrn.py), so an exponent of -0.75 is a * (d ** -0.5) ** -0.5 / d: d's fourth root
+    from two fast passes over the whole contiguous buffer (padding channels too: fewer, longer loops), and no
+    intermediate beyond the range of d's own dtype."""
     if exponent == -0.75:
-        torch.pow(d, -0.5, out=scratch).pow_(3).pow_(-0.5)  # d ** 0.75
-        return torch.div(a, channels, out=out)
+        torch.pow(d, -0.5, out=scratch).pow_(-0.5)  # d ** 0.25
+        torch.mul(a, scratch.narrow(1, 0, a.shape[1]), out=out)
+        return out.div_(d.narrow(1, 0, a.shape[1]))
     torch.pow(d, exponent, out=scratch)
-    return torch.mul(a, channels, out=out)
+    return torch.mul(a, scratch.narrow(1, 0, a.shape[1]), out=out)
 
 
 class _ChannelBlocks:
@@ -112,7 +111,7 @@ class _ChannelBlocks:
     (N * groups, C // groups, H * W) in the contiguous format, (N * H * W * groups, C // groups, 1) in
     channels_last; cut into blocks of whole rows, about BLOCK_BYTES of x each."""
 
-    BLOCK_BYTES = 1 << 20
+    BLOCK_BYTES = 2 << 20  # the fastest of 0.5 to 4 MiB at AlexNet's norm1 and norm2 (benchmarks/torch_lrn.py)
 
     def __init__(self, x, size, groups):
         channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
@@ -165,7 +164,7 @@ class _Window:
         """The window sums of the block last filled, shaped (row, channel + size - 1, inner): [:, c] = padded[:, c] +
         ... + padded[:, c + size - 1], the window of channel c. Neighbours are added in pairs first: size // 2 + 1
         passes over the block instead of size - 1."""
-        _, sums, pairing = self.block
+        _, sums, pairing, _ = self.block
         if pairing:
             left, right, pairs, total, (first, second, *rest) = pairing
             torch.add(left, right, out=pairs)
@@ -174,18 +173,23 @@ class _Window:
                 total += term
         return sums
 
+    def spare(self):
+        """A buffer laid out as the sums of the block last filled, free until the next sum: the pairs' buffer."""
+        return self.block[3]
+
     def _cut(self, length):
         """The views for a block of `length` rows, flat where a window sum reads them."""
         padded, middle = self.padded[:length], self.padded[:length].narrow(1, self.size // 2, self.width)
+        spare = self.pairs[:length]
         if self.size == 1:
-            return middle, padded, ()
+            return middle, padded, (), spare
         shift, flat = self.shift, padded.view(-1)
         windows = flat.numel() - (self.size - 1) * shift  # the sums that lie wholly inside the buffer
         pairs = self.pairs.view(-1)[:flat.numel() - shift]
         terms = [pairs[offset * shift:offset * shift + windows] for offset in range(0, self.size - 1, 2)]
         terms.append(flat[(self.size - 1) * shift:])
         total = self.sums[:length].view(-1)[:windows]
-        return middle, self.sums[:length], (flat[:-shift], flat[shift:], pairs, total, terms)
+        return middle, self.sums[:length], (flat[:-shift], flat[shift:], pairs, total, terms), spare
 
 
 def gather(xs, device):
