@@ -56,7 +56,23 @@ def run(quick: bool = False) -> list[Row]:
         for groups in (1, 2):
             for layout in LAYOUTS:
                 rows += measure(shape, groups, layout, repetitions, module)
+    rows.append(operations_row(module._ChannelBlocks.BLOCK_BYTES, repetitions))
     return rows
+
+
+def operations_row(block_bytes: int, repetitions: int) -> Row:
+    """One pass of each candidate operation for d ** -0.75 over a block that stays in cache, with torch.add for
+    scale: which of them the kernel can afford."""
+    d = torch.rand(block_bytes // 4) + 2.0  # k + scale * sum of squares, k = 2
+    out = torch.empty_like(d)
+    candidates = {"pow(d, -0.5)": lambda: torch.pow(d, -0.5, out=out), "rsqrt": lambda: torch.rsqrt(d, out=out),
+                  "sqrt": lambda: torch.sqrt(d, out=out), "pow(d, -0.75)": lambda: torch.pow(d, -0.75, out=out),
+                  "torch.add": lambda: torch.add(d, d, out=out)}
+    timings = interleaved(candidates, repetitions=repetitions, inner=20)
+    per_element = {name: timing.median / d.numel() * 1e9 for name, timing in timings.items()}
+    return Row("LRN (torch)", "LRN: one pass over a block in cache, by operation", timings["pow(d, -0.5)"],
+               target=None, met=None, value=", ".join(f"{name} {ns:.3f} ns" for name, ns in per_element.items()),
+               note=f"an element, {block_bytes >> 20} MiB blocks, float32, 2 threads")
 
 
 def measure(shape, groups: int, layout: str, repetitions: int, module) -> list[Row]:
