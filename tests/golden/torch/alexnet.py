@@ -60,8 +60,7 @@ def _local_response_norm_blocks(x, size, scale, beta, k, groups, inplace=False):
     squares = _Window(blocks, k / size)  # its padding holds k / size, so that each window adds up to k + ...
     for xb, yb in blocks(blocks.x, y):
         squares.fill(xb, xb, scale)
-        d = squares.sum()
-        _multiply_by_power(yb, xb, d, -beta, scratch=d)  # x * d ** -beta
+        _multiply_by_power(yb, xb, squares.sum(), -beta, scratch=squares.spare())  # x * d ** -beta
     return y
 
 
@@ -94,16 +93,15 @@ class _LocalResponseNorm(torch.autograd.Function):
 
 
 def _multiply_by_power(out, a, d, exponent, scratch):
-    """out = a * d ** exponent, with d and `scratch` (which may be d: it is then overwritten) laid out as a _Window's
-    sums (a's channels first on axis 1). pow(d, -0.5) is fast (a hardware square root and a division) where
-    pow(d, -0.75), sqrt and rsqrt are several times slower (benchmarks/torch_lrn.py), so an exponent of -0.75 is
-    a / d * (d ** -0.5) ** -0.5: d's fourth root from two fast passes over the whole contiguous buffer (padding
-    channels too: fewer, longer loops), and no intermediate beyond the range of d's own dtype."""
+    """out = a * d ** exponent, with d and `scratch` laid out as a _Window's sums (a's channels first on axis 1).
+    pow(d, -0.5) is fast (a hardware square root and a division) where pow(d, -0.75), sqrt and rsqrt are several
+    times slower (benchmarks/torch_lrn.py), so d ** -0.75 is (d ** -0.5) ** -0.5 / d: d's fourth root from two fast
+    passes, and no intermediate beyond the range of d's own dtype. The power is taken over the whole contiguous
+    buffer (padding channels too): one long loop, where the channels alone are a short loop for each row."""
     if exponent == -0.75:
-        torch.div(a, d.narrow(1, 0, a.shape[1]), out=out)
-        torch.pow(d, -0.5, out=scratch).pow_(-0.5)  # d ** 0.25
-        return out.mul_(scratch.narrow(1, 0, a.shape[1]))
-    torch.pow(d, exponent, out=scratch)
+        torch.pow(d, -0.5, out=scratch).pow_(-0.5).div_(d)
+    else:
+        torch.pow(d, exponent, out=scratch)
     return torch.mul(a, scratch.narrow(1, 0, a.shape[1]), out=out)
 
 
