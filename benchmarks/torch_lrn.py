@@ -10,9 +10,10 @@ read of x and one write of y, the time of torch.add(x, 1, out=y) on the same ten
 forward+backward: x in, y out; dy in, dx out).
 
 Where the in-place forward's time goes, measured in the same run: the element-wise passes it makes over each block
-(aten operations counted, views excluded) and their time on one block that stays in cache, scaled to the whole
-tensor. Eager operations run one after another, so x's own read and write (the bound) cannot overlap those passes
-once x outgrows the cache: the in-cache time plus the bound is then the floor of this kernel.
+(aten operations counted, views excluded) and their time on blocks that stay in cache, scaled to the whole tensor;
+and what the same number of passes would take were each as fast as a plain torch.add in cache. Eager operations
+run one after another, so x's own read and write (the bound) cannot overlap those passes once x outgrows the
+cache: the in-cache time plus the bound is then the floor of this kernel.
 """
 
 from __future__ import annotations
@@ -143,12 +144,13 @@ def in_cache_row(module, x, groups: int, label: str, bound_time: float, repetiti
     seconds = {name: timing.median for name, timing in timings.items()}
     per_element = ((seconds["four"] - seconds["copy four"]) - (seconds["one"] - seconds["copy one"])) / (
         four.numel() - one.numel())
-    in_cache = per_element * x.numel() / bound_time
+    add = seconds["add"] / one.numel()
+    in_cache, floor = (seconds_an_element * x.numel() / bound_time for seconds_an_element in (per_element, passes * add))
     return Row("LRN (torch)", f"LRN {label}, forward in place: its passes in cache vs the bandwidth bound",
                timings["four"], target=None, met=None,
                value=f"{in_cache:.2f}× the bound in cache, {in_cache + 1:.2f}× with x's own traffic",
-               note=f"{passes} passes over each block, {per_element / passes * 1e9:.3f} ns an element a pass; "
-                    f"torch.add in cache {seconds['add'] / one.numel() * 1e9:.3f} ns an element")
+               note=f"{passes} passes over each block, {per_element / passes * 1e9:.3f} ns an element a pass; were "
+                    f"each as fast as torch.add in cache ({add * 1e9:.3f} ns), {floor:.2f}× and {floor + 1:.2f}×")
 
 
 class _Counting(TorchDispatchMode):
