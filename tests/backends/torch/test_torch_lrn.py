@@ -207,3 +207,24 @@ def test_the_fourth_root_holds_over_float32s_range(generated, magnitude):
     expected = plain_lrn(x, 5, 1.0, 0.75, 0.0)
     actual = generated.LocalResponseNorm(5, 1.0, 0.75, 0.0)(x.float())
     torch.testing.assert_close(actual.double(), expected, rtol=1e-6, atol=0)
+
+
+def test_the_generated_model_normalises_channels_last_activations():
+    """The layout benchmarks/torch_lrn.py measures besides NCHW: the model converts its input to channels_last once,
+    and the convolution and ReLU before an LRN keep it."""
+    from alexnet_spec.backends import get
+
+    model = get("torch").build(resolve_text("""
+        name: ConvThenLRN
+        input: {channels: 3, height: 13, width: 13}
+        layers:
+          - {type: conv, name: conv1, out_channels: 12, kernel: 3}
+          - {type: relu}
+          - {type: lrn, name: norm1, size: 5, alpha: 1.0e-4, beta: 0.75, k: 2, convention: paper, groups: 2}
+    """)).eval()
+    layouts = []
+    model.norm1.register_forward_pre_hook(
+        lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 13, 13))
+    assert layouts == [True]
