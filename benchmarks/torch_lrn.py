@@ -58,7 +58,33 @@ def run(quick: bool = False) -> list[Row]:
             for layout in LAYOUTS:
                 rows += measure(shape, groups, layout, repetitions, module)
     rows.append(operations_row(module._ChannelBlocks.BLOCK_BYTES, repetitions))
+    rows.append(block_sizes_row(module, shapes[0], repetitions))
     return rows
+
+
+def block_sizes_row(module, shape, repetitions: int) -> Row:
+    """The in-place forward at half, the same and twice the generated block size, on norm1's channels_last input
+    with two groups (the generated AlexNet's first LRN), side by side."""
+    blocks, chosen = module._ChannelBlocks, module._ChannelBlocks.BLOCK_BYTES
+    x = (torch.randn(shape).abs() * 3).contiguous(memory_format=torch.channels_last)
+    norm, work = module.LocalResponseNorm(SIZE, scale=ALPHA, beta=BETA, k=K, groups=2, inplace=True), x.clone()
+
+    def at(block_bytes):
+        def call():
+            blocks.BLOCK_BYTES = block_bytes
+            try:
+                norm(work.copy_(x))
+            finally:
+                blocks.BLOCK_BYTES = chosen
+        return call
+
+    sizes = {f"{block_bytes / 2**20:g} MiB": block_bytes for block_bytes in (chosen // 2, chosen, chosen * 2)}
+    with torch.no_grad():
+        timings = interleaved({name: at(block_bytes) for name, block_bytes in sizes.items()}, repetitions=repetitions)
+    return Row("LRN (torch)", f"LRN {'×'.join(map(str, shape))} channels_last, groups 2, forward in place (after a "
+                              "copy of x) by block size", timings[f"{chosen / 2**20:g} MiB"], target=None, met=None,
+               value=", ".join(f"{name} {timing.median * 1e3:.3f} ms" for name, timing in timings.items()),
+               note=f"the generated kernel's blocks are {chosen / 2**20:g} MiB")
 
 
 def operations_row(block_bytes: int, repetitions: int) -> Row:
