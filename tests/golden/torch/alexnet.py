@@ -110,7 +110,7 @@ class _ChannelBlocks:
     (N * groups, C // groups, H * W) in the contiguous format, (N * H * W * groups, C // groups, 1) in
     channels_last; cut into blocks of whole rows, about BLOCK_BYTES of x each."""
 
-    BLOCK_BYTES = 2 << 20  # the fastest of 0.5 to 4 MiB at AlexNet's norm1 and norm2 (benchmarks/torch_lrn.py)
+    BLOCK_BYTES = 2 << 20  # 1, 2 and 4 MiB run within noise of each other at AlexNet's LRNs; 0.5 MiB is slower
 
     def __init__(self, x, size, groups):
         channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
