@@ -163,7 +163,8 @@ def in_cache_row(module, x, groups: int, label: str, bound_time: float, repetiti
     norm = module.LocalResponseNorm(SIZE, scale=ALPHA, beta=BETA, k=K, groups=groups, inplace=True)
     work_one, work_four = torch.empty_like(one), torch.empty_like(four)
     with torch.no_grad():
-        passes = _operations(norm, two) - _operations(norm, one)
+        passes = (_operations(norm, two) - _operations(norm, one)) // max(1, _blocks(module, two, groups) -
+                                                                         _blocks(module, one, groups))
         timings = interleaved({"one": lambda: norm(work_one.copy_(one)), "copy one": lambda: work_one.copy_(one),
                                "four": lambda: norm(work_four.copy_(four)), "copy four": lambda: work_four.copy_(four),
                                "add": lambda: torch.add(one, 1, out=work_one)}, repetitions=repetitions, inner=10)
@@ -189,6 +190,11 @@ class _Counting(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += not func.is_view
         return func(*args, **(kwargs or {}))
+
+
+def _blocks(module, x, groups: int) -> int:
+    blocks = module._ChannelBlocks(x, SIZE, groups)
+    return -(-blocks.rows // blocks.length)
 
 
 def _operations(norm, x) -> int:
