@@ -160,3 +160,71 @@ def test_agrees_with_the_numpy_oracle(generated, batch, groups, per_group, size,
 def test_empty_batch(generated):
     x = torch.zeros(0, 8, 2, 2)
     assert generated.LocalResponseNorm(3, 1.0, 0.75, 1.0)(x).shape == (0, 8, 2, 2)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("rows_a_block", [2, 4])
+def test_blocks_that_split_the_tensor_unevenly(generated, monkeypatch, size, groups, channels_last, rows_a_block):
+    """Blocks of whole rows (a group's channels at one item, contiguous; at one pixel, channels_last), a few rows
+    each: the last block is shorter than the others in most of these cases, and windows meet both group edges."""
+    torch.manual_seed(size * 10 + groups)
+    x = torch.randn(3, 14, 5, 3, dtype=torch.float64) * 2
+    row_bytes = 14 // groups * (1 if channels_last else 15) * x.element_size()
+    monkeypatch.setattr(generated._ChannelBlocks, "BLOCK_BYTES", rows_a_block * row_bytes + row_bytes // 2)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    grad_y = torch.randn(3, 14, 5, 3, dtype=torch.float64)
+    norm = generated.LocalResponseNorm(size, 0.3, 0.75, 1.2, groups)
+    actual = norm(x)
+    expected = plain_lrn(x, size, 0.3, 0.75, 1.2, groups)
+    torch.testing.assert_close(actual, expected, rtol=1e-13, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(actual, x, grad_y), torch.autograd.grad(expected, x, grad_y),
+                               rtol=1e-12, atol=1e-15)
+    with torch.no_grad():
+        in_place = generated.LocalResponseNorm(size, 0.3, 0.75, 1.2, groups, inplace=True)(x.detach().clone())
+    torch.testing.assert_close(in_place, expected, rtol=1e-13, atol=0)
+    assert in_place.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize("size", [3, 7])
+def test_gradcheck_with_blocks_in_channels_last(generated, monkeypatch, size):
+    monkeypatch.setattr(generated._ChannelBlocks, "BLOCK_BYTES", 3 * 8 * 8)  # three pixels' 8 channels a block
+    torch.manual_seed(size)
+    x = torch.randn(2, 8, 2, 3, dtype=torch.float64).contiguous(memory_format=torch.channels_last) * 2
+    norm = generated.LocalResponseNorm(size, 0.3, 0.75, 1.2, groups=1)
+    assert torch.autograd.gradcheck(norm, (x.requires_grad_(True),))
+
+
+@pytest.mark.parametrize("magnitude", [1e-14, 1e18])
+def test_the_fourth_root_holds_over_float32s_range(generated, magnitude):
+    """d ** -0.75 through d's fourth root: no intermediate leaves float32 where d itself does not (with k = 0 the
+    sums reach 1e-28 and, at the other end, 1e36)."""
+    torch.manual_seed(4)
+    x = torch.randn(2, 6, 3, 3, dtype=torch.float64) * magnitude
+    expected = plain_lrn(x, 5, 1.0, 0.75, 0.0)
+    actual = generated.LocalResponseNorm(5, 1.0, 0.75, 0.0)(x.float())
+    torch.testing.assert_close(actual.double(), expected, rtol=1e-6, atol=0)
+
+
+def test_the_generated_model_normalises_channels_last_activations():
+    """The layout benchmarks/torch_lrn.py measures besides NCHW: the model converts its input to channels_last once,
+    and the convolution and ReLU before an LRN keep it."""
+    from alexnet_spec.backends import get
+
+    model = get("torch").build(resolve_text("""
+        name: ConvThenLRN
+        input: {channels: 3, height: 13, width: 13}
+        layers:
+          - {type: conv, name: conv1, out_channels: 12, kernel: 3}
+          - {type: relu}
+          - {type: lrn, name: norm1, size: 5, alpha: 1.0e-4, beta: 0.75, k: 2, convention: paper, groups: 2}
+    """)).eval()
+    layouts = []
+    model.norm1.register_forward_pre_hook(
+        lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 13, 13))
+    assert layouts == [True]

@@ -58,12 +58,9 @@ def _local_response_norm_blocks(x, size, scale, beta, k, groups, inplace=False):
     blocks = _ChannelBlocks(x, size, groups)
     y = blocks.x if inplace else torch.empty_like(blocks.x)
     squares = _Window(blocks, k / size)  # its padding holds k / size, so that each window adds up to k + ...
-    denominator = blocks.empty()
     for xb, yb in blocks(blocks.x, y):
-        d = denominator[:len(xb)]
         squares.fill(xb, xb, scale)
-        squares.sum(out=d)  # k + scale * sum of squares
-        _multiply_by_power(yb, xb, d, -beta, scratch=d)  # x * d ** -beta
+        _multiply_by_power(yb, xb, squares.sum(), -beta, scratch=squares.spare())  # x * d ** -beta
     return y
 
 
@@ -86,97 +83,112 @@ class _LocalResponseNorm(torch.autograd.Function):
         grad_y = grad_y.contiguous(memory_format=blocks.memory_format)
         grad_x = torch.empty_like(blocks.x)
         squares, ratios = _Window(blocks, k / size), _Window(blocks, 0.0)
-        denominator, power = blocks.empty(), blocks.empty()
         for xb, gb, gxb in blocks(blocks.x, grad_y, grad_x):
-            d, p = denominator[:len(xb)], power[:len(xb)]
             squares.fill(xb, xb, scale)
-            squares.sum(out=d)
-            _multiply_by_power(gxb, gb, d, -beta, scratch=p)  # dL/dy * d ** -beta
-            ratios.fill(gxb, xb, 1.0).div_(d)  # dL/dy * y / d
-            gxb.addcmul_(xb, ratios.sum(out=d), value=-2.0 * beta * scale)
+            d = squares.sum()
+            _multiply_by_power(gxb, gb, d, -beta, scratch=squares.spare())  # dL/dy * d ** -beta
+            ratios.fill(gxb, xb, 1.0).div_(d.narrow(1, 0, blocks.width))  # dL/dy * y / d
+            gxb.addcmul_(xb, ratios.sum().narrow(1, 0, blocks.width), value=-2.0 * beta * scale)
         return grad_x, None, None, None, None, None
 
 
 def _multiply_by_power(out, a, d, exponent, scratch):
-    """out = a * d ** exponent, using `scratch` (which may be d). An exponent of -0.75 as rsqrt(d) * sqrt(rsqrt(d)):
-    two cheap passes where pow takes many."""
+    """out = a * d ** exponent, with d and `scratch` laid out as a _Window's sums (a's channels first on axis 1).
+    pow(d, -0.5) is fast (a hardware square root and a division): rsqrt takes about twice as long, sqrt three times,
+    pow(d, -0.75) over ten times (benchmarks/torch_lrn.py). So d ** -0.75 is (d ** -0.5) ** -0.5 / d: d's fourth
+    root from two fast passes, and no intermediate beyond the range of d's own dtype. The power is taken over the whole contiguous
+    buffer (padding channels too): one long loop, where the channels alone are a short loop for each row."""
     if exponent == -0.75:
-        torch.rsqrt(d, out=scratch)
-        torch.mul(a, scratch, out=out)
-        return out.mul_(scratch.sqrt_())
-    torch.pow(d, exponent, out=scratch)
-    return torch.mul(a, scratch, out=out)
+        torch.pow(d, -0.5, out=scratch).pow_(-0.5).div_(d)
+    else:
+        torch.pow(d, exponent, out=scratch)
+    return torch.mul(a, scratch.narrow(1, 0, a.shape[1]), out=out)
 
 
 class _ChannelBlocks:
-    """Tensors laid out like x, cut along the batch into blocks of about BLOCK_BYTES, each viewed as
-    (block, ..., groups, C // groups, ...) with the channels of a group on `axis`."""
+    """Tensors laid out like x, viewed as rows (row, C // groups, inner) that hold the channels of a group on axis 1:
+    (N * groups, C // groups, H * W) in the contiguous format, (N * H * W * groups, C // groups, 1) in
+    channels_last; cut into blocks of whole rows, about BLOCK_BYTES of x each."""
 
-    BLOCK_BYTES = 1 << 20
+    BLOCK_BYTES = 2 << 20  # 1, 2 and 4 MiB run within noise of each other at AlexNet's LRNs; 0.5 MiB is slower
 
     def __init__(self, x, size, groups):
         channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x = x.contiguous(memory_format=self.memory_format)
-        self.size, self.groups, self.width = size, groups, x.shape[1] // groups
-        self.axis = 4 if channels_last else 2
-        item_bytes = x.shape[1:].numel() * x.element_size()
-        self.length = max(1, self.BLOCK_BYTES // max(1, item_bytes))
+        self.size, self.width = size, x.shape[1] // groups
+        batch, spatial = x.shape[0], x.shape[2:].numel()
+        self.rows, self.inner = (batch * spatial * groups, 1) if channels_last else (batch * groups, spatial)
+        row_bytes = max(1, self.width * self.inner * x.element_size())
+        self.length = max(1, min(self.rows, self.BLOCK_BYTES // row_bytes))
 
     def view(self, t):
         if self.memory_format == torch.channels_last:
-            return t.permute(0, 2, 3, 1).unflatten(3, (self.groups, self.width))
-        return t.unflatten(1, (self.groups, self.width))
+            t = t.permute(0, 2, 3, 1)
+        return t.view(self.rows, self.width, self.inner)
 
     def __call__(self, *tensors):
         views = [self.view(t) for t in tensors]
-        for start in range(0, len(views[0]), self.length):
+        for start in range(0, self.rows, self.length):
             yield tuple(view[start:start + self.length] for view in views)
 
-    def empty(self, extra=0):
-        """Scratch space for one block, with `extra` more channels in each group."""
-        shape = list(self.view(self.x).shape)
-        shape[0] = min(shape[0], self.length)
-        shape[self.axis] += extra
+    def padded(self):
+        """Scratch for one block, with size - 1 more channels in each row."""
+        shape = (min(self.rows, self.length), self.width + self.size - 1, self.inner)
         return torch.empty(shape, dtype=self.x.dtype, device=self.x.device)
 
 
 class _Window:
-    """A block with size // 2 more channels on either side of each group, those holding `value`, and the views that
-    the window sums read, made once: making them per block costs as much as a pass at AlexNet's sizes."""
+    """A block with size // 2 more channels on either side of each row, those holding `value`, and its window sums.
+    The padded block is one contiguous buffer, so a window sum is a sum of shifted copies of the whole buffer
+    (shifted by channels: `inner` elements each): contiguous passes, which also add up size - 1 windows across the
+    end of each row for nothing. The views are made once per block length: making them per block costs as much
+    as a pass at AlexNet's sizes."""
 
     def __init__(self, blocks, value):
-        size, axis, width = blocks.size, blocks.axis, blocks.width
-        padded = blocks.empty(extra=size - 1).fill_(value)
-        self.value = torch.tensor(value, dtype=padded.dtype, device=padded.device)
-        self.length, self.views = len(padded), [padded.narrow(axis, size // 2, width)]
-        if size > 1:  # size is odd: the window is (size - 1) / 2 pairs of neighbours and its last channel
-            pairs = blocks.empty(extra=size - 2)
-            span = pairs.shape[axis]
-            self.views += [padded.narrow(axis, 0, span), padded.narrow(axis, 1, span), pairs]
-            self.views += [pairs.narrow(axis, offset, width) for offset in range(0, size - 1, 2)]
-            self.views.append(padded.narrow(axis, size - 1, width))
+        self.padded, self.pairs, self.sums = blocks.padded().fill_(value), blocks.padded(), blocks.padded()
+        self.sums.view(-1)[self.sums.numel() - (blocks.size - 1) * blocks.inner:].fill_(1.0)  # never summed into
+        self.value = torch.tensor(value, dtype=self.padded.dtype, device=self.padded.device)
+        self.size, self.width, self.shift = blocks.size, blocks.width, blocks.inner
+        self.views, self.block = {}, None
 
     def fill(self, a, b, value):
         """Between the padding channels, the padding value + value * a * b; returns that middle part."""
-        return torch.addcmul(self.value, a, b, value=value, out=self._cut(len(a))[0])
+        if len(a) not in self.views:
+            self.views[len(a)] = self._cut(len(a))
+        self.block = self.views[len(a)]
+        return torch.addcmul(self.value, a, b, value=value, out=self.block[0])
 
-    def sum(self, out):
-        """out[c] = padded[c] + ... + padded[c + size - 1], each channel's window: neighbours are added in pairs
-        first, size // 2 + 1 passes over the block instead of size - 1."""
-        middle, *pairing = self._cut(len(out))
-        if not pairing:
-            return out.copy_(middle)
-        left, right, pairs, first, second, *rest = pairing
-        torch.add(left, right, out=pairs)
-        torch.add(first, second, out=out)
-        for term in rest:
-            out += term
-        return out
+    def sum(self):
+        """The window sums of the block last filled, shaped (row, channel + size - 1, inner): [:, c] = padded[:, c] +
+        ... + padded[:, c + size - 1], the window of channel c. Neighbours are added in pairs first: size // 2 + 1
+        passes over the block instead of size - 1."""
+        _, sums, pairing, _ = self.block
+        if pairing:
+            left, right, pairs, total, (first, second, *rest) = pairing
+            torch.add(left, right, out=pairs)
+            torch.add(first, second, out=total)
+            for term in rest:
+                total += term
+        return sums
+
+    def spare(self):
+        """A buffer laid out as the sums of the block last filled, free until the next sum: the pairs' buffer."""
+        return self.block[3]
 
     def _cut(self, length):
-        """The views for a block of `length` items: only the last block may be shorter than the others."""
-        return self.views if length == self.length else [view[:length] for view in self.views]
+        """The views for a block of `length` rows, flat where a window sum reads them."""
+        padded, middle = self.padded[:length], self.padded[:length].narrow(1, self.size // 2, self.width)
+        spare = self.pairs[:length]
+        if self.size == 1:
+            return middle, padded, (), spare
+        shift, flat = self.shift, padded.view(-1)
+        windows = flat.numel() - (self.size - 1) * shift  # the sums that lie wholly inside the buffer
+        pairs = self.pairs.view(-1)[:flat.numel() - shift]
+        terms = [pairs[offset * shift:offset * shift + windows] for offset in range(0, self.size - 1, 2)]
+        terms.append(flat[(self.size - 1) * shift:])
+        total = self.sums[:length].view(-1)[:windows]
+        return middle, self.sums[:length], (flat[:-shift], flat[shift:], pairs, total, terms), spare
 
 
 def gather(xs, device):
