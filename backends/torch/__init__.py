@@ -36,6 +36,10 @@ class TorchBackend:
         """An nn.Module made by executing `render(net)`; see build.build."""
         return _build(net, devices=devices, dtype=dtype, **options)
 
+    def prepare(self) -> None:
+        """Import torch now, so that a caller (`alexspec check`) can do so while it does other work."""
+        import torch  # noqa: F401
+
     def evaluate(self, net: ResolvedNetwork, weights: Mapping[str, Any], x: Any,
                  dtype: str = "float64") -> list[tuple[str, Any]]:
         """Every layer's output (numpy arrays) of the single-device model in eval mode, for `alexspec check`."""
