@@ -85,7 +85,7 @@ def _no_draws_on_meta_mode():
 
 def with_weights(model, weights: Mapping[str, Any]):
     """`model` holding canonical `weights`, each converted as `load_state_dict` would copy it into the model's own
-    tensor: that tensor's dtype, and its strides (the channels-last kernels of the generated convolutions). A weight
+    tensor: that tensor's dtype, and its strides (a channels-last kernel stays channels last). A weight
     already so (a float64 numpy array for a float64 dense layer) is used as it is, without a copy; the model only
     reads its weights. Unexpected entries are ignored; a missing one is a ValueError, except the batch counter
     num_batches_tracked, which eval mode never reads (it starts at 0)."""
