@@ -112,7 +112,8 @@ def test_validate_summary_and_compile_import_no_numpy_torch_or_jax(command):
     program = [sys.executable, "-X", "importtime", "-m", "alexnet_spec", command[0], "specs/alexnet.yaml", *command[1:]]
     result = subprocess.run(program, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
     assert "alexnet_spec.cli" in imported  # the report is the program's
     assert sorted(name for name in imported if name.split(".")[0] in ("numpy", "torch", "jax", "jaxlib")) == []
 
