@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from alexnet_spec.cli_support import (APP_SETTINGS, JsonOpt, OutputOpt, PrecisionOpt, SetOpt, SpecArg, VerboseOpt, emit,
-                                      emit_json, reports_errors, terminal_width)
+from alexnet_spec.cli_support import (APP_SETTINGS, EXIT_OK, JsonOpt, OutputOpt, PrecisionOpt, SetOpt, SpecArg,
+                                      VerboseOpt, emit, emit_json, end_process, reports_errors, terminal_width)
 from alexnet_spec.errors import SpecError
 from alexnet_spec.source.loading import load_network
 from alexnet_spec.interop.commands import export_command, import_app
@@ -221,4 +221,10 @@ app.command("train")(train_command)
 
 
 def main() -> None:
-    app()
+    """The `alexspec` program: the command, then the process ends without the interpreter's finalisation."""
+    try:
+        app()
+        code = EXIT_OK
+    except SystemExit as exit:
+        code = exit.code
+    end_process(code)

@@ -109,6 +109,26 @@ def reports_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def end_process(code: int | str | None) -> None:
+    """Exit with `code` as SystemExit would (None: 0; text: printed, then 1), without the interpreter's finalisation.
+
+    Finalisation frees every module and object one by one: 0.04 s after `validate` (a fifth of the command), 0.3 to
+    0.8 s after `check` has loaded torch and jax, for a process whose memory the system reclaims at once. Nothing is
+    lost: the commands write their files whole (atomically) before returning, and the standard streams are flushed
+    here; a closed stdout (`| head`) is left quietly, as `reports_errors` leaves it."""
+    if code is None:
+        code = EXIT_OK
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def report_diagnostics(diagnostics: list[Diagnostic], as_json: bool) -> None:
     if as_json:
         print(json.dumps(as_json_errors(diagnostics), indent=2, ensure_ascii=False))

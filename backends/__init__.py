@@ -4,7 +4,8 @@ A backend is an object with `name`, `render(net) -> str` (source text, without i
 `build(net, **options)` (executes that same source) and `evaluate(net, weights, x, dtype)` (every layer's output,
 which `alexspec check` compares with the reference's). Another package adds one by declaring an entry point in the
 same group. Backends that can train (torch, jax) also offer `trainer(net, weights, **options)`: the step and the
-forward pass behind `alexspec train` (alexnet_spec/training/loop.py; backends/*/train.py).
+forward pass behind `alexspec train` (alexnet_spec/training/loop.py; backends/*/train.py), and `prepare()`, which
+imports the framework ahead of `evaluate` so that `alexspec check` does so while it draws the weights.
 """
 
 from __future__ import annotations

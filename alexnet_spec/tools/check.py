@@ -9,7 +9,9 @@ position, so a backend may evaluate a graph's branches in another order; a layer
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -126,7 +128,6 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     if precision is not None:
         return _run_low_precision(net, backend_names, precision, batch, seed, rtol, atol)
     from alexnet_spec import backends
-    from alexnet_spec.weights import init_weights
 
     if dtype not in DEFAULT_TOLERANCE:
         raise unknown_choice("dtype", dtype, list(DEFAULT_TOLERANCE), file="--dtype")
@@ -143,10 +144,9 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     for name, generator in generators.items():
         if not hasattr(generator, "evaluate"):
             raise SpecError(Diagnostic(f"backend {name!r} cannot be checked: it has no `evaluate`", file="--backends"))
-    rng = np.random.default_rng(seed)
-    weights = init_weights(net, rng)
-    x = rng.standard_normal((batch,) + tuple(net.input_shape))
-    outputs = {name: dict(generator.evaluate(net, weights, x, dtype=dtype)) for name, generator in generators.items()}
+    outputs = _side_by_side(net, batch, seed, generators.values(), {
+        name: lambda weights, x, generator=generator: generator.evaluate(net, weights, x, dtype=dtype)
+        for name, generator in generators.items()})
     reference = "numpy" if "numpy" in outputs else backend_names[0]
     rows = []
     for layer in net.layers:
@@ -162,7 +162,6 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
     from alexnet_spec import backends
     from alexnet_spec.precision import LOW_PRECISIONS, with_precision
     from alexnet_spec.tools.tolerance import layer_bounds
-    from alexnet_spec.weights import init_weights
 
     if precision in DEFAULT_TOLERANCE:
         raise SpecError(Diagnostic(f"--precision {precision}: check compares {precision} with --dtype",
@@ -177,12 +176,13 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
         raise SpecError(Diagnostic("check --precision needs a backend besides the oracle", file="--backends",
                                    hint="for example --backends torch,jax"))
     generators = {name: backends.get(name) for name in names}
-    rng = np.random.default_rng(seed)
-    weights = init_weights(net, rng)
-    x = rng.standard_normal((batch,) + tuple(net.input_shape))
-    expected = dict(backends.get("numpy").evaluate(net, weights, x))
+    oracle = backends.get("numpy")
     low = with_precision(net, precision)
-    outputs = {name: dict(generator.evaluate(low, weights, x, dtype="float32")) for name, generator in generators.items()}
+    outputs = _side_by_side(net, batch, seed, [oracle, *generators.values()], {
+        "numpy": lambda weights, x: oracle.evaluate(net, weights, x),
+        **{name: lambda weights, x, generator=generator: generator.evaluate(low, weights, x, dtype="float32")
+           for name, generator in generators.items()}})
+    expected = outputs.pop("numpy")
     bounds = layer_bounds(net, precision, batch)
     rows = []
     for layer in net.layers:
@@ -194,6 +194,32 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
     top1 = {name: _top1_agreement(expected[first], trace.get(first)) for name, trace in outputs.items()}
     return CheckReport(net.file, "numpy", ("numpy",) + names, precision, batch, seed, math.nan if rtol is None else rtol,
                        atol, tuple(rows), net.output_names, precision, top1)
+
+
+def _side_by_side(net: ResolvedNetwork, batch: int, seed: int, generators,
+                  runs: dict[str, Callable[[dict, Any], list]]) -> dict[str, dict[str, np.ndarray]]:
+    """{name: {layer: output}} of each run(weights, x), for the weights and input drawn from `seed` (weights first,
+    in the order of `init_weights`, then the input).
+
+    The frameworks are imported (each backend's optional `prepare`) while the weights are drawn, and the runs go
+    side by side, one thread each: most of the time is spent outside the interpreter lock (numpy's draws, torch's
+    kernels, XLA's compiler), so a second core takes half of it. Each run reads the same weights and writes nothing
+    shared; its line tracer (sys.settrace) is its own thread's."""
+    from alexnet_spec.weights import init_weights
+
+    def draw():
+        rng = np.random.default_rng(seed)
+        weights = init_weights(net, rng)
+        return weights, rng.standard_normal((batch,) + tuple(net.input_shape))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
+        drawn = pool.submit(draw)
+        for generator in generators:
+            if hasattr(generator, "prepare"):
+                generator.prepare()
+        weights, x = drawn.result()
+        running = {name: pool.submit(run, weights, x) for name, run in runs.items()}
+        return {name: dict(future.result()) for name, future in running.items()}
 
 
 def _compare_normwise(layer: str, expected: dict, backend: str, actual: dict, bound: float,

@@ -30,6 +30,13 @@ class JaxBackend:
         """The executed module (init, init_state, apply); see build.build."""
         return _build(net, devices=devices, **options)
 
+    def prepare(self) -> None:
+        """Import jax and start its CPU client now, so that a caller (`alexspec check`) can do so while it does other
+        work."""
+        import jax
+
+        jax.devices()
+
     def evaluate(self, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str = "float64"):
         """Every layer's output, canonical layout, for `alexspec check`."""
         from .evaluate import evaluate

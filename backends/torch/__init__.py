@@ -18,6 +18,7 @@ from alexnet_spec.resolved import ResolvedNetwork
 
 from .build import build as _build
 from .build import generated_module
+from .evaluate import build_without_storage
 from .evaluate import evaluate as _evaluate
 from .evaluate import layer_outputs
 from .view import render as _render
@@ -35,10 +36,14 @@ class TorchBackend:
         """An nn.Module made by executing `render(net)`; see build.build."""
         return _build(net, devices=devices, dtype=dtype, **options)
 
+    def prepare(self) -> None:
+        """Import torch now, so that a caller (`alexspec check`) can do so while it does other work."""
+        import torch  # noqa: F401
+
     def evaluate(self, net: ResolvedNetwork, weights: Mapping[str, Any], x: Any,
                  dtype: str = "float64") -> list[tuple[str, Any]]:
         """Every layer's output (numpy arrays) of the single-device model in eval mode, for `alexspec check`."""
-        return _evaluate(_build(net), net, weights, x, dtype)
+        return _evaluate(build_without_storage(net), net, weights, x, dtype)
 
     def trainer(self, net: ResolvedNetwork, weights: Mapping[str, Any], **options: Any):
         """A Trainer (train.py) for the loop of alexnet_spec/training, started from canonical `weights`."""

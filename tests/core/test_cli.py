@@ -100,6 +100,39 @@ def test_validate_summary_never_import_frameworks():
     assert result.stdout.strip() == "[]"
 
 
+# Issue 23: validate, summary and compile under 0.3 s. What the program imports is what it costs (numpy alone is
+# 40-60 ms of a 0.2 s command), so the program itself is watched, not an in-process runner.
+
+@pytest.mark.parametrize("command", [("validate",), ("summary",), ("compile", "--backend", "torch"),
+                                     ("compile", "--backend", "jax")])
+def test_validate_summary_and_compile_import_no_numpy_torch_or_jax(command):
+    import subprocess
+    import sys
+
+    program = [sys.executable, "-X", "importtime", "-m", "alexnet_spec", command[0], "specs/alexnet.yaml", *command[1:]]
+    result = subprocess.run(program, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "alexnet_spec.cli" in imported  # the report is the program's
+    assert sorted(name for name in imported if name.split(".")[0] in ("numpy", "torch", "jax", "jaxlib")) == []
+
+
+@pytest.mark.parametrize("code, status, stdout, stderr", [
+    ("None", 0, "report", ""), ("2", 2, "report", ""), ("'a message'", 1, "report", "a message\n"),
+])
+def test_the_program_ends_with_its_status_and_its_output_flushed(code, status, stdout, stderr):
+    """The program skips the interpreter's finalisation (cli_support.end_process): exit statuses and buffered
+    output are those of an ordinary exit."""
+    import subprocess
+    import sys
+
+    program = ("import sys; from alexnet_spec.cli_support import end_process\n"
+               f"sys.stdout.write('report'); end_process({code})")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (status, stdout, stderr)
+
+
 # Issue 17, items 10, 11 and 19: `-o` writes regular files only, whole or not at all, with the mode a plain write
 # gives; ordinary I/O problems are one-line user errors (exit 2), never tracebacks or temporaries left behind.
 

@@ -83,3 +83,60 @@ def test_check_precision_exits_1_beyond_a_tighter_bound_and_2_for_a_bad_precisio
     assert result.returncode == 1 and "DIFFERS, first at layer c1" in result.stdout
     result = run_cli("check", "specs/lenet5.yaml", "--backends", "torch", "--precision", "float32")
     assert result.returncode == 2 and "check compares float32 with --dtype" in result.stderr
+
+
+class _Recording:
+    """A registered backend whose calls are recorded: (what, backend, thread), in the order they happened."""
+
+    def __init__(self, backend, calls: list, fail: bool = False):
+        self.backend, self.calls, self.fail = backend, calls, fail
+
+    def prepare(self, *args):
+        import threading
+
+        self.calls.append(("prepare", self.backend.name, threading.get_ident()))
+
+    def evaluate(self, net, weights, x, dtype="float64"):
+        import threading
+
+        self.calls.append(("evaluate", self.backend.name, threading.get_ident()))
+        if self.fail:
+            raise ValueError(f"{self.backend.name} failed")
+        return self.backend.evaluate(net, weights, x, dtype=dtype)
+
+
+def test_backends_are_prepared_then_evaluated_side_by_side_on_one_draw(monkeypatch):
+    import numpy as np
+
+    from alexnet_spec import backends
+    from alexnet_spec.tools.check import run_check
+    from alexnet_spec.weights import init_weights
+    from tests.conftest import TINY_SPEC, resolve_text
+
+    net, calls, registered = resolve_text(TINY_SPEC), [], backends.get
+    monkeypatch.setattr(backends, "get", lambda name: _Recording(registered(name), calls))
+    report = run_check(net, ("torch", "numpy"), seed=5)
+    assert report.passed and [row.name for row in report.rows] == [layer.name for layer in net.layers]
+    assert [what for what, _, _ in calls] == ["prepare", "prepare", "evaluate", "evaluate"]
+    assert len({thread for what, _, thread in calls if what == "evaluate"}) == 2
+    # The draw is the sequential one: init_weights, then the input, from one generator of the seed.
+    rng = np.random.default_rng(5)
+    weights, x = init_weights(net, rng), rng.standard_normal((2,) + tuple(net.input_shape))
+    expected = dict(registered("numpy").evaluate(net, weights, x))
+    monkeypatch.setattr(backends, "get", registered)
+    torch_rows = {row.name: row.comparisons[0] for row in run_check(net, ("numpy", "torch"), seed=5).rows}
+    assert all(comparison.within for comparison in torch_rows.values())
+    last = net.layers[-1].name
+    actual = dict(registered("torch").evaluate(net, weights, x, dtype="float64"))[last]
+    assert np.abs(actual - expected[last]).max() == torch_rows[last].max_abs
+
+
+def test_a_failing_backend_fails_the_check(monkeypatch):
+    from alexnet_spec import backends
+    from alexnet_spec.tools.check import run_check
+    from tests.conftest import TINY_SPEC, resolve_text
+
+    registered = backends.get
+    monkeypatch.setattr(backends, "get", lambda name: _Recording(registered(name), [], fail=name == "torch"))
+    with pytest.raises(ValueError, match="torch failed"):
+        run_check(resolve_text(TINY_SPEC), ("torch", "numpy"))
