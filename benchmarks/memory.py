@@ -54,6 +54,36 @@ def run(quick: bool = False) -> list[Row]:
     return rows
 
 
+def saved_for_backward(spec: str, who: str, size: int, batch: int = BATCH) -> list[tuple[str, tuple, int]]:
+    """What one training forward saves for the backward pass, as torch.autograd.graph.saved_tensors_hooks sees it:
+    (kind of the saving node, shape, bytes) per distinct storage, parameters and the caller's batch left out (they
+    exist before the step). Exact, unlike VmHWM, which also counts the temporaries of both passes."""
+    import torch
+    from torch import nn
+
+    from benchmarks import torch_model
+
+    torch.manual_seed(0)
+    model = torch_model.generated(spec) if who == "generated" else getattr(torch_model, who)()
+    model.train()
+    x, labels = torch.randn(batch, 3, size, size), torch.randint(0, 1000, (batch,))
+    held = {p.untyped_storage().data_ptr() for p in model.parameters()} | {x.untyped_storage().data_ptr()}
+    saved: dict[int, tuple[str, tuple, int]] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in held and storage.data_ptr() not in saved:
+            node = torch._C._current_autograd_node()
+            saved[storage.data_ptr()] = (type(node).__name__ if node is not None else "?", tuple(tensor.shape),
+                                         storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = nn.functional.cross_entropy(model(x), labels)
+    loss.backward()
+    return list(saved.values())
+
+
 def measure(spec: str, who: str, size: int, batch: int = BATCH) -> int:
     """Bytes the third training step adds at its peak to what the process held before it; `who` is "generated"
     (the build of `spec`) or the name of a hand-written module in benchmarks.torch_model."""

@@ -156,8 +156,9 @@ def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, 
 
 def linear_constructor(layer: ResolvedLayer, in_features: int, out_features: int, device: str = "",
                        precision: str = "float32") -> str:
+    """The file's Linear (helpers/dense.jinja): nn.Linear whose backward adds the weight gradient into weight.grad."""
     args = [str(in_features), str(out_features)] + ([] if layer.attrs.bias else ["bias=False"])
-    return f"nn.Linear({', '.join(args + _device(device) + _dtype(precision))})"
+    return f"Linear({', '.join(args + _device(device) + _dtype(precision))})"
 
 
 def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "") -> str:

@@ -77,8 +77,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
 ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
 LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pads with F.pad
+DENSE_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/dense.jinja's Linear calls F.linear
 # Module-level names of the generated file that a class named after the spec would shadow.
-MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
@@ -93,6 +94,7 @@ class FileView:
     model: ClassView
     placed: ClassView | None  # the class splitting the layers over the spec's devices
     needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
+    needs_dense: bool = False  # include the Linear helper
     blocks: tuple[ClassView, ...] = ()  # one class per block configuration, before the model's
 
 
@@ -107,12 +109,14 @@ def file_view(net: ResolvedNetwork) -> FileView:
     *blocks, model = class_views(net)
     placed = None if not net.devices else placed_view(net) if is_chain(net) else placed_graph_view(net)
     needs_lrn = any(layer.type == "lrn" for layer in net.layers)
-    needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ()))
+    needs_dense = any(layer.type == "dense" for layer in net.layers)
+    needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ())
+                 + (DENSE_HELPER_IMPORTS if needs_dense else ()))
     needed.update(line for block in blocks for line in block.imports)
     imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
-    return FileView(_header(net), imports, needs_lrn, model, placed, biased, tuple(blocks))
+    return FileView(_header(net), imports, needs_lrn, model, placed, biased, needs_dense, tuple(blocks))
 
 
 def check_names(net: ResolvedNetwork) -> None:
