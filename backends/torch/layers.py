@@ -213,7 +213,8 @@ def simple_constructor(layer: ResolvedLayer) -> str:
         args.append("ceil_mode=True")
     if layer.type == "avgpool" and not a.count_include_pad and padding not in (None, (0, 0)):
         args.append("count_include_pad=False")
-    return f"nn.{'MaxPool2d' if layer.type == 'maxpool' else 'AvgPool2d'}({', '.join(args)})"
+    # max pooling: the file's MaxPool2d (helpers/max_pool.jinja), which saves no indices for the backward pass
+    return f"{'MaxPool2d' if layer.type == 'maxpool' else 'nn.AvgPool2d'}({', '.join(args)})"
 
 
 def _device(device: str) -> list[str]:

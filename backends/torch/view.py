@@ -76,10 +76,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 # nn.Module and forward starts with x.contiguous(memory_format=torch.channels_last); the others when code needs them.
 IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
 ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
-LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pads with F.pad
-DENSE_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/dense.jinja's Linear calls F.linear
+# The imports of the helpers a layer kind brings into the file: helpers/lrn.jinja pads with F.pad, dense.jinja calls
+# F.linear and max_pool.jinja F.max_pool2d.
+HELPER_IMPORTS = {"lrn": (FUNCTIONAL,), "dense": (FUNCTIONAL,), "maxpool": (FUNCTIONAL,)}
 # Module-level names of the generated file that a class named after the spec would shadow.
-MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "MaxPool2d", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
                           "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
@@ -95,6 +96,7 @@ class FileView:
     placed: ClassView | None  # the class splitting the layers over the spec's devices
     needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
     needs_dense: bool = False  # include the Linear helper
+    needs_max_pool: bool = False  # include the MaxPool2d helper
     blocks: tuple[ClassView, ...] = ()  # one class per block configuration, before the model's
 
 
@@ -110,13 +112,15 @@ def file_view(net: ResolvedNetwork) -> FileView:
     placed = None if not net.devices else placed_view(net) if is_chain(net) else placed_graph_view(net)
     needs_lrn = any(layer.type == "lrn" for layer in net.layers)
     needs_dense = any(layer.type == "dense" for layer in net.layers)
-    needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ())
-                 + (DENSE_HELPER_IMPORTS if needs_dense else ()))
+    needs_max_pool = any(layer.type == "maxpool" for layer in net.layers)
+    needed = set(model.imports + (placed.imports if placed else ()))
+    needed.update(line for layer in net.layers for line in HELPER_IMPORTS.get(layer.type, ()))
     needed.update(line for block in blocks for line in block.imports)
     imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
-    return FileView(_header(net), imports, needs_lrn, model, placed, biased, needs_dense, tuple(blocks))
+    return FileView(_header(net), imports, needs_lrn, model, placed, biased, needs_dense, needs_max_pool,
+                    tuple(blocks))
 
 
 def check_names(net: ResolvedNetwork) -> None:

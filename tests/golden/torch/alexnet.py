@@ -235,6 +235,44 @@ def _added_to_grad(weight, grad_y, x):
     return accumulates
 
 
+class MaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d (same windows, results and gradients) that keeps only its input for the backward pass, not
+    torch's int64 index of each maximum (twice the output's bytes in float32): the backward pass finds the maxima
+    again, a pass over an input that the layer before keeps anyway (relu's output, which its own gradient reads).
+    """
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad and not torch.compiler.is_compiling() \
+                and not torch.jit.is_tracing():
+            return _MaxPool2d.apply(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return super().forward(x)
+
+
+class _MaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        ctx.save_for_backward(x)
+        ctx.window = kernel_size, stride, padding, dilation, ceil_mode
+        return F.max_pool2d(x, *ctx.window)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (x,) = ctx.saved_tensors
+        window = [_pair(value) for value in ctx.window[:4]] + [ctx.window[4]]
+        if torch.is_grad_enabled():  # create_graph: torch's own pooling, whose gradient is differentiable
+            with torch.enable_grad():
+                x = x.detach().requires_grad_(True)
+                y = F.max_pool2d(x, *ctx.window)
+            return torch.autograd.grad(y, x, grad_y, create_graph=True)[0], None, None, None, None, None
+        _, indices = torch.ops.aten.max_pool2d_with_indices(x, *window)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad_y, x, *window, indices)
+        return grad_x, None, None, None, None, None
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def gather(xs, device):
     """One activation from its shares (one per device), joined along the channel (or feature) axis on `device`."""
     return torch.cat([x.to(device) for x in xs], dim=1)
@@ -276,14 +314,14 @@ class AlexNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)
         self.norm1 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, groups=2, inplace=True)
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool1 = MaxPool2d(kernel_size=3, stride=2)
         self.conv2 = nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2)
         self.norm2 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, groups=2, inplace=True)
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool2 = MaxPool2d(kernel_size=3, stride=2)
         self.conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
         self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2)
         self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2)
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool5 = MaxPool2d(kernel_size=3, stride=2)
         self.fc6 = Linear(9216, 4096)
         self.drop6 = nn.Dropout(p=0.5)
         self.fc7 = Linear(4096, 4096)
@@ -359,13 +397,13 @@ class AlexNetPlaced(nn.Module):
             nn.Conv2d(3, 48, kernel_size=11, stride=4, device=self.devices[1]),
         ])
         self.norm1 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, inplace=True)
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool1 = MaxPool2d(kernel_size=3, stride=2)
         self.conv2 = nn.ModuleList([
             nn.Conv2d(48, 128, kernel_size=5, padding=2, device=self.devices[0]),
             nn.Conv2d(48, 128, kernel_size=5, padding=2, device=self.devices[1]),
         ])
         self.norm2 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, inplace=True)
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool2 = MaxPool2d(kernel_size=3, stride=2)
         self.conv3 = nn.ModuleList([
             nn.Conv2d(256, 192, kernel_size=3, padding=1, device=self.devices[0]),
             nn.Conv2d(256, 192, kernel_size=3, padding=1, device=self.devices[1]),
@@ -378,7 +416,7 @@ class AlexNetPlaced(nn.Module):
             nn.Conv2d(192, 128, kernel_size=3, padding=1, device=self.devices[0]),
             nn.Conv2d(192, 128, kernel_size=3, padding=1, device=self.devices[1]),
         ])
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool5 = MaxPool2d(kernel_size=3, stride=2)
         self.fc6 = nn.ModuleList([
             Linear(9216, 2048, device=self.devices[0]),
             Linear(9216, 2048, device=self.devices[1]),
