@@ -56,7 +56,7 @@ def run(quick: bool = False) -> list[Row]:
 
 def saved_for_backward(spec: str, who: str, size: int, batch: int = BATCH) -> list[tuple[str, tuple, int]]:
     """What one training forward saves for the backward pass, as torch.autograd.graph.saved_tensors_hooks sees it:
-    (kind of the saving node, shape, bytes) per distinct storage, parameters and the caller's batch left out (they
+    (dtype, shape, bytes) per distinct storage, the parameters and the caller's batch left out (they
     exist before the step). Exact, unlike VmHWM, which also counts the temporaries of both passes."""
     import torch
     from torch import nn
@@ -73,8 +73,7 @@ def saved_for_backward(spec: str, who: str, size: int, batch: int = BATCH) -> li
     def pack(tensor):
         storage = tensor.untyped_storage()
         if storage.data_ptr() not in held and storage.data_ptr() not in saved:
-            node = torch._C._current_autograd_node()
-            saved[storage.data_ptr()] = (type(node).__name__ if node is not None else "?", tuple(tensor.shape),
+            saved[storage.data_ptr()] = (str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape),
                                          storage.nbytes())
         return tensor
 

@@ -67,6 +67,7 @@ from .layers import (
     prelu_constructor,
     shape_text,
     simple_constructor,
+    weights_format_line,
 )
 from .placement import graph_home, is_chain, placed_view
 
@@ -171,7 +172,8 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
                      for view in views if view.name in drawn or view.name in drawn_blocks]
     return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
                      imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
-                     default_drawn=tuple(default_drawn))
+                     default_drawn=tuple(default_drawn),
+                     weights_format=weights_format_line(net) if scope.kind == "network" else None)
 
 
 def placed_graph_view(net: ResolvedNetwork) -> ClassView:
@@ -206,7 +208,7 @@ def placed_graph_view(net: ResolvedNetwork) -> ClassView:
     output = f"return {', '.join(names.of(scope.outputs))}"
     return ClassView(f"{net.class_name}Placed", doc, definition, first, views, output, net.devices, "()", imports, reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      tuple(f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
-                           for view in views if view.name in drawn))
+                           for view in views if view.name in drawn), weights_format_line(net))
 
 
 def _on_device(view: LayerView, home: int, device: str, has_state: bool) -> LayerView:

@@ -327,6 +327,7 @@ class AlexNet(nn.Module):
         self.fc7 = Linear(4096, 4096)
         self.drop7 = nn.Dropout(p=0.5)
         self.fc8 = Linear(4096, 1000)
+        self.to(memory_format=torch.channels_last)  # convolution weights in the activations' memory format
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -349,7 +350,6 @@ class AlexNet(nn.Module):
         nn.init.zeros_(self.fc8.bias)
 
     def forward(self, x):            # (N, 3, 227, 227)
-        x = x.contiguous(memory_format=torch.channels_last)  # (N, 3, 227, 227)   channels last in memory: faster convolution and pooling
         x = self.conv1(x)            # (N, 96, 55, 55)    (227 + 2*0 - 11)/4 + 1 = 55
         x = F.relu(x, inplace=True)  # (N, 96, 55, 55)
         x = self.norm1(x)            # (N, 96, 55, 55)    LRN n=5, paper convention (scale = alpha), within each of 2 channel groups
@@ -431,6 +431,7 @@ class AlexNetPlaced(nn.Module):
             Linear(4096, 500, device=self.devices[0]),
             Linear(4096, 500, device=self.devices[1]),
         ])
+        self.to(memory_format=torch.channels_last)  # convolution weights in the activations' memory format
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -469,8 +470,7 @@ class AlexNetPlaced(nn.Module):
         """These weights in the single-device model's layout, each split layer's shares joined on devices[0]."""
         return join_state_dict(self.state_dict(), self.split_layers, self.devices[0])
 
-    def forward(self, x):                                      # (N, 3, 227, 227)
-        x = x.contiguous(memory_format=torch.channels_last)    # (N, 3, 227, 227)       channels last in memory: faster convolution and pooling
+    def forward(self, x):
         xs = [conv(x.to(device)) for conv, device in zip(self.conv1, self.devices)]  # 2 × (N, 48, 55, 55)    (227 + 2*0 - 11)/4 + 1 = 55
         xs = [F.relu(x, inplace=True) for x in xs]             # 2 × (N, 48, 55, 55)
         xs = [self.norm1(x) for x in xs]                       # 2 × (N, 48, 55, 55)    LRN n=5, paper convention (scale = alpha), on each device's channels
