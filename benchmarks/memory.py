@@ -51,6 +51,22 @@ def run(quick: bool = False) -> list[Row]:
                             None, f"<= {TARGET}×", share <= TARGET, value=f"{share:.2f}× ({ours / MiB:.0f} MiB)",
                             note=f"{who} {theirs / MiB:.0f} MiB; activations and temporaries, above the weights, "
                                  "gradients and momentum"))
+    rows += saved_rows()
+    return rows
+
+
+def saved_rows() -> list[Row]:
+    """Exact bytes a training forward keeps for the backward pass (saved_for_backward), generated against each
+    hand-written module: the activations part of the peak above, without its temporaries."""
+    rows = []
+    for label, (spec, hand_written, size) in PAIRS.items():
+        ours = sum(size for *_, size in saved_for_backward(spec, "generated", size))
+        for who in hand_written:
+            theirs = sum(size for *_, size in saved_for_backward(spec, who, size))
+            rows.append(Row("Peak memory (torch)", f"{label}, batch {BATCH}, kept for the backward pass (exact, "
+                            f"saved_tensors_hooks): generated vs {who}", None, None, None,
+                            value=f"{ours / theirs:.2f}× ({ours / MiB:.1f} MiB)",
+                            note=f"{who} {theirs / MiB:.1f} MiB; parameters and the input batch not counted"))
     return rows
 
 
