@@ -74,15 +74,15 @@ from .placement import graph_home, is_chain, placed_view
 TEMPLATES = Path(__file__).parent / "templates"
 
 # Every import a generated file may have, in the order it has them. torch and nn are always used: the class is an
-# nn.Module and forward starts with x.contiguous(memory_format=torch.channels_last); the others when code needs them.
+# nn.Module and images are made channels last (torch.channels_last); the others when code needs them.
 IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
 ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
 # The imports of the helpers a layer kind brings into the file: helpers/lrn.jinja pads with F.pad, dense.jinja calls
 # F.linear and max_pool.jinja F.max_pool2d.
 HELPER_IMPORTS = {"lrn": (FUNCTIONAL,), "dense": (FUNCTIONAL,), "maxpool": (FUNCTIONAL,)}
 # Module-level names of the generated file that a class named after the spec would shadow.
-MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "MaxPool2d", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
-                          "BatchNorm2dBiasedVariance"})
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "MaxPool2d", "BiasedRunningVariance",
+                          "BatchNorm1dBiasedVariance", "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
 STATEFUL = frozenset({"conv", "dense", "batchnorm", "prelu"})  # layers whose modules hold parameters or buffers
