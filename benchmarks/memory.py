@@ -51,7 +51,52 @@ def run(quick: bool = False) -> list[Row]:
                             None, f"<= {TARGET}×", share <= TARGET, value=f"{share:.2f}× ({ours / MiB:.0f} MiB)",
                             note=f"{who} {theirs / MiB:.0f} MiB; activations and temporaries, above the weights, "
                                  "gradients and momentum"))
+    rows += saved_rows()
     return rows
+
+
+def saved_rows() -> list[Row]:
+    """Exact bytes a training forward keeps for the backward pass (saved_for_backward), generated against each
+    hand-written module: the activations part of the peak above, without its temporaries."""
+    rows = []
+    for label, (spec, hand_written, size) in PAIRS.items():
+        ours = sum(size for *_, size in saved_for_backward(spec, "generated", size))
+        for who in hand_written:
+            theirs = sum(size for *_, size in saved_for_backward(spec, who, size))
+            rows.append(Row("Peak memory (torch)", f"{label}, batch {BATCH}, kept for the backward pass (exact, "
+                            f"saved_tensors_hooks): generated vs {who}", None, None, None,
+                            value=f"{ours / theirs:.2f}× ({ours / MiB:.1f} MiB)",
+                            note=f"{who} {theirs / MiB:.1f} MiB; parameters and the input batch not counted"))
+    return rows
+
+
+def saved_for_backward(spec: str, who: str, size: int, batch: int = BATCH) -> list[tuple[str, tuple, int]]:
+    """What one training forward saves for the backward pass, as torch.autograd.graph.saved_tensors_hooks sees it:
+    (dtype, shape, bytes) per distinct storage, the parameters and the caller's batch left out (they
+    exist before the step). Exact, unlike VmHWM, which also counts the temporaries of both passes."""
+    import torch
+    from torch import nn
+
+    from benchmarks import torch_model
+
+    torch.manual_seed(0)
+    model = torch_model.generated(spec) if who == "generated" else getattr(torch_model, who)()
+    model.train()
+    x, labels = torch.randn(batch, 3, size, size), torch.randint(0, 1000, (batch,))
+    held = {p.untyped_storage().data_ptr() for p in model.parameters()} | {x.untyped_storage().data_ptr()}
+    saved: dict[int, tuple[str, tuple, int]] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in held and storage.data_ptr() not in saved:
+            saved[storage.data_ptr()] = (str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape),
+                                         storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = nn.functional.cross_entropy(model(x), labels)
+    loss.backward()
+    return list(saved.values())
 
 
 def measure(spec: str, who: str, size: int, batch: int = BATCH) -> int:

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from alexnet_spec.backends.common.rendering import (
-    Statement,
-    aligned_code_width,
-    commented,
-)
-
 from alexnet_spec.arithmetic import window_output
-from alexnet_spec.resolved import ResolvedLayer, ResolvedNetwork
+from alexnet_spec.backends.common.rendering import Statement, aligned_code_width, commented
+from alexnet_spec.backends.common.scopes import network_scope, readers
+from alexnet_spec.resolved import INPUT, ResolvedLayer, ResolvedNetwork
 
 from .initialisation import number
 
@@ -104,7 +100,7 @@ class ClassView:
     # Modules (a share list or a row of blocks expands with *) that their constructors already initialised: only a
     # later reset redraws them.
     default_drawn: tuple[str, ...] = ()
-    weights_layout: str | None = None  # __init__'s last statement: the kernels' memory format (weights_layout)
+    weights_format: str | None = None  # __init__'s line putting the convolution weights channels last (the network's)
 
 
 def format_forward(layers: list[LayerView], first: Statement | None, argument: str = "x",
@@ -162,8 +158,9 @@ def conv_constructor(layer: ResolvedLayer, in_channels: int, out_channels: int, 
 
 def linear_constructor(layer: ResolvedLayer, in_features: int, out_features: int, device: str = "",
                        precision: str = "float32") -> str:
+    """The file's Linear (helpers/dense.jinja): nn.Linear whose backward adds the weight gradient into weight.grad."""
     args = [str(in_features), str(out_features)] + ([] if layer.attrs.bias else ["bias=False"])
-    return f"nn.Linear({', '.join(args + _device(device) + _dtype(precision))})"
+    return f"Linear({', '.join(args + _device(device) + _dtype(precision))})"
 
 
 def batchnorm_constructor(layer: ResolvedLayer, features: int, device: str = "") -> str:
@@ -218,7 +215,8 @@ def simple_constructor(layer: ResolvedLayer) -> str:
         args.append("ceil_mode=True")
     if layer.type == "avgpool" and not a.count_include_pad and padding not in (None, (0, 0)):
         args.append("count_include_pad=False")
-    return f"nn.{'MaxPool2d' if layer.type == 'maxpool' else 'AvgPool2d'}({', '.join(args)})"
+    # max pooling: the file's MaxPool2d (helpers/max_pool.jinja), which saves no indices for the backward pass
+    return f"{'MaxPool2d' if layer.type == 'maxpool' else 'nn.AvgPool2d'}({', '.join(args)})"
 
 
 def _device(device: str) -> list[str]:
@@ -252,9 +250,12 @@ def in_float32(expression: Expression, precision: str) -> Expression:
 
 def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statement | None:
     """forward's first statement: images channels last in memory and, in a low precision, the input converted to
-    it (the caller's float32 batch is accepted as it is)."""
+    it (the caller's float32 batch is accepted as it is). None for a float32 image read only by convolutions:
+    their channels-last weights (weights_format_line) make their outputs channels last, and a channels-last copy of
+    the input would be one more tensor kept for the backward pass (a convolution keeps its input for its weight's
+    gradient)."""
     dtype = TORCH_DTYPES.get(net.precision)
-    if len(net.input_shape) != 3:
+    if len(net.input_shape) != 3 or (dtype is None and read_only_by_convolutions(net)):
         if dtype is None:
             return None
         return Statement(f"{variable} = {variable}.to({dtype})", shape_text(net.input_shape),
@@ -267,12 +268,21 @@ def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statem
                      shape_text(net.input_shape), f"{net.precision} and channels last from here on")
 
 
-def weights_layout(net: ResolvedNetwork) -> str | None:
-    """The statement that lays the kernels out channels last, as forward lays out the activations: a kernel in the
-    other layout is converted by every convolution call (a copy of each kernel per forward and per backward)."""
+def weights_format_line(net: ResolvedNetwork) -> str | None:
+    """__init__'s line that stores the convolution weights channels last, as the activations are: oneDNN would
+    otherwise reorder each weight on every call, forward and backward. The values and state dict keys are unchanged."""
     if len(net.input_shape) != 3 or not any(layer.type == "conv" for layer in net.layers):
         return None
-    return "self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations"
+    return "self.to(memory_format=torch.channels_last)  # convolution weights in the activations' memory format"
+
+
+def read_only_by_convolutions(net: ResolvedNetwork) -> bool:
+    """Whether every layer reading the network's input is a convolution (not a block, not another kind)."""
+    scope = network_scope(net)
+    positions = readers(scope)[INPUT]
+    return bool(positions) and all(
+        position < len(scope.members) and not scope.members[position].is_block
+        and net.layer(scope.members[position].qualified).type == "conv" for position in positions)
 
 
 def overwritable_after(layer: ResolvedLayer, before: bool) -> bool:

@@ -31,6 +31,7 @@ from .layers import (
     lrn_constructor,
     lrn_note,
     memory_format_statement,
+    weights_format_line,
     ends_in_relu,
     format_forward,
     in_float32,
@@ -45,7 +46,6 @@ from .layers import (
     prelu_constructor,
     shape_text,
     simple_constructor,
-    weights_layout,
 )
 
 INPUT, SPLIT = "input", "split"
@@ -77,7 +77,7 @@ def placed_view(net: ResolvedNetwork) -> ClassView:
                      reset_doc(by_name, "Initialise every parameter as the spec declares, each share like the whole "
                                "layer."),
                      tuple(f"*self.{view.name}" if view.shares else f"self.{view.name}" for view in layers
-                           if view.name in default_drawn_layers(by_name)), weights_layout(net))
+                           if view.name in default_drawn_layers(by_name)), weights_format_line(net))
 
 
 def _batchnorm_note(note: str, precision: str) -> str:

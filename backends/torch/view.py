@@ -67,20 +67,22 @@ from .layers import (
     prelu_constructor,
     shape_text,
     simple_constructor,
-    weights_layout,
+    weights_format_line,
 )
 from .placement import graph_home, is_chain, placed_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 # Every import a generated file may have, in the order it has them. torch and nn are always used: the class is an
-# nn.Module and forward starts with x.contiguous(memory_format=torch.channels_last); the others when code needs them.
+# nn.Module and images are made channels last (torch.channels_last); the others when code needs them.
 IMPORTS = ("import torch", FUNCTIONAL, "from torch import nn")
 ALWAYS_IMPORTED = frozenset({"import torch", "from torch import nn"})
-LRN_HELPER_IMPORTS = (FUNCTIONAL,)  # helpers/lrn.jinja's local_response_norm pads with F.pad
+# The imports of the helpers a layer kind brings into the file: helpers/lrn.jinja pads with F.pad, dense.jinja calls
+# F.linear and max_pool.jinja F.max_pool2d.
+HELPER_IMPORTS = {"lrn": (FUNCTIONAL,), "dense": (FUNCTIONAL,), "maxpool": (FUNCTIONAL,)}
 # Module-level names of the generated file that a class named after the spec would shadow.
-MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "BiasedRunningVariance", "BatchNorm1dBiasedVariance",
-                          "BatchNorm2dBiasedVariance"})
+MODULE_NAMES = frozenset({"F", "LocalResponseNorm", "Linear", "MaxPool2d", "BiasedRunningVariance",
+                          "BatchNorm1dBiasedVariance", "BatchNorm2dBiasedVariance"})
 SEQUENTIAL_WIDTH = 80  # a longer nn.Sequential(...) of block instances gets one instance per line
 ROW_RUN = 3  # this many instances of one class in a row are written as one comprehension
 STATEFUL = frozenset({"conv", "dense", "batchnorm", "prelu"})  # layers whose modules hold parameters or buffers
@@ -94,6 +96,8 @@ class FileView:
     model: ClassView
     placed: ClassView | None  # the class splitting the layers over the spec's devices
     needs_biased_batchnorm: bool = False  # include the BatchNorm*dBiasedVariance helpers
+    needs_dense: bool = False  # include the Linear helper
+    needs_max_pool: bool = False  # include the MaxPool2d helper
     blocks: tuple[ClassView, ...] = ()  # one class per block configuration, before the model's
 
 
@@ -108,12 +112,16 @@ def file_view(net: ResolvedNetwork) -> FileView:
     *blocks, model = class_views(net)
     placed = None if not net.devices else placed_view(net) if is_chain(net) else placed_graph_view(net)
     needs_lrn = any(layer.type == "lrn" for layer in net.layers)
-    needed = set(model.imports + (placed.imports if placed else ()) + (LRN_HELPER_IMPORTS if needs_lrn else ()))
+    needs_dense = any(layer.type == "dense" for layer in net.layers)
+    needs_max_pool = any(layer.type == "maxpool" for layer in net.layers)
+    needed = set(model.imports + (placed.imports if placed else ()))
+    needed.update(line for layer in net.layers for line in HELPER_IMPORTS.get(layer.type, ()))
     needed.update(line for block in blocks for line in block.imports)
     imports = tuple(line for line in IMPORTS if line in ALWAYS_IMPORTED or line in needed)
     biased = any(isinstance(layer.attrs, BatchNormAttrs) and layer.attrs.running_variance == "biased"
                  for layer in net.layers)
-    return FileView(_header(net), imports, needs_lrn, model, placed, biased, tuple(blocks))
+    return FileView(_header(net), imports, needs_lrn, model, placed, biased, needs_dense, needs_max_pool,
+                    tuple(blocks))
 
 
 def check_names(net: ResolvedNetwork) -> None:
@@ -165,7 +173,7 @@ def _scope_view(net: ResolvedNetwork, scope: Scope, class_name: str, doc: tuple[
     return ClassView(class_name, doc, definition, first, views, f"return {', '.join(names.of(scope.outputs))}",
                      imports=imports, reset_doc=reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      default_drawn=tuple(default_drawn),
-                     weights_layout=weights_layout(net) if scope.kind == "network" else None)
+                     weights_format=weights_format_line(net) if scope.kind == "network" else None)
 
 
 def placed_graph_view(net: ResolvedNetwork) -> ClassView:
@@ -198,10 +206,9 @@ def placed_graph_view(net: ResolvedNetwork) -> ClassView:
            "Every layer and block instance runs on one device; forward moves a value with .to(device) only where",
            f"a layer reads it from another device. The state dict is the same as {net.class_name}'s.")
     output = f"return {', '.join(names.of(scope.outputs))}"
-    return ClassView(f"{net.class_name}Placed", doc, definition, first, views, output, net.devices, "()", imports,
-                     reset_doc(leaves, "Initialise every parameter as the spec declares."),
+    return ClassView(f"{net.class_name}Placed", doc, definition, first, views, output, net.devices, "()", imports, reset_doc(leaves, "Initialise every parameter as the spec declares."),
                      tuple(f"*self.{view.name}" if view.constructor.startswith("nn.Sequential") else f"self.{view.name}"
-                           for view in views if view.name in drawn), weights_layout(net))
+                           for view in views if view.name in drawn), weights_format_line(net))
 
 
 def _on_device(view: LayerView, home: int, device: str, has_state: bool) -> LayerView:

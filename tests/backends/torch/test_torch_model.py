@@ -57,6 +57,38 @@ def test_torchvision_layout_equals_a_hand_written_sequential():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
 
 
+def test_training_keeps_less_for_backward_than_the_hand_written_sequential():
+    """Exact, from saved_tensors_hooks: no channels-last copy of the input (conv1's channels-last weights make its
+    output channels last from the caller's batch) and no int64 pooling indices; the rest is what torch.nn keeps."""
+    from benchmarks.memory import saved_for_backward
+
+    ours = saved_for_backward("alexnet_torchvision.yaml", "generated", 224, batch=2)
+    theirs = saved_for_backward("alexnet_torchvision.yaml", "torchvision_sequential", 224, batch=2)
+    assert {dtype for dtype, _, _ in theirs} == {"float32", "int64"}  # the indices (and the labels)
+    assert [shape for dtype, shape, _ in ours if dtype == "int64"] == [(2,)]  # only the labels
+    assert all(len(shape) != 4 or shape[1] != 3 for _, shape, _ in ours)  # no copy of the image
+    assert sum(size for *_, size in ours) < 0.8 * sum(size for *_, size in theirs)
+
+
+def test_convolution_weights_and_activations_are_channels_last():
+    model = backend.build(_spec_net("alexnet_torchvision.yaml"))
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+    assert model.conv1(torch.randn(1, 3, 224, 224)).is_contiguous(memory_format=torch.channels_last)
+    assert "x = x.contiguous(memory_format" not in backend.render(_spec_net("alexnet_torchvision.yaml"))
+
+
+def test_an_input_read_by_other_layers_is_made_channels_last_first():
+    net, model = build_text("""
+        name: PoolFirst
+        input: {channels: 3, height: 8, width: 8}
+        layers:
+          - {type: maxpool, kernel: 2}
+          - {type: conv, out_channels: 4, kernel: 3}
+    """)
+    assert "x = x.contiguous(memory_format=torch.channels_last)" in backend.render(net)
+    assert model(torch.randn(2, 3, 8, 8)).is_contiguous(memory_format=torch.channels_last)
+
+
 def test_paper_model_equals_a_hand_written_two_tower_module_in_float64(paper_alexnet):
     torch.manual_seed(1)
     reference = TwoTowerAlexNet().double().eval()

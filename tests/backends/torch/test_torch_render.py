@@ -95,7 +95,8 @@ def test_framework_default_parameters_get_no_reset_line():
           - {type: flatten}
           - {type: dense, out_features: 3}
     """))
-    reset = source[source.index("    def reset_parameters"):source.index("    def forward")]
+    start = source.index("    def reset_parameters")
+    reset = source[start:source.index("    def forward", start)]
     assert [line.strip().split("(")[0] for line in reset.splitlines() if "nn.init." in line] == ["nn.init.normal_"]
     assert "self.conv1.weight" in reset and "self.conv1.bias" not in reset.split('"""')[2]
     assert "conv1.bias, fc1.weight, fc1.bias: PyTorch's default" in " ".join(reset.split())

@@ -191,6 +191,100 @@ class _Window:
         return middle, self.sums[:length], (flat[:-shift], flat[shift:], pairs, total, terms), spare
 
 
+class Linear(nn.Linear):
+    """nn.Linear (same parameters, state dict and results) whose backward adds the weight gradient straight into
+    an existing `weight.grad`: one pass over it, where autograd makes the (out, in) product in new memory and then
+    adds it. For the large dense layers that product is the training step's largest temporary (fc6's 4096 x 9216
+    is 144 MiB in float32), and new memory costs a page fault per 4 KiB.
+
+    Anywhere autograd would not add the gradient to `weight.grad` itself (no gradient there yet, autograd.grad,
+    backward(inputs=...) without the weight, hooks on the weight, create_graph), the gradient is returned as
+    torch's own linear returns it.
+    """
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and self.weight.requires_grad and x.dim() == 2 \
+                and not torch.compiler.is_compiling() and not torch.jit.is_tracing():
+            return _Linear.apply(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
+
+
+class _Linear(torch.autograd.Function):
+    """x @ weight.T + bias for an (N, in) x; saves what addmm saves (x and the weight)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_y @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1] and not _added_to_grad(weight, grad_y, x):
+            grad_weight = grad_y.T @ x
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_y.sum(0)
+        return grad_x, grad_weight, grad_bias
+
+
+def _added_to_grad(weight, grad_y, x):
+    """weight.grad += grad_y.T @ x in place, where autograd would add that product to weight.grad itself (as
+    AccumulateGrad does: a dense gradient of the weight's shape, no graph of the gradient); whether it did."""
+    grad = weight.grad
+    if grad is None or torch.is_grad_enabled() or grad.requires_grad or grad.layout != torch.strided \
+            or grad.shape != weight.shape or grad.dtype != grad_y.dtype or grad.device != grad_y.device \
+            or weight._backward_hooks or weight._post_accumulate_grad_hooks:
+        return False
+    try:  # whether this backward pass ends in the weight's AccumulateGrad (not autograd.grad, not inputs=...)
+        accumulates = torch._C._will_engine_execute_node(torch.autograd.graph.get_gradient_edge(weight).node)
+    except RuntimeError:  # autograd.grad(..., inputs=[weight]) captures the gradient instead
+        return False
+    if accumulates:
+        grad.addmm_(grad_y.T, x)
+    return accumulates
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d (same windows, results and gradients) that keeps only its input for the backward pass, not
+    torch's int64 index of each maximum (twice the output's bytes in float32): the backward pass finds the maxima
+    again, a pass over an input that the layer before keeps anyway (relu's output, which its own gradient reads).
+    """
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad and not torch.compiler.is_compiling() \
+                and not torch.jit.is_tracing():
+            return _MaxPool2d.apply(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return super().forward(x)
+
+
+class _MaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        ctx.save_for_backward(x)
+        ctx.window = kernel_size, stride, padding, dilation, ceil_mode
+        return F.max_pool2d(x, *ctx.window)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (x,) = ctx.saved_tensors
+        window = [_pair(value) for value in ctx.window[:4]] + [ctx.window[4]]
+        if torch.is_grad_enabled():  # create_graph: torch's own pooling, whose gradient is differentiable
+            with torch.enable_grad():
+                x = x.detach().requires_grad_(True)
+                y = F.max_pool2d(x, *ctx.window)
+            return torch.autograd.grad(y, x, grad_y, create_graph=True)[0], None, None, None, None, None
+        _, indices = torch.ops.aten.max_pool2d_with_indices(x, *window)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad_y, x, *window, indices)
+        return grad_x, None, None, None, None, None
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def gather(xs, device):
     """One activation from its shares (one per device), joined along the channel (or feature) axis on `device`."""
     return torch.cat([x.to(device) for x in xs], dim=1)
@@ -232,21 +326,21 @@ class AlexNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)
         self.norm1 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, groups=2, inplace=True)
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool1 = MaxPool2d(kernel_size=3, stride=2)
         self.conv2 = nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2)
         self.norm2 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, groups=2, inplace=True)
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool2 = MaxPool2d(kernel_size=3, stride=2)
         self.conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
         self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2)
         self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2)
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.fc6 = nn.Linear(9216, 4096)
+        self.pool5 = MaxPool2d(kernel_size=3, stride=2)
+        self.fc6 = Linear(9216, 4096)
         self.drop6 = nn.Dropout(p=0.5)
-        self.fc7 = nn.Linear(4096, 4096)
+        self.fc7 = Linear(4096, 4096)
         self.drop7 = nn.Dropout(p=0.5)
-        self.fc8 = nn.Linear(4096, 1000)
+        self.fc8 = Linear(4096, 1000)
+        self.to(memory_format=torch.channels_last)  # convolution weights in the activations' memory format
         self.reset_parameters()
-        self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations
 
     def reset_parameters(self):
         """Initialise every parameter as the spec declares."""
@@ -268,7 +362,6 @@ class AlexNet(nn.Module):
         nn.init.zeros_(self.fc8.bias)
 
     def forward(self, x):            # (N, 3, 227, 227)
-        x = x.contiguous(memory_format=torch.channels_last)  # (N, 3, 227, 227)   channels last in memory: faster convolution and pooling
         x = self.conv1(x)            # (N, 96, 55, 55)    (227 + 2*0 - 11)/4 + 1 = 55
         x = F.relu(x, inplace=True)  # (N, 96, 55, 55)
         x = self.norm1(x)            # (N, 96, 55, 55)    LRN n=5, paper convention (scale = alpha), within each of 2 channel groups
@@ -316,13 +409,13 @@ class AlexNetPlaced(nn.Module):
             nn.Conv2d(3, 48, kernel_size=11, stride=4, device=self.devices[1]),
         ])
         self.norm1 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, inplace=True)
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool1 = MaxPool2d(kernel_size=3, stride=2)
         self.conv2 = nn.ModuleList([
             nn.Conv2d(48, 128, kernel_size=5, padding=2, device=self.devices[0]),
             nn.Conv2d(48, 128, kernel_size=5, padding=2, device=self.devices[1]),
         ])
         self.norm2 = LocalResponseNorm(5, scale=0.0001, beta=0.75, k=2.0, inplace=True)
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool2 = MaxPool2d(kernel_size=3, stride=2)
         self.conv3 = nn.ModuleList([
             nn.Conv2d(256, 192, kernel_size=3, padding=1, device=self.devices[0]),
             nn.Conv2d(256, 192, kernel_size=3, padding=1, device=self.devices[1]),
@@ -335,23 +428,23 @@ class AlexNetPlaced(nn.Module):
             nn.Conv2d(192, 128, kernel_size=3, padding=1, device=self.devices[0]),
             nn.Conv2d(192, 128, kernel_size=3, padding=1, device=self.devices[1]),
         ])
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.pool5 = MaxPool2d(kernel_size=3, stride=2)
         self.fc6 = nn.ModuleList([
-            nn.Linear(9216, 2048, device=self.devices[0]),
-            nn.Linear(9216, 2048, device=self.devices[1]),
+            Linear(9216, 2048, device=self.devices[0]),
+            Linear(9216, 2048, device=self.devices[1]),
         ])
         self.drop6 = nn.Dropout(p=0.5)
         self.fc7 = nn.ModuleList([
-            nn.Linear(4096, 2048, device=self.devices[0]),
-            nn.Linear(4096, 2048, device=self.devices[1]),
+            Linear(4096, 2048, device=self.devices[0]),
+            Linear(4096, 2048, device=self.devices[1]),
         ])
         self.drop7 = nn.Dropout(p=0.5)
         self.fc8 = nn.ModuleList([
-            nn.Linear(4096, 500, device=self.devices[0]),
-            nn.Linear(4096, 500, device=self.devices[1]),
+            Linear(4096, 500, device=self.devices[0]),
+            Linear(4096, 500, device=self.devices[1]),
         ])
+        self.to(memory_format=torch.channels_last)  # convolution weights in the activations' memory format
         self.reset_parameters()
-        self.to(memory_format=torch.channels_last)  # kernels laid out as forward lays out the activations
 
     def reset_parameters(self):
         """Initialise every parameter as the spec declares, each share like the whole layer."""
@@ -389,8 +482,7 @@ class AlexNetPlaced(nn.Module):
         """These weights in the single-device model's layout, each split layer's shares joined on devices[0]."""
         return join_state_dict(self.state_dict(), self.split_layers, self.devices[0])
 
-    def forward(self, x):                                      # (N, 3, 227, 227)
-        x = x.contiguous(memory_format=torch.channels_last)    # (N, 3, 227, 227)       channels last in memory: faster convolution and pooling
+    def forward(self, x):
         xs = [conv(x.to(device)) for conv, device in zip(self.conv1, self.devices)]  # 2 × (N, 48, 55, 55)    (227 + 2*0 - 11)/4 + 1 = 55
         xs = [F.relu(x, inplace=True) for x in xs]             # 2 × (N, 48, 55, 55)
         xs = [self.norm1(x) for x in xs]                       # 2 × (N, 48, 55, 55)    LRN n=5, paper convention (scale = alpha), on each device's channels
