@@ -20,6 +20,7 @@ from torch import nn
 
 from alexnet_spec.backends.torch import backend
 from alexnet_spec.source.loading import load_network
+from benchmarks.ceiling import heavy_layers
 from benchmarks.harness import interleaved, ratio
 from benchmarks.record import Row
 
@@ -194,6 +195,9 @@ def run(quick: bool = False) -> list[Row]:
                             note=f"hand-written {timings['theirs'].describe()}"))
             rows.append(_against_careful("Forward (torch)", f"{label}, batch {batch}, eager", timings,
                                          CAREFUL_FORWARD_TARGET))
+            if batch == 16 and not quick:
+                rows.append(_ceiling_row("Forward (torch)", f"{label}, batch 16, eager", careful[label], x,
+                                         timings["careful"], repetitions))
             if label == "paper model" and batch == 16:
                 rows.append(Row("Forward (torch)", "paper model, batch 16, eager: generated, share of the limit",
                                 timings["ours"], ">= 60%", None, flops=flops, share_target=0.6))
@@ -214,7 +218,22 @@ def run(quick: bool = False) -> list[Row]:
                                      "step", timings, CAREFUL_TRAINING_TARGET))
         if not quick:
             rows.append(_kept_gradients_row(label, ours, careful[label], x, labels, repetitions))
+            rows.append(_ceiling_row("Training step (torch)", f"{label}, batch {x.shape[0]}, forward + backward + SGD "
+                                     "step", careful[label], x, timings["careful"], repetitions, train=True))
     return rows
+
+
+def _ceiling_row(section, what, careful, x, careful_timing, repetitions, train=False) -> Row:
+    """The most the generated module can gain on the careful one by what it writes around the convolutions and
+    matmuls, which both call with the same shapes: careful / (those layers alone; benchmarks/ceiling.py)."""
+    parts = heavy_layers(careful, x, repetitions, train=train)
+    seconds = sum(parts.values())
+    ceiling = careful_timing.median / seconds
+    passes = "forward and backward" if train else "forward"
+    return Row(section, f"{what}: the ratio's ceiling, channels_last hand-written / its convolutions and matmuls alone",
+               None, None, None, value=f"{ceiling:.2f}×",
+               note=f"those layers' {passes}, each alone on its own input: {seconds * 1e3:.1f} ms of the hand-written "
+                    f"{careful_timing.median * 1e3:.1f} ms; reported")
 
 
 def _kept_gradients_row(label, ours, careful, x, labels, repetitions) -> Row:
