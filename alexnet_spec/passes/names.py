@@ -29,6 +29,16 @@ def generated_names(layers: list[tuple[str, str | None]]) -> list[str]:
     return names
 
 
+def raw_layer_names(layers: list) -> list[str]:
+    """Names for layers as read from YAML, before validation (for error messages): a type or name that is not a
+    string (a list, a mapping, a number) counts as none, so the layer is named by its position as `layerN`."""
+    def text(value):
+        return value if isinstance(value, str) and value else None
+
+    return generated_names([(text(layer.get("type")) or "layer", text(layer.get("name")))
+                            if isinstance(layer, dict) else ("layer", None) for layer in layers])
+
+
 def assign_names(spec: NetworkSpec) -> NetworkSpec:
     """The spec with every layer named; duplicate given names are errors at the second occurrence."""
     sink = DiagnosticSink()

@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.passes.names import generated_names
+from alexnet_spec.passes.names import raw_layer_names
 from alexnet_spec.source.yaml_source import Edit, SourceDocument
 
 TOP_LEVEL_MAPPINGS = ("input",)
@@ -113,7 +113,8 @@ def _check_top_level_field(tree: CommentedMap, key: str, text: str) -> None:
         hint = f"to change a field of layer {key}: --set {key}.FIELD=VALUE"
     else:
         owners = [name for name, layer in zip(names, _layers(tree)) if isinstance(layer, dict)
-                  and key in getattr(LAYER_TYPES.get(layer.get("type")), "model_fields", {})]
+                  and isinstance(layer.get("type"), str)
+                  and key in getattr(LAYER_TYPES.get(layer["type"]), "model_fields", {})]
         close = difflib.get_close_matches(key, fields, n=1)
         hint = (f"did you mean {owners[0]}.{key}? (a layer's field needs the layer's name)" if owners
                 else f"did you mean {close[0]!r}?" if close else None)
@@ -127,9 +128,7 @@ def _layers(tree: CommentedMap) -> list:
 
 
 def _names(tree: CommentedMap) -> list[str]:
-    pairs = [(layer.get("type", ""), layer.get("name")) if isinstance(layer, dict) else ("", None)
-             for layer in _layers(tree)]
-    return generated_names(pairs)
+    return raw_layer_names(_layers(tree))
 
 
 def _layer_index(tree: CommentedMap, name: str, text: str) -> int:

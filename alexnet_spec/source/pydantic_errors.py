@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alexnet_spec.errors import Diagnostic, did_you_mean
-from alexnet_spec.passes.names import generated_names
+from alexnet_spec.passes.names import raw_layer_names
 from alexnet_spec.spec.layers import LAYER_TYPES
 from alexnet_spec.spec.network import InputShape, NetworkSpec
 from alexnet_spec.spec.types import Constant, Kaiming, Normal, ParameterInit, Uniform, Xavier
@@ -135,10 +135,10 @@ def _model_at(loc: tuple, data: Any) -> type[BaseModel] | None:
     if loc and loc[0] == "input":
         return InputShape
     if len(loc) >= 2 and loc[0] == "layers":
-        if len(loc) >= 3 and loc[2] in LAYER_TYPES:
+        if len(loc) >= 3 and isinstance(loc[2], str) and loc[2] in LAYER_TYPES:
             return LAYER_TYPES[loc[2]]
         layer = _value_at(data, ("layers", loc[1]))
-        if isinstance(layer, dict) and layer.get("type") in LAYER_TYPES:
+        if isinstance(layer, dict) and isinstance(layer.get("type"), str) and layer["type"] in LAYER_TYPES:
             return LAYER_TYPES[layer["type"]]
         return None
     return NetworkSpec
@@ -170,6 +170,4 @@ def _layer_names(data: Any) -> list[str]:
     layers = data.get("layers") if isinstance(data, dict) else None
     if not isinstance(layers, list):
         return []
-    pairs = [(str(layer.get("type", "layer")), layer.get("name") if isinstance(layer.get("name"), str) else None)
-             if isinstance(layer, dict) else ("layer", None) for layer in layers]
-    return generated_names(pairs)
+    return raw_layer_names(layers)

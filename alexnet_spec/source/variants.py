@@ -27,7 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from alexnet_spec.source import yaml_source
 from alexnet_spec.errors import Diagnostic, SpecError
-from alexnet_spec.passes.names import generated_names
+from alexnet_spec.passes.names import raw_layer_names
 
 DIRECTIVES = ("extends", "overrides", "remove", "insert_after")
 
@@ -170,8 +170,7 @@ def _merge(base: yaml_source.SourceDocument, child: yaml_source.SourceDocument,
 
 
 def _names(layers) -> list[str]:
-    return generated_names([(layer.get("type", ""), layer.get("name")) if isinstance(layer, dict) else ("", None)
-                            for layer in layers])
+    return raw_layer_names(layers)
 
 
 def _find(document, layers, name, path) -> int:

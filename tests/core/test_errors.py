@@ -52,3 +52,18 @@ def test_excerpt_keeps_tabs_and_wide_characters_under_the_caret():
     assert padding == "\t" + "  " * 2 + "  "  # tab, two wide characters (two columns each), ':' and ' '
     assert render([Diagnostic("m", file="f", line=1, column=6)], {"f": ["\t名前: x"]}).splitlines()[-1] \
         == "       | " + padding + "^"
+
+
+def test_a_layer_type_or_name_of_the_wrong_kind_is_located_and_the_layer_named_by_its_position(tmp_path):
+    spec = tmp_path / "kinds.yaml"
+    spec.write_text("name: K\ninput: {channels: 1, height: 8, width: 8}\nlayers:\n"
+                    "  - {type: [], out_channels: 2, kernel: 3}\n  - {type: {a: 1}}\n  - {type: 3}\n"
+                    "  - {type: conv, name: [a], out_channels: 2, kernel: 3}\n")
+    for extra in ((), ("--set", "oops=1"), ("--set", "layer1.kernel=2")):  # --set names the layers too
+        result = run_cli("validate", str(spec), *extra)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "internal error" not in result.stderr
+    result = run_cli("validate", str(spec))
+    for line, kind in ((4, "'[]'"), (5, "\"{'a': 1}\""), (6, "'3'")):
+        assert f"kinds.yaml:{line}:12: error: layer layer{line - 3}: unknown layer type {kind}" in result.stderr
+    assert "kinds.yaml:7:24: error: layer conv1: name: Input should be a valid string" in result.stderr
