@@ -250,12 +250,13 @@ def in_float32(expression: Expression, precision: str) -> Expression:
 
 def memory_format_statement(net: ResolvedNetwork, variable: str = "x") -> Statement | None:
     """forward's first statement: images channels last in memory and, in a low precision, the input converted to
-    it (the caller's float32 batch is accepted as it is). None for a float32 image read only by convolutions:
-    their channels-last weights (weights_format_line) make their outputs channels last, and a channels-last copy of
-    the input would be one more tensor kept for the backward pass (a convolution keeps its input for its weight's
-    gradient)."""
+    it (the caller's float32 batch is accepted as it is). An image read only by convolutions stays in the caller's
+    layout (converted to the precision alone, or None in float32): their channels-last weights (weights_format_line)
+    make their outputs channels last, a strided conversion to channels last costs more than the convolution saves
+    on three channels, and in training it would be one more tensor kept for the backward pass (a convolution keeps
+    its input for its weight's gradient)."""
     dtype = TORCH_DTYPES.get(net.precision)
-    if len(net.input_shape) != 3 or (dtype is None and read_only_by_convolutions(net)):
+    if len(net.input_shape) != 3 or read_only_by_convolutions(net):
         if dtype is None:
             return None
         return Statement(f"{variable} = {variable}.to({dtype})", shape_text(net.input_shape),

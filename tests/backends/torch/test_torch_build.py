@@ -119,3 +119,22 @@ def test_kernels_are_laid_out_as_the_activations_so_no_call_converts_them(spec):
     copied = [tuple(event.input_shapes[0]) for event in profile.events()
               if event.name == "aten::copy_" and event.input_shapes and tuple(event.input_shapes[0]) in shapes]
     assert not copied
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_an_image_read_only_by_convolutions_is_not_copied_into_channels_last(precision):
+    # The kernels' layout makes conv1's output channels last; a pool reading the image first needs the copy.
+    from alexnet_spec.precision import with_precision
+
+    for first, copied in (("{type: conv, out_channels: 4, kernel: 3, stride: 2}", False),
+                          ("{type: maxpool, kernel: 3, stride: 2}", True)):
+        net = with_precision(resolve_text("name: First\ninput: {channels: 3, height: 17, width: 17}\nlayers:\n"
+                                          f"  - {first}\n  - {{type: conv, out_channels: 4, kernel: 3}}\n"), precision)
+        model = backend.build(net)
+        forward = inspect.getsource(type(model).forward)
+        assert ("memory_format=torch.channels_last)  #" in forward) == copied, forward
+        seen = []
+        model.conv1.register_forward_hook(lambda module, args, out: seen.append(out))
+        model(torch.randn(2, 3, 17, 17))
+        assert seen[0].is_contiguous(memory_format=torch.channels_last)
+        assert seen[0].dtype == getattr(torch, precision)
