@@ -113,7 +113,9 @@ def end_process(code: int | str | None) -> None:
     """Exit with `code` as SystemExit would (None: 0; text: printed, then 1), without the interpreter's finalisation.
 
     Finalisation frees every module and object one by one: 0.04 s after `validate` (a fifth of the command), 0.3 to
-    0.8 s after `check` has loaded torch and jax, for a process whose memory the system reclaims at once. Nothing is
+    0.8 s after `check` has loaded torch and jax, for a process whose memory the system reclaims at once; and in a
+    torchrun job (`-m alexnet_spec train`), C++ threads of torch.distributed that outlive the process group abort
+    there now and then ("terminate called without an active exception", exit -6). Nothing is
     lost: the commands write their files whole (atomically) before returning, and the standard streams are flushed
     here; a closed stdout (`| head`) is left quietly, as `reports_errors` leaves it."""
     if code is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -81,7 +80,6 @@ def train_command(
                        on_epoch=(lambda entry: console.print(epoch_line(entry), soft_wrap=True))
                        if main and not json_output else None)
     if not main:
-        _leave_if_distributed(processes)
         return
     if plot is not None:
         emit(curves_svg(result.history, f"{net.name} on {dataset.source}, {backend}"), plot)
@@ -91,18 +89,6 @@ def train_command(
     else:
         print(f"{result.steps - result.first_step} steps in {result.seconds:.1f} s: "
               f"{(result.steps - result.first_step) * batch / max(result.seconds, 1e-9):,.0f} images/s")
-    _leave_if_distributed(processes)
-
-
-def _leave_if_distributed(processes: int) -> None:
-    """A process of a torchrun job ends here, its output flushed and its files closed, without the interpreter's
-    finalisation: there, C++ threads of torch.distributed that outlive the process group abort the process now and
-    then ("terminate called without an active exception", exit -6, seen under load in the test suite), and
-    torchrun then fails the whole job after its work is done."""
-    if processes > 1:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
 
 
 def epoch_line(entry: dict) -> str:
