@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.harness import Timing, interleaved, ratio
-from benchmarks.precision import low_precision_twin
+from benchmarks.precision import autocast_call, low_precision_twin
 from benchmarks.record import Row
 from benchmarks.torch_model import _infer, _train_step, careful_model, paper_models, torchvision_models
 
@@ -54,7 +54,7 @@ def _forward(label: str, models: dict, x: torch.Tensor, device, repetitions: int
         reference = models["theirs"](x).argmax(1)
         agreement = {name: (models[name](x).float().argmax(1) == reference).float().mean().item() for name in LOW}
     calls = {name: _infer(model, x) for name, model in models.items()}
-    calls.update({f"autocast {name}": _autocast(models["theirs"], x, device, dtype) for name, dtype in LOW.items()})
+    calls.update({f"autocast {name}": autocast_call(models["theirs"], x, dtype) for name, dtype in LOW.items()})
     timings = interleaved({name: _synchronized(call, device) for name, call in calls.items()},
                           repetitions=repetitions, warmup=warmup)
     what = f"{label}, batch {x.shape[0]}, {device.type}"
@@ -82,13 +82,6 @@ def _row(section: str, name: str, timings: dict[str, Timing], ours: str, theirs:
     return Row(section, name, timings[ours], None, None, ratio=speedup,
                value=f"{speedup:.2f}× ({timings[ours].describe()})",
                note=f"hand-written {timings[theirs].describe()}{note}; reported")
-
-
-def _autocast(model, x, device, dtype):
-    def call():
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype):
-            model(x)
-    return call
 
 
 def _synchronized(call, device):

@@ -28,9 +28,10 @@ BATCH = 16
 AUTOCAST_TARGET, FLOAT32_TARGET = 2.0, 3.0  # issue 23: on a CPU with bfloat16 matrix units
 
 
-def _autocast(model, x):
+def autocast_call(model, x, dtype=torch.bfloat16):
+    """model(x) under torch.autocast in `dtype`, on x's device, without gradients."""
     def call():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast(x.device.type, dtype=dtype):
             model(x)
     return call
 
@@ -71,7 +72,7 @@ def run(quick: bool = False) -> list[Row]:
         with torch.no_grad():
             agreement = (low(x).float().argmax(1) == theirs(x).argmax(1)).float().mean().item()
         timings = interleaved({"ours": _infer(low, x), "float32": _infer(theirs, x),
-                               "autocast": _autocast(theirs, x)}, repetitions=repetitions, warmup=warmup)
+                               "autocast": autocast_call(theirs, x)}, repetitions=repetitions, warmup=warmup)
         for baseline, target in (("autocast", AUTOCAST_TARGET), ("float32", FLOAT32_TARGET)):
             speedup = ratio(timings[baseline], timings["ours"])
             what = "under torch.autocast(bfloat16)" if baseline == "autocast" else "in float32"
