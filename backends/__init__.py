@@ -4,8 +4,11 @@ A backend is an object with `name`, `render(net) -> str` (source text, without i
 `build(net, **options)` (executes that same source) and `evaluate(net, weights, x, dtype)` (every layer's output,
 which `alexspec check` compares with the reference's). Another package adds one by declaring an entry point in the
 same group. Backends that can train (torch, jax) also offer `trainer(net, weights, **options)`: the step and the
-forward pass behind `alexspec train` (alexnet_spec/training/loop.py; backends/*/train.py), and `prepare()`, which
-imports the framework ahead of `evaluate` so that `alexspec check` does so while it draws the weights.
+forward pass behind `alexspec train` (alexnet_spec/training/loop.py; backends/*/train.py), `prepare()`, which
+imports the framework ahead of `evaluate`, and `evaluator(net, batch, dtype)`, which does the work of `evaluate`
+that needs no values (building, tracing, compiling) and returns it as a function of (weights, x): `alexspec check`
+calls both while it draws the weights, and prepares first a backend whose `evaluator_compiles` is true (its
+compiler then runs, off the interpreter lock, while the other frameworks are imported).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -144,9 +144,7 @@ def run_check(net: ResolvedNetwork, backend_names: tuple[str, ...] = ("torch", "
     for name, generator in generators.items():
         if not hasattr(generator, "evaluate"):
             raise SpecError(Diagnostic(f"backend {name!r} cannot be checked: it has no `evaluate`", file="--backends"))
-    outputs = _side_by_side(net, batch, seed, generators.values(), {
-        name: lambda weights, x, generator=generator: generator.evaluate(net, weights, x, dtype=dtype)
-        for name, generator in generators.items()})
+    outputs = _side_by_side(net, batch, seed, {name: (generator, net, dtype) for name, generator in generators.items()})
     reference = "numpy" if "numpy" in outputs else backend_names[0]
     rows = []
     for layer in net.layers:
@@ -178,10 +176,9 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
     generators = {name: backends.get(name) for name in names}
     oracle = backends.get("numpy")
     low = with_precision(net, precision)
-    outputs = _side_by_side(net, batch, seed, [oracle, *generators.values()], {
-        "numpy": lambda weights, x: oracle.evaluate(net, weights, x),
-        **{name: lambda weights, x, generator=generator: generator.evaluate(low, weights, x, dtype="float32")
-           for name, generator in generators.items()}})
+    outputs = _side_by_side(net, batch, seed, {"numpy": (oracle, net, "float64"),
+                                               **{name: (generator, low, "float32")
+                                                  for name, generator in generators.items()}})
     expected = outputs.pop("numpy")
     bounds = layer_bounds(net, precision, batch)
     rows = []
@@ -196,15 +193,17 @@ def _run_low_precision(net: ResolvedNetwork, backend_names: tuple[str, ...], pre
                        atol, tuple(rows), net.output_names, precision, top1)
 
 
-def _side_by_side(net: ResolvedNetwork, batch: int, seed: int, generators,
-                  runs: dict[str, Callable[[dict, Any], list]]) -> dict[str, dict[str, np.ndarray]]:
-    """{name: {layer: output}} of each run(weights, x), for the weights and input drawn from `seed` (weights first,
-    in the order of `init_weights`, then the input).
+def _side_by_side(net: ResolvedNetwork, batch: int, seed: int,
+                  plans: dict[str, tuple[Any, ResolvedNetwork, str]]) -> dict[str, dict[str, np.ndarray]]:
+    """{name: {layer: output}} of each backend's evaluation of (its network, in its dtype), for the weights and input
+    drawn from `seed` (weights first, in the order of `init_weights`, then the input).
 
-    The frameworks are imported (each backend's optional `prepare`) while the weights are drawn, and the runs go
-    side by side, one thread each: most of the time is spent outside the interpreter lock (numpy's draws, torch's
-    kernels, XLA's compiler), so a second core takes half of it. Each run reads the same weights and writes nothing
-    shared; its line tracer (sys.settrace) is its own thread's."""
+    While the weights are drawn, each framework is imported (the backend's optional `prepare`) and, in a thread of
+    its own, does what needs no values (its optional `evaluator`: JAX traces and compiles); then the runs go side by
+    side, one thread each. Most of the time is spent outside the interpreter lock (numpy's draws, torch's kernels,
+    XLA's compiler), so a second core takes half of it. Each run reads the same weights and writes nothing shared;
+    its line tracer (sys.settrace) is its own thread's. A backend whose evaluator compiles is prepared first: XLA's
+    compiler, which does not hold the interpreter lock, then runs while torch is imported, which does."""
     from alexnet_spec.weights import init_weights
 
     def draw():
@@ -212,13 +211,21 @@ def _side_by_side(net: ResolvedNetwork, batch: int, seed: int, generators,
         weights = init_weights(net, rng)
         return weights, rng.standard_normal((batch,) + tuple(net.input_shape))
 
-    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
+    def ready(generator, network, dtype):
+        if hasattr(generator, "evaluator"):
+            return generator.evaluator(network, batch, dtype)
+        return lambda weights, x: generator.evaluate(network, weights, x, dtype=dtype)
+
+    with ThreadPoolExecutor(max_workers=1 + len(plans)) as pool:
         drawn = pool.submit(draw)
-        for generator in generators:
+        evaluators = {}
+        for name in sorted(plans, key=lambda name: not getattr(plans[name][0], "evaluator_compiles", False)):
+            generator, network, dtype = plans[name]
             if hasattr(generator, "prepare"):
                 generator.prepare()
+            evaluators[name] = pool.submit(ready, generator, network, dtype)
         weights, x = drawn.result()
-        running = {name: pool.submit(run, weights, x) for name, run in runs.items()}
+        running = {name: pool.submit(lambda name: evaluators[name].result()(weights, x), name) for name in plans}
         return {name: dict(future.result()) for name, future in running.items()}
 
 

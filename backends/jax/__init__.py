@@ -21,6 +21,7 @@ from .view import render as _render
 
 class JaxBackend:
     name = "jax"
+    evaluator_compiles = True  # `alexspec check` prepares it first, so that XLA compiles while torch is imported
 
     def render(self, net: ResolvedNetwork) -> str:
         """The module's source text."""
@@ -42,6 +43,12 @@ class JaxBackend:
         from .evaluate import evaluate
 
         return evaluate(generated_module(net), net, weights, x, dtype)
+
+    def evaluator(self, net: ResolvedNetwork, batch: int, dtype: str = "float64"):
+        """`evaluate` as a function of (weights, x), `apply` traced and compiled now for `batch` images."""
+        from .evaluate import evaluator
+
+        return evaluator(generated_module(net), net, batch, dtype)
 
     def flat_to_canonical(self, arrays: Mapping[str, Any], net: ResolvedNetwork, source: str):
         """Canonical weights from a params file's flat "layer/field" arrays, every name and shape checked."""

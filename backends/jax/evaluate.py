@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from alexnet_spec.resolved import ResolvedNetwork
+from alexnet_spec.weights import as_array, weight_shapes
 
 from .view import Functions, FunctionView
 from .weights import torch_to_jax
@@ -88,29 +89,52 @@ def _collect(frame: _Frame, prefix: str, outputs: dict[str, Any]) -> None:
 
 def evaluate(module, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: str) -> list[tuple[str, np.ndarray]]:
     """[(layer name, output in the canonical layout (N, C, H, W) or (N, F))] in eval mode with canonical weights."""
+    return evaluator(module, net, int(np.shape(x)[0]), dtype)(weights, x)
+
+
+def evaluator(module, net: ResolvedNetwork, batch: int, dtype: str) -> Callable[[Mapping[str, Any], Any], list]:
+    """`evaluate` for inputs of `batch` images, with the work that needs no values done now: the trace of `apply`
+    and its compilation, from the weights' shapes alone (`alexspec check` does it while it draws the weights).
+
+    The compiled program takes the canonical weights and the (N, C, H, W) input as they are and lays them out itself,
+    so a 64-byte aligned array in the program's dtype (as `init_weights` draws them) reaches XLA without a copy."""
     import jax
     import jax.numpy as jnp
 
-    with jax.enable_x64(dtype == "float64"):
-        cast = jnp.float64 if dtype == "float64" else jnp.float32
-        if not weights:  # layers without parameters (a lone LRN): nothing to transfer
-            params, state = {}, {}
-        else:
-            params, state = torch_to_jax(weights, net)
-        if net.precision == "float32":
-            params = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), params)
-        else:  # each parameter in the type the generated `init` gives it: bfloat16, batchnorm's float32
-            types = jax.eval_shape(module.init, jax.random.PRNGKey(0))
-            params = jax.tree_util.tree_map(lambda value, like: jnp.asarray(value, like.dtype), params, types)
-        state = jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), state) or None
-        nhwc = jnp.asarray(np.transpose(np.asarray(x), (0, 2, 3, 1)), cast)
+    wide = dtype == "float64"
+    host = np.float64 if wide else np.float32
+    shapes = weight_shapes(net)
+    with jax.enable_x64(wide):
+        # A low precision: each parameter in the type the generated `init` gives it (bfloat16, batchnorm's float32),
+        # rounded from float32 as the float32 master weights of training are.
+        types = None if net.precision == "float32" else jax.eval_shape(module.init, jax.random.PRNGKey(0))
+
+        def canonical_apply(canonical: dict, image):
+            params, state = torch_to_jax(canonical, net) if canonical else ({}, {})
+            if types is not None:
+                params = jax.tree_util.tree_map(lambda value, like: value.astype(like.dtype), params, types)
+            return layer_outputs(module, net, params, jnp.transpose(image, (0, 2, 3, 1)), state or None)
+
         # Traced once under jit, the statements' values are the compiled program's outputs: one compilation of the
-        # whole network instead of one per operation (the shapes and types of every layer are new to JAX).
-        outputs = jax.jit(lambda params, x, state: layer_outputs(module, net, params, x, state))(params, nhwc, state)
-        result = []
-        for layer in net.layers:
-            value = np.asarray(outputs[layer.name], dtype=np.float64)
-            if value.ndim == 4:  # NHWC, the module's layout for maps
-                value = value.transpose(0, 3, 1, 2)
-            result.append((layer.name, value))
-    return result
+        # whole network instead of one per operation (the shapes and types of every layer are new to JAX). The
+        # program runs once, so LLVM's optimisations are skipped; XLA's own passes, which decide what is computed,
+        # run as always, and without fast-math LLVM's level does not change a result.
+        compiled = jax.jit(canonical_apply).lower(
+            {name: jax.ShapeDtypeStruct(shape, host) for name, shape in shapes.items()},
+            jax.ShapeDtypeStruct((batch,) + tuple(net.input_shape), host),
+        ).compile(compiler_options={"xla_backend_optimization_level": 0})
+
+    def run(weights: Mapping[str, Any], x) -> list[tuple[str, np.ndarray]]:
+        torch_to_jax(weights, net)  # every weight present, of its shape: a SpecError naming the one that is not
+        with jax.enable_x64(wide):
+            canonical = {name: jax.device_put(np.asarray(as_array(weights[name]), host)) for name in shapes}
+            outputs = compiled(canonical, jax.device_put(np.asarray(x, host)))
+            result = []
+            for layer in net.layers:
+                value = np.asarray(outputs[layer.name], dtype=np.float64)
+                if value.ndim == 4:  # NHWC, the module's layout for maps
+                    value = value.transpose(0, 3, 1, 2)
+                result.append((layer.name, value))
+        return result
+
+    return run

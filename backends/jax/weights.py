@@ -13,6 +13,7 @@ same in both. A round trip is the identity. Inside block instances the canonical
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,11 +57,19 @@ def _get(mapping: Mapping[str, Any], name: str, source: str, layer: str | None =
         name = f"{layer.replace('.', '/')}/{name}" if layer else name
         raise SpecError(Diagnostic(f"missing weight {name!r}", file=source, expected="every parameter of the spec",
                                    hint=f"present: {', '.join(sorted(mapping)[:8])}{' ...' if len(mapping) > 8 else ''}"))
-    return as_array(mapping[name])
+    value = mapping[name]
+    return value if _is_jax_array(value) else as_array(value)
+
+
+def _is_jax_array(value: Any) -> bool:
+    """A JAX array or tracer, which stays one: torch_to_jax then lays out the weights inside a traced program."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(value, jax.Array)
 
 
 def torch_to_jax(state_dict: Mapping[str, Any], spec_or_net, source: str = "state dict") -> tuple[dict, dict]:
-    """(params, state) for the JAX module from canonical weights (numpy arrays or torch tensors)."""
+    """(params, state) for the JAX module from canonical weights (numpy arrays, torch tensors, or JAX arrays and
+    tracers, which it lays out with JAX's own operations)."""
     net = _resolved(spec_or_net)
     params, state = {}, {}
     for layer in net.layers:

@@ -20,6 +20,7 @@ from .build import build as _build
 from .build import generated_module
 from .evaluate import build_without_storage
 from .evaluate import evaluate as _evaluate
+from .evaluate import evaluator as _evaluator
 from .evaluate import layer_outputs
 from .view import render as _render
 from .weights import placed_state_dict, single_state_dict
@@ -44,6 +45,10 @@ class TorchBackend:
                  dtype: str = "float64") -> list[tuple[str, Any]]:
         """Every layer's output (numpy arrays) of the single-device model in eval mode, for `alexspec check`."""
         return _evaluate(build_without_storage(net), net, weights, x, dtype)
+
+    def evaluator(self, net: ResolvedNetwork, batch: int, dtype: str = "float64"):
+        """`evaluate` as a function of (weights, x), its model built now (on the meta device: no storage)."""
+        return _evaluator(build_without_storage(net), net, batch, dtype)
 
     def trainer(self, net: ResolvedNetwork, weights: Mapping[str, Any], **options: Any):
         """A Trainer (train.py) for the loop of alexnet_spec/training, started from canonical `weights`."""

@@ -7,7 +7,7 @@ after its last statement, in every block instance, so what is compared is exactl
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from alexnet_spec.backends.common.source import values_in_frames
 
@@ -43,15 +43,28 @@ def evaluate(model, net: ResolvedNetwork, weights: Mapping[str, Any], x, dtype: 
     (`dtype` is then the float32 of its input and its islands): each weight is rounded into its parameter's own type,
     and outputs come back as float32."""
     import numpy as np
+
+    return evaluator(model, net, int(np.shape(x)[0]), dtype)(weights, x)
+
+
+def evaluator(model, net: ResolvedNetwork, batch: int, dtype: str) -> Callable[[Mapping[str, Any], Any], list]:
+    """`evaluate` with `model` made ready now: in eval mode, in `dtype` (a float32 network). Eager torch compiles
+    nothing, so `batch` changes nothing; it is taken as the JAX backend's evaluator takes it."""
+    import numpy as np
     import torch
 
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     if net.precision == "float32":
         model = model.to(torch_dtype)
-    model = with_weights(model.eval(), weights)
-    with torch.no_grad():
-        outputs = layer_outputs(model, net, torch.as_tensor(np.asarray(x), dtype=torch_dtype))
-    return [(layer.name, _numpy(outputs[layer.name])) for layer in net.layers]
+    model = model.eval()
+
+    def run(weights: Mapping[str, Any], x) -> list[tuple[str, Any]]:
+        with torch.no_grad():
+            outputs = layer_outputs(with_weights(model, weights), net,
+                                    torch.as_tensor(np.asarray(x), dtype=torch_dtype))
+        return [(layer.name, _numpy(outputs[layer.name])) for layer in net.layers]
+
+    return run
 
 
 def build_without_storage(net: ResolvedNetwork):

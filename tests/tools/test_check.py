@@ -131,6 +131,38 @@ def test_backends_are_prepared_then_evaluated_side_by_side_on_one_draw(monkeypat
     assert np.abs(actual - expected[last]).max() == torch_rows[last].max_abs
 
 
+class _RecordingAhead(_Recording):
+    """A recorded backend that readies its evaluation ahead, as torch's and jax's do."""
+
+    def __getattr__(self, name):
+        if name == "evaluator_compiles":
+            return getattr(self.backend, name)
+        raise AttributeError(name)
+
+    def evaluator(self, net, batch, dtype="float64"):
+        self.calls.append(("evaluator", self.backend.name, batch))
+        run = self.backend.evaluator(net, batch, dtype)
+
+        def recorded(weights, x):
+            self.calls.append(("run", self.backend.name, x.shape[0]))
+            return run(weights, x)
+
+        return recorded
+
+
+def test_a_backend_whose_evaluator_compiles_is_prepared_first_and_every_evaluator_is_readied_once(monkeypatch):
+    from alexnet_spec import backends
+    from alexnet_spec.tools.check import run_check
+    from tests.conftest import TINY_SPEC, resolve_text
+
+    net, calls, registered = resolve_text(TINY_SPEC), [], backends.get
+    monkeypatch.setattr(backends, "get", lambda name: _RecordingAhead(registered(name), calls))
+    assert run_check(net, ("torch", "jax"), batch=3).passed
+    assert [call[:2] for call in calls if call[0] == "prepare"] == [("prepare", "jax"), ("prepare", "torch")]
+    assert sorted(call for call in calls if call[0] != "prepare") == [
+        ("evaluator", "jax", 3), ("evaluator", "torch", 3), ("run", "jax", 3), ("run", "torch", 3)]
+
+
 def test_a_failing_backend_fails_the_check(monkeypatch):
     from alexnet_spec import backends
     from alexnet_spec.tools.check import run_check

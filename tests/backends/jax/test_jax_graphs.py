@@ -239,7 +239,7 @@ def test_evaluate_names_every_layer_inside_the_instances():
     assert list(outputs) == [layer.name for layer in net.layers]
     w, t = _t(weights), torch.from_numpy(x)
     stem = F.conv2d(t, w["stem.weight"], w["stem.bias"], padding=1)
-    np.testing.assert_allclose(outputs["stem"], stem.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(outputs["stem"], stem.numpy(), rtol=1e-12, atol=1e-14)
     first = F.conv2d(stem, w["layer1.0.conv1.weight"], padding=1)
     np.testing.assert_allclose(outputs["layer1.0.conv1"], first.numpy(), rtol=1e-12, atol=1e-14)
     assert not np.allclose(outputs["layer1.1.conv1"], outputs["layer1.0.conv1"])

@@ -249,6 +249,27 @@ def test_init_is_reproducible_from_its_seed():
         assert not np.array_equal(first[name], other[name])
 
 
+def test_init_draws_are_numpys_normal_and_uniform_in_64_byte_aligned_arrays():
+    """The draws are those of rng.normal / rng.uniform with the same generator, value for value (the published seeds
+    keep their weights), in arrays XLA's CPU client can take without a copy."""
+    net = resolve_text(INIT_SPEC)
+    weights, rng = init_weights(net, 8), np.random.default_rng(8)
+    drawn = [layer for layer in net.layers if hasattr(layer.attrs, "weight_init")]
+    assert [layer.name for layer in drawn] == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
+    for layer in drawn:
+        for field in ("weight", "bias") if layer.attrs.bias else ("weight",):
+            distribution = getattr(layer.attrs, f"{field}_init")
+            shape = weights[f"{layer.name}.{field}"].shape
+            if hasattr(distribution, "std"):
+                expected = rng.normal(distribution.mean, distribution.std, size=shape)
+            elif hasattr(distribution, "low"):
+                expected = rng.uniform(distribution.low, distribution.high, size=shape)
+            else:
+                expected = np.full(shape, float(distribution.value))
+            assert_array_equal(weights[f"{layer.name}.{field}"], expected)
+            assert weights[f"{layer.name}.{field}"].ctypes.data % 64 == 0
+
+
 # ---------------------------------------------------------------- weights in, errors
 
 class FakeTensor:
