@@ -199,11 +199,12 @@ def _side_by_side(net: ResolvedNetwork, batch: int, seed: int,
     drawn from `seed` (weights first, in the order of `init_weights`, then the input).
 
     While the weights are drawn, each framework is imported (the backend's optional `prepare`) and, in a thread of
-    its own, does what needs no values (its optional `evaluator`: JAX traces and compiles); then the runs go side by
-    side, one thread each. Most of the time is spent outside the interpreter lock (numpy's draws, torch's kernels,
-    XLA's compiler), so a second core takes half of it. Each run reads the same weights and writes nothing shared;
-    its line tracer (sys.settrace) is its own thread's. A backend whose evaluator compiles is prepared first: XLA's
-    compiler, which does not hold the interpreter lock, then runs while torch is imported, which does."""
+    its own, does what needs no values (its optional `evaluator`: JAX traces and compiles); each run starts, in a
+    thread of its own, as soon as its backend is ready and the weights are drawn. Most of the time is spent outside
+    the interpreter lock (numpy's draws, torch's kernels, XLA's compiler), so a second core takes half of it. The
+    backends are prepared in the order that keeps that core busy while torch is imported (which holds the lock): one
+    whose evaluator compiles first, then one with nothing to import (the oracle runs meanwhile), then the others.
+    Each run reads the same weights and writes nothing shared; its line tracer (sys.settrace) is its own thread's."""
     from alexnet_spec.weights import init_weights
 
     def draw():
@@ -216,17 +217,23 @@ def _side_by_side(net: ResolvedNetwork, batch: int, seed: int,
             return generator.evaluator(network, batch, dtype)
         return lambda weights, x: generator.evaluate(network, weights, x, dtype=dtype)
 
-    with ThreadPoolExecutor(max_workers=1 + len(plans)) as pool:
+    def run(evaluator):
+        weights, x = drawn.result()
+        return dict(evaluator.result()(weights, x))
+
+    def order(name):
+        generator = plans[name][0]
+        return not getattr(generator, "evaluator_compiles", False), hasattr(generator, "prepare")
+
+    with ThreadPoolExecutor(max_workers=1 + 2 * len(plans)) as pool:
         drawn = pool.submit(draw)
-        evaluators = {}
-        for name in sorted(plans, key=lambda name: not getattr(plans[name][0], "evaluator_compiles", False)):
+        running = {}
+        for name in sorted(plans, key=order):
             generator, network, dtype = plans[name]
             if hasattr(generator, "prepare"):
                 generator.prepare()
-            evaluators[name] = pool.submit(ready, generator, network, dtype)
-        weights, x = drawn.result()
-        running = {name: pool.submit(lambda name: evaluators[name].result()(weights, x), name) for name in plans}
-        return {name: dict(future.result()) for name, future in running.items()}
+            running[name] = pool.submit(run, pool.submit(ready, generator, network, dtype))
+        return {name: running[name].result() for name in plans}
 
 
 def _compare_normwise(layer: str, expected: dict, backend: str, actual: dict, bound: float,

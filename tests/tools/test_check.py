@@ -117,7 +117,9 @@ def test_backends_are_prepared_then_evaluated_side_by_side_on_one_draw(monkeypat
     monkeypatch.setattr(backends, "get", lambda name: _Recording(registered(name), calls))
     report = run_check(net, ("torch", "numpy"), seed=5)
     assert report.passed and [row.name for row in report.rows] == [layer.name for layer in net.layers]
-    assert [what for what, _, _ in calls] == ["prepare", "prepare", "evaluate", "evaluate"]
+    assert sorted(what for what, _, _ in calls) == ["evaluate", "evaluate", "prepare", "prepare"]
+    steps = [call[:2] for call in calls]
+    assert all(steps.index(("prepare", name)) < steps.index(("evaluate", name)) for name in ("torch", "numpy"))
     assert len({thread for what, _, thread in calls if what == "evaluate"}) == 2
     # The draw is the sequential one: init_weights, then the input, from one generator of the seed.
     rng = np.random.default_rng(5)
