@@ -172,8 +172,8 @@ def merge(record: str, partial: str, command: str, info: dict[str, str]) -> str:
     for title, body in _sections(partial)[1:]:
         if title not in ("Machine", "This run"):  # Limits comes twice: the probes, then what they set
             sections[title] = sections.get(title, "") + body.strip() + "\n\n"
-    where = ", ".join(f"{key} {info[key]}" for key in ("cpu", "cores", "torch", "jax", "load average (1 min) at "
-                                                       "start and end") if key in info)
+    keys = ("cpu", "cores", "torch", "jax", "load average (1 min) at start and end")
+    where = ", ".join(f"{key} {info[key]}" for key in keys if key in info)
     measured = f"Measured by `{command}` ({where}), apart from the rest of this record.\n\n"
     head, *existing = _sections(record)
     merged = [head] + [(title, measured + sections[title] if title in sections else body) for title, body in existing]
@@ -195,11 +195,11 @@ def ratio_chart(rows: list[Row]) -> str:
     height = 40 + bar_height * len(plotted) + 20
     top = max([row.ratio for row in plotted] + [row.target_ratio or 0 for row in plotted] + [1.0]) * 1.1
     scale = (width - left - 20) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             f'font-size="12">', f'<text x="10" y="20" font-size="14">Speed-up ratios (bars) against targets '
-             f'(red ticks); 1.0 dashed</text>',
-             f'<line x1="{left + scale:.1f}" y1="30" x2="{left + scale:.1f}" y2="{height - 10}" stroke="#999" '
-             f'stroke-dasharray="4 3"/>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+              'font-size="12">'),
+             '<text x="10" y="20" font-size="14">Speed-up ratios (bars) against targets (red ticks); 1.0 dashed</text>',
+             (f'<line x1="{left + scale:.1f}" y1="30" x2="{left + scale:.1f}" y2="{height - 10}" stroke="#999" '
+              'stroke-dasharray="4 3"/>')]
     for index, row in enumerate(plotted):
         y = 34 + index * bar_height
         colour = "#4a90d9" if row.met in (True, None) else "#d9534f"
