@@ -5,6 +5,7 @@ it does what the docs say (exit 0) or exits 2 with a located message, within sec
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,8 +92,7 @@ def test_extends_pointing_at_what_is_not_a_spec(tmp_path, target):
 def test_compile_to_a_file_leaves_no_partial_file_on_error(tmp_path, data):
     text = data.draw(bad_yaml_texts())
     path = write_spec(tmp_path, text)
-    output = tmp_path / "out" / "model.py"
-    output.parent.mkdir(exist_ok=True)
+    output = Path(tempfile.mkdtemp(dir=tmp_path)) / "model.py"  # tmp_path is shared by every example
     result, elapsed = run("compile", str(path), "-o", str(output))
     assert_clean(result, elapsed, "compile")
     assert output.exists() == (result.exit_code == 0)
