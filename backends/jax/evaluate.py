@@ -117,8 +117,10 @@ def evaluator(module, net: ResolvedNetwork, batch: int, dtype: str) -> Callable[
 
         # Traced once under jit, the statements' values are the compiled program's outputs: one compilation of the
         # whole network instead of one per operation (the shapes and types of every layer are new to JAX). The
-        # program runs once, so LLVM's optimisations are skipped; XLA's own passes, which decide what is computed,
-        # run as always, and without fast-math LLVM's level does not change a result.
+        # program runs once, so LLVM's optimisations are skipped (compilation 0.96 -> 0.55 s of CPU for AlexNet);
+        # XLA's own passes, which decide what is computed, run as always. The level changes a result only in its
+        # rounding: on AlexNet at most 1e-15 (float64) and 6e-7 (float32) of a layer's largest value, far inside
+        # check's tolerances.
         compiled = jax.jit(canonical_apply).lower(
             {name: jax.ShapeDtypeStruct(shape, host) for name, shape in shapes.items()},
             jax.ShapeDtypeStruct((batch,) + tuple(net.input_shape), host),

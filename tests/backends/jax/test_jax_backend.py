@@ -149,6 +149,28 @@ def test_the_evaluator_compiled_ahead_takes_drawn_weights_without_a_copy(monkeyp
         run({name: value for name, value in weights.items() if name != "conv1.weight"}, x)
 
 
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-13), ("float32", 1e-5)])
+def test_the_evaluators_program_computes_what_users_jit_computes(dtype, rtol):
+    """check's program skips LLVM's optimisations (it runs once): its outputs differ from `jax.jit(apply)`'s, as
+    users compile it, only in their rounding."""
+    import jax
+    import jax.numpy as jnp
+
+    from alexnet_spec.weights import init_weights
+
+    net = resolve_text(SMALL)
+    weights = init_weights(net, 5)
+    x = np.random.default_rng(6).standard_normal((2,) + net.input_shape)
+    checked = BACKEND.evaluate(net, weights, x, dtype=dtype)[-1][1]
+    with jax.enable_x64(dtype == "float64"):
+        params, state = torch_to_jax(weights, net)
+        cast = jnp.float64 if dtype == "float64" else jnp.float32
+        params, state = (jax.tree_util.tree_map(lambda value: jnp.asarray(value, cast), tree) for tree in (params, state))
+        module = BACKEND.build(net)
+        users = np.asarray(jax.jit(module.apply)(params, jnp.asarray(x.transpose(0, 2, 3, 1), cast), state=state))
+    np.testing.assert_allclose(checked, users, rtol=rtol, atol=rtol * np.abs(users).max())
+
+
 def test_weight_exchange_round_trip_is_the_identity():
     net = resolve_text(SMALL)
     weights = _canonical(net)
