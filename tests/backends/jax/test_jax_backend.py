@@ -200,7 +200,7 @@ def test_torch_and_jax_agree_in_outputs_and_gradients(dtype, rtol, atol):
         def loss(params, x):
             return (module.apply(params, x, state=state, layout="NCHW") ** 2).sum()
 
-        value, (grad_params, grad_x) = jax.value_and_grad(loss, argnums=(0, 1))(params, jnp.asarray(x))
+        value, (grad_params, grad_x) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, jnp.asarray(x))
         assert np.asarray(grad_x).dtype == np.dtype(dtype)
         np.testing.assert_allclose(float(value), loss_torch.item(), rtol=rtol)
         np.testing.assert_allclose(np.asarray(grad_x), x_torch.grad.numpy(), rtol=rtol, atol=atol)
@@ -216,7 +216,7 @@ def test_train_mode_needs_a_key_and_returns_batchnorm_state():
     x = jnp.ones((2, 11, 9, 3))
     with pytest.raises(ValueError, match="needs `key`"):
         module.apply(params, x, train=True)
-    y, state = module.apply(params, x, train=True, key=jax.random.PRNGKey(1))
+    y, state = jax.jit(module.apply, static_argnames="train")(params, x, train=True, key=jax.random.PRNGKey(1))
     assert y.shape == (2, 3) and set(state) == {"bn1"}
 
 
@@ -256,11 +256,11 @@ def test_sharded_build_on_two_devices_equals_the_single_device_build():
                                                     "fc6.out_features=256", "fc7.out_features=256"])
         single = alexnet_spec.backends.get("jax").build(net)
         placed = alexnet_spec.backends.get("jax").build(net, devices=["cpu:0", "cpu:1"])
-        params = single.init(jax.random.PRNGKey(0))
+        params = jax.jit(single.init)(jax.random.PRNGKey(0))
         sharded = placed.shard(params)
         assert len(sharded["conv1"]["kernel"].sharding.device_set) == 2
         x = jax.random.normal(jax.random.PRNGKey(1), (2, 67, 67, 3))
-        a, b = np.asarray(single.apply(params, x)), np.asarray(placed.apply(sharded, x))
+        a, b = np.asarray(jax.jit(single.apply)(params, x)), np.asarray(jax.jit(placed.apply)(sharded, x))
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
         print("ok", a.shape)
     """)
